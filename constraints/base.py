@@ -1,0 +1,340 @@
+"""Constraint, And / Or / Not, and the registry.
+
+A constraint is a rule about what text may be.  It lives at one of three levels
+(see docs/design.md, "Two levels of constraint"):
+
+- ``char``: a predicate on characters (and banned strings).  A token passes iff its
+  text passes, so the engine turns it into one boolean mask over the vocabulary.
+- ``word``: a predicate on whole words.  The engine enforces it through the lexicon
+  trie, so sub-word tokens can never assemble a word that breaks it.
+- ``text``: a rule over the whole text with state (must-use words, required letters).
+  The engine steers toward it while there is room and forces it when the budget runs out.
+
+Every constraint has ``check(text)``, an independent verifier that never touches the
+masking code, used by tests, ``perec check`` and the benchmarks.
+
+This package never imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, asdict
+from typing import Callable, ClassVar, Iterable, Iterator
+
+LEVELS = ("char", "word", "text")
+
+# A word, for verification: letters, optionally joined by apostrophes ("don't", "o'er").
+# Digits, punctuation and whitespace are not words: word-level rules never judge them.
+WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+def iter_words(text: str) -> Iterator[re.Match]:
+    """Every word of ``text`` as a regex match (``.group()``, ``.start()``, ``.end()``)."""
+    return WORD_RE.finditer(text)
+
+
+class SpecError(ValueError):
+    """A constraint spec that cannot be understood (unknown name, bad argument)."""
+
+
+class ImpossibleConstraint(ValueError):
+    """A constraint set that no text can satisfy, refused before any decoding."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    start: int  # character offset in the checked text
+    end: int
+    rule: str  # the spec of the constraint that is broken
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def where(self, text: str) -> str:
+        """Human position: 'line L, col C'."""
+        line = text.count("\n", 0, self.start) + 1
+        col = self.start - (text.rfind("\n", 0, self.start) + 1) + 1
+        return f"line {line}, col {col}"
+
+
+class Constraint(ABC):
+    """Base class.  Subclasses set ``level`` and implement ``spec`` and ``check``."""
+
+    level: ClassVar[str] = "char"
+
+    @abstractmethod
+    def spec(self) -> str:
+        """The spec string that parses back to this constraint."""
+
+    @abstractmethod
+    def check(self, text: str) -> list[Violation]:
+        """Every violation in ``text``, in order of position."""
+
+    def describe(self) -> str:
+        """One readable line for chips and messages."""
+        return self.spec()
+
+    # Word-level view of any constraint: used when it is combined under Or / Not, where
+    # only a per-word meaning makes sense.  Text-level constraints have none.
+    def word_ok(self, word: str) -> bool:
+        raise ImpossibleConstraint(
+            f"'{self.spec()}' is a whole-text rule and cannot be combined with or / not"
+        )
+
+    def leaves(self) -> list["Constraint"]:
+        """The top-level conjuncts (And is flattened)."""
+        return [self]
+
+    def satisfied(self, text: str) -> bool:
+        return not self.check(text)
+
+    def __and__(self, other: "Constraint") -> "And":
+        return And(self, other)
+
+    def __or__(self, other: "Constraint") -> "Or":
+        return Or(self, other)
+
+    def __invert__(self) -> "Not":
+        return Not(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec()}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Constraint) and self.spec() == other.spec()
+
+    def __hash__(self) -> int:
+        return hash(self.spec())
+
+
+class CharConstraint(Constraint):
+    """Rules on characters.  ``char_ok`` judges one character; ``banned_strings``
+    are multi-character strings that may not appear (they can span tokens).
+
+    ``char_ok('\\ufffd')`` judges a token's incomplete UTF-8 bytes: return False
+    unless any non-ASCII character would be acceptable."""
+
+    level: ClassVar[str] = "char"
+    ignore_case: bool = True
+
+    def char_ok(self, ch: str) -> bool:
+        return True
+
+    @property
+    def banned_strings(self) -> tuple[str, ...]:
+        return ()
+
+    def word_ok(self, word: str) -> bool:
+        w = word.lower() if self.ignore_case else word
+        return all(self.char_ok(c) for c in word) and not any(s in w for s in self.banned_strings)
+
+    def check(self, text: str) -> list[Violation]:
+        out = []
+        for i, ch in enumerate(text):
+            if not self.char_ok(ch):
+                out.append(Violation(i, i + 1, self.spec(), f"character {ch!r} is not allowed"))
+        hay = text.lower() if self.ignore_case else text
+        for s in self.banned_strings:
+            start = hay.find(s)
+            while start != -1:
+                out.append(Violation(start, start + len(s), self.spec(), f"banned string {s!r}"))
+                start = hay.find(s, start + 1)
+        return sorted(out, key=lambda v: v.start)
+
+
+class WordConstraint(Constraint):
+    """Rules on whole words.  Subclasses implement ``word_ok`` (given the word as
+    written; compare case-insensitively unless the rule is about case)."""
+
+    level: ClassVar[str] = "word"
+
+    @abstractmethod
+    def word_ok(self, word: str) -> bool:
+        """Whether one word (letters and inner apostrophes) obeys the rule."""
+
+    def why_not(self, word: str) -> str:
+        return f"{word!r} breaks {self.describe()}"
+
+    def check(self, text: str) -> list[Violation]:
+        return [
+            Violation(m.start(), m.end(), self.spec(), self.why_not(m.group()))
+            for m in iter_words(text)
+            if not self.word_ok(m.group())
+        ]
+
+
+class TextConstraint(Constraint):
+    """Rules over the whole text (state across words, a budget).  The engine builds
+    a stateful masker for each kind; ``check`` verifies the finished text."""
+
+    level: ClassVar[str] = "text"
+
+
+# ---------------------------------------------------------------- composition
+
+
+class And(Constraint):
+    def __init__(self, *parts: Constraint):
+        if not parts:
+            raise SpecError("and: needs at least one constraint")
+        flat: list[Constraint] = []
+        for p in parts:
+            flat.extend(p.leaves() if isinstance(p, And) else [p])
+        self.parts = tuple(flat)
+
+    @property
+    def level(self) -> str:  # type: ignore[override]
+        return max((p.level for p in self.parts), key=LEVELS.index)
+
+    def leaves(self) -> list[Constraint]:
+        return list(self.parts)
+
+    def spec(self) -> str:
+        return " & ".join(_wrap(p, Or) for p in self.parts)
+
+    def describe(self) -> str:
+        return " and ".join(p.describe() for p in self.parts)
+
+    def word_ok(self, word: str) -> bool:
+        return all(p.word_ok(word) for p in self.parts)
+
+    def check(self, text: str) -> list[Violation]:
+        return sorted((v for p in self.parts for v in p.check(text)), key=lambda v: v.start)
+
+
+class _WordCombination(WordConstraint):
+    """Or / Not: only a per-word meaning is well defined, so they are word-level
+    ("every word is one syllable or starts with s"); their parts' word_ok decide."""
+
+    def __init__(self, *parts: Constraint):
+        for p in parts:
+            if p.level == "text":
+                raise ImpossibleConstraint(
+                    f"'{p.spec()}' is a whole-text rule and cannot be combined with or / not"
+                )
+        self.parts = tuple(parts)
+
+
+class Or(_WordCombination):
+    def __init__(self, *parts: Constraint):
+        if len(parts) < 2:
+            raise SpecError("or: needs at least two constraints")
+        super().__init__(*parts)
+
+    def spec(self) -> str:
+        return " | ".join(_wrap(p, And) for p in self.parts)
+
+    def describe(self) -> str:
+        return " or ".join(p.describe() for p in self.parts)
+
+    def word_ok(self, word: str) -> bool:
+        return any(p.word_ok(word) for p in self.parts)
+
+
+class Not(_WordCombination):
+    def __init__(self, part: Constraint):
+        super().__init__(part)
+        self.part = part
+
+    def spec(self) -> str:
+        return "!" + _wrap(self.part, And, Or)
+
+    def describe(self) -> str:
+        return f"not ({self.part.describe()})"
+
+    def word_ok(self, word: str) -> bool:
+        return not self.part.word_ok(word)
+
+
+def _wrap(c: Constraint, *kinds: type) -> str:
+    s = c.spec()
+    return f"({s})" if isinstance(c, kinds) else s
+
+
+# ---------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[[str | None], Constraint]
+    description: str
+    example: str
+    level: str
+    takes_arg: bool = True
+    takes_spec: bool = False  # the argument is itself a spec (scope wrappers: next:SPEC)
+
+
+REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, *, description: str, example: str, level: str, takes_arg: bool = True,
+             takes_spec: bool = False):
+    """Decorator for ``factory(arg) -> Constraint``; ``arg`` is the text after ``name:``
+    (or None), or the parsed Constraint when ``takes_spec``."""
+
+    def deco(factory):
+        if name in REGISTRY:
+            raise ValueError(f"constraint {name!r} registered twice")
+        REGISTRY[name] = Entry(name, factory, description, example, level, takes_arg, takes_spec)
+        return factory
+
+    return deco
+
+
+def lookup(name: str) -> Entry:
+    _load_builtin()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise SpecError(f"unknown constraint '{name}'{hint}; `perec constraints` lists them") from None
+
+
+def entries() -> list[Entry]:
+    _load_builtin()
+    return sorted(REGISTRY.values(), key=lambda e: (LEVELS.index(e.level), e.name))
+
+
+def require_arg(name: str, arg: str | None) -> str:
+    if arg is None or not arg.strip():
+        raise SpecError(f"'{name}' needs an argument, e.g. {lookup(name).example}")
+    return arg.strip()
+
+
+def no_arg(name: str, arg: str | None) -> None:
+    if arg not in (None, ""):
+        raise SpecError(f"'{name}' takes no argument (got '{arg}')")
+
+
+def split_list(name: str, arg: str | None) -> list[str]:
+    """Comma-separated items, none empty."""
+    items = [x.strip() for x in require_arg(name, arg).split(",")]
+    if any(not x for x in items):
+        raise SpecError(f"'{name}': empty item in list '{arg}'")
+    return items
+
+
+def _load_builtin() -> None:
+    # Importing the modules runs their @register decorators.
+    from . import letters  # noqa: F401
+    import importlib
+
+    for mod in ("phonetics", "lexicon", "words", "forms", "sequence", "semantic"):
+        try:
+            importlib.import_module(f"{__package__}.{mod}")
+        except ModuleNotFoundError as e:  # a module not (yet) part of this install
+            if e.name != f"{__package__}.{mod}":
+                raise
+
+
+def all_of(constraints: Iterable[Constraint]) -> Constraint | None:
+    cs = list(constraints)
+    if not cs:
+        return None
+    return cs[0] if len(cs) == 1 else And(*cs)

@@ -1,0 +1,127 @@
+"""The constraint spec language shared by the UI, the CLI and the API.
+
+    spec    := term ('|' term)*            or: every word obeys one of them
+    term    := factor ('&' factor)*        and
+    factor  := '!' factor | '(' spec ')' | atom
+    atom    := NAME [':' ARG]              ARG runs to the next & | ) or end;
+                                           quote it ("...") to use those characters
+
+Examples: ``lipogram:e``, ``syllables:1 & starts-with:s``, ``!(starts-with:s | rhymes:day)``.
+Several ``-c`` options on the command line are joined with ``&``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from constraints.base import And, Constraint, Not, Or, SpecError, lookup
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.s, self.i = text, 0
+
+    def error(self, what: str) -> SpecError:
+        return SpecError(f"bad spec '{self.s}': {what} at position {self.i + 1}")
+
+    def ws(self) -> None:
+        while self.i < len(self.s) and self.s[self.i].isspace():
+            self.i += 1
+
+    def peek(self) -> str:
+        self.ws()
+        return self.s[self.i] if self.i < len(self.s) else ""
+
+    def parse(self) -> Constraint:
+        if not self.s.strip():
+            raise SpecError("empty constraint spec")
+        c = self.expr()
+        if self.peek():
+            raise self.error(f"unexpected '{self.peek()}'")
+        return c
+
+    def expr(self) -> Constraint:
+        parts = [self.term()]
+        while self.peek() == "|":
+            self.i += 1
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else Or(*parts)
+
+    def term(self) -> Constraint:
+        parts = [self.factor()]
+        while self.peek() == "&":
+            self.i += 1
+            parts.append(self.factor())
+        return parts[0] if len(parts) == 1 else And(*parts)
+
+    def factor(self) -> Constraint:
+        ch = self.peek()
+        if ch == "!":
+            self.i += 1
+            return Not(self.factor())
+        if ch == "(":
+            self.i += 1
+            c = self.expr()
+            if self.peek() != ")":
+                raise self.error("missing ')'")
+            self.i += 1
+            return c
+        if not ch:
+            raise self.error("a constraint is missing")
+        return self.atom()
+
+    def atom(self) -> Constraint:
+        m = _NAME.match(self.s, self.i)
+        if not m:
+            raise self.error(f"expected a constraint name, found '{self.s[self.i]}'")
+        name = m.group().lower()
+        self.i = m.end()
+        entry = lookup(name)
+        if self.i < len(self.s) and self.s[self.i] == ":":
+            self.i += 1
+            if entry.takes_spec:
+                return entry.factory(self.factor())
+            arg = self.arg()
+        else:
+            if entry.takes_spec:
+                raise SpecError(f"'{name}' needs a constraint after it, e.g. {entry.example}")
+            arg = None
+        try:
+            return entry.factory(arg)
+        except SpecError as e:
+            raise SpecError(f"{e} (in '{self.s.strip()}')") from None
+
+    def arg(self) -> str:
+        self.ws()
+        if self.i < len(self.s) and self.s[self.i] == '"':
+            end = self.s.find('"', self.i + 1)
+            if end == -1:
+                raise self.error("unclosed quote")
+            arg, self.i = self.s[self.i + 1 : end], end + 1
+            return arg
+        start = self.i
+        while self.i < len(self.s) and self.s[self.i] not in "&|)":
+            self.i += 1
+        return self.s[start : self.i].strip()
+
+
+def parse_spec(text: str) -> Constraint:
+    """One spec string -> a Constraint.  Raises SpecError naming the problem."""
+    return _Parser(text).parse()
+
+
+def parse_specs(texts) -> Constraint | None:
+    """Several specs (e.g. repeated -c options), joined with And; None if there are none."""
+    if isinstance(texts, str):
+        texts = [texts]
+    cs = [parse_spec(t) for t in texts if t is not None]
+    if not cs:
+        return None
+    return cs[0] if len(cs) == 1 else And(*cs)
+
+
+def to_spec(constraint: Constraint | None) -> str:
+    """The spec string a writer can paste into `perec -c` (round-trips through parse_spec)."""
+    return "" if constraint is None else constraint.spec()
