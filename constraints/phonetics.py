@@ -19,6 +19,7 @@ import pronouncing
 
 from .base import SpecError, Violation, WORD_RE, WordConstraint, iter_words, register, require_arg
 from .lexicon import EXTRA_PRONUNCIATIONS, normalize
+from .words import edit_distance
 
 # The 39 ARPAbet phonemes of the CMU dictionary (stress digits stripped).
 PHONEMES = frozenset(
@@ -108,21 +109,6 @@ def rhymes_of(key: str) -> tuple[str, ...]:
     """All CMU words whose rhyming part is ``key``."""
     pronouncing.init_cmu()
     return tuple(pronouncing.rhyme_lookup.get(key, ()))
-
-
-def phone_distance(a: tuple[str, ...], b: tuple[str, ...], limit: int) -> int:
-    """Levenshtein distance over phonemes, capped at ``limit + 1`` (early exit)."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        if min(cur) > limit:
-            return limit + 1
-        prev = cur
-    return prev[-1]
 
 
 # ---------------------------------------------------------------- constraints
@@ -294,7 +280,7 @@ class SoundsLike(PhoneticConstraint):
 
     def sound_ok(self, word: str) -> bool:
         return any(
-            phone_distance(a, b, self.distance) <= self.distance
+            edit_distance(a, b, self.distance) <= self.distance
             for a in bare_phones(word) for b in self.targets
         )
 
@@ -416,7 +402,7 @@ def unknown_words(text: str) -> list[Violation]:
 
 __all__ = [
     "PHONEMES", "phones", "known", "syllable_counts", "estimate_syllables", "stress_patterns",
-    "rhyme_keys", "bare_phones", "first_phones", "rhymes_of", "phone_distance",
+    "rhyme_keys", "bare_phones", "first_phones", "rhymes_of",
     "PhoneticConstraint", "Syllables", "Rhymes", "Stress", "MetreOf", "SoundsLike", "Alliterate",
     "parse_comparison", "unknown_words",
 ]
