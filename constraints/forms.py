@@ -186,8 +186,8 @@ def _custom_spec(form: Form) -> str:
 
 def _counts(text: str) -> tuple[int, ...]:
     out: list[int] = []
-    # "-" separates counts only after a digit, so "-1" still reads as a (bad) negative.
-    for part in re.split(r"(?<=\d)\s*-|,", text):
+    # "-" after a count separates; a leading "-" is a minus sign, read as a (bad) negative.
+    for part in re.split(r"(?<=[^-,\s])\s*-|,", text):
         part = part.strip()
         m = re.fullmatch(r"(-?\d+)(?:\s*[x×*]\s*(\d+))?", part)
         if not m:
@@ -303,6 +303,7 @@ class LineReport:
     rhyme: str | None  # the form's letter for this line
     rhyme_word: str | None
     rhyme_key: str | None
+    rhyme_span: tuple[int, int] | None = None  # offsets of the rhyme word
     stress_target: str | None = None
     stress: str | None = None  # the best-fitting stress found (monosyllables shown as fitted)
     violations: list[Violation] = field(default_factory=list)
@@ -422,7 +423,9 @@ def _line_report(form: Form, i: int, start: int, line: str, rule: str) -> LineRe
     return LineReport(
         number=i + 1, text=line, start=start, end=end, target=target, syllables=found,
         syllable_options=options, rhyme=form.rhyme_letter(i) if target is not None else None,
-        rhyme_word=last, rhyme_key=None, stress_target=stress_target, stress=shown_stress,
+        rhyme_word=last, rhyme_key=None,
+        rhyme_span=(start + words[-1].start(), start + words[-1].end()) if words else None,
+        stress_target=stress_target, stress=shown_stress,
         violations=vs,
     )
 
@@ -448,10 +451,10 @@ def _check_rhymes(form: Form, reports: list[LineReport], rule: str) -> None:
                 continue
             if key not in keys and keys:
                 other = f" (line {anchor.number}: {anchor.rhyme_word!r})" if anchor else ""
-                r.violations.append(Violation(r.end - len(r.rhyme_word), r.end, rule,
+                r.violations.append(Violation(*r.rhyme_span, rule,
                                               f"{r.rhyme_word!r} does not rhyme {letter}{other}"))
             elif word in first:
-                r.violations.append(Violation(r.end - len(r.rhyme_word), r.end, rule,
+                r.violations.append(Violation(*r.rhyme_span, rule,
                                               f"{r.rhyme_word!r} repeats the rhyme word of line {first[word].number}"))
             first.setdefault(word, r)
 
