@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from abc import abstractmethod
 from functools import lru_cache
+from typing import NamedTuple
 
 import pronouncing
 
@@ -28,33 +29,99 @@ PHONEMES = frozenset(
 )
 
 ESTIMATE = "+estimate"
+# Bounded: big enough for the whole lexicon, but a long-running server that sees
+# arbitrary text cannot grow the caches forever.
+_CACHE = 1 << 18
 
 
 # ---------------------------------------------------------------- lookups
 
 
-@lru_cache(maxsize=None)
+class Sound(NamedTuple):
+    """What CMU says about one word; every field has one entry per pronunciation."""
+
+    phones: tuple[str, ...]  # "F AY1 ER0", ...
+    syllables: frozenset[int]
+    stresses: frozenset[str]  # "10", secondary stress read as 1
+    rhymes: frozenset[str]  # rhyming parts, "AY1 ER0"
+    firsts: frozenset[str]  # first phonemes without stress, "F"
+
+
+_EMPTY = Sound((), frozenset(), frozenset(), frozenset(), frozenset())
+_interned: dict[frozenset, frozenset] = {}
+
+
+def _intern(fs: frozenset) -> frozenset:
+    # Most words share a handful of these sets ({1}, {"10"}): keeping one copy of
+    # each holds the whole lexicon's sound table to a few tens of MB.
+    return _interned.setdefault(fs, fs)
+
+
+# Keeps only the stress digits of a pronunciation: "F AY1 ER0" -> "10".
+_STRESS_ONLY = str.maketrans("2", "1", "ABCDEFGHIJKLMNOPQRSTUVWXYZ ")
+
+
+def _stress_of(pron: str) -> str:
+    # Secondary stress (2) counts as stressed: metre hears two levels, not three.
+    return pron.translate(_STRESS_ONLY)
+
+
+@lru_cache(maxsize=_CACHE)
+def sound(word: str) -> Sound:
+    """CMU's pronunciations of ``word`` and what follows from them (cached)."""
+    w = normalize(word)
+    found = tuple(pronouncing.phones_for_word(w) or EXTRA_PRONUNCIATIONS.get(w, ()))
+    if not found:
+        return _EMPTY
+    stresses = [_stress_of(p) for p in found]
+    return Sound(
+        found,
+        _intern(frozenset(map(len, stresses))),  # one stress digit per syllable
+        _intern(frozenset(stresses)),
+        _intern(frozenset(k for k in map(pronouncing.rhyming_part, found) if k)),
+        _intern(frozenset(p.split(" ", 1)[0].rstrip("012") for p in found)),
+    )
+
+
 def phones(word: str) -> tuple[str, ...]:
     """Every CMU pronunciation of ``word`` ("F AY1 ER0", ...); () if unknown."""
-    w = normalize(word)
-    found = pronouncing.phones_for_word(w) or list(EXTRA_PRONUNCIATIONS.get(w, ()))
-    return tuple(found)
+    return sound(word).phones
 
 
 def known(word: str) -> bool:
-    return bool(phones(word))
+    return bool(sound(word).phones)
 
 
-@lru_cache(maxsize=None)
 def syllable_counts(word: str) -> frozenset[int]:
     """Possible syllable counts of ``word``, one per pronunciation; empty if unknown."""
-    return frozenset(pronouncing.syllable_count(p) for p in phones(word))
+    return sound(word).syllables
+
+
+def stress_patterns(word: str) -> frozenset[str]:
+    """Stress patterns of ``word`` as strings of 0/1 (secondary stress -> 1)."""
+    return sound(word).stresses
+
+
+def rhyme_keys(word: str) -> frozenset[str]:
+    """The rhyming parts of ``word``'s pronunciations ("day" -> {"EY1"})."""
+    return sound(word).rhymes
+
+
+def first_phones(word: str) -> frozenset[str]:
+    """The first phoneme of each pronunciation ("sun" -> {"S"})."""
+    return sound(word).firsts
+
+
+def bare_phones(word: str) -> frozenset[tuple[str, ...]]:
+    """Pronunciations as phoneme tuples without stress digits (not cached: only
+    sounds-like needs them, once per word, and its result set is cached)."""
+    return frozenset(tuple(re.sub(r"\d", "", p).split()) for p in phones(word))
 
 
 _TOKENIZER = None
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=_CACHE)
 def estimate_syllables(word: str) -> int:
     """A spelling-based syllable count for words outside CMU (at least 1)."""
     global _TOKENIZER
@@ -71,40 +138,7 @@ def estimate_syllables(word: str) -> int:
     return max(1, sum(1 for p in pieces if re.search(r"[aeiouy]", p)))
 
 
-def _stress_of(pron: str) -> str:
-    # Secondary stress (2) counts as stressed: metre hears two levels, not three.
-    return pronouncing.stresses(pron).replace("2", "1")
-
-
-@lru_cache(maxsize=None)
-def stress_patterns(word: str) -> frozenset[str]:
-    """Stress patterns of ``word`` as strings of 0/1 (secondary stress -> 1)."""
-    return frozenset(_stress_of(p) for p in phones(word))
-
-
-@lru_cache(maxsize=None)
-def rhyme_keys(word: str) -> frozenset[str]:
-    """The rhyming parts of ``word``'s pronunciations ("day" -> {"EY1"})."""
-    return frozenset(k for k in (pronouncing.rhyming_part(p) for p in phones(word)) if k)
-
-
-def _bare(pron: str) -> tuple[str, ...]:
-    return tuple(re.sub(r"\d", "", ph) for ph in pron.split())
-
-
-@lru_cache(maxsize=None)
-def bare_phones(word: str) -> frozenset[tuple[str, ...]]:
-    """Pronunciations as phoneme tuples without stress digits."""
-    return frozenset(_bare(p) for p in phones(word))
-
-
-@lru_cache(maxsize=None)
-def first_phones(word: str) -> frozenset[str]:
-    """The first phoneme of each pronunciation ("sun" -> {"S"})."""
-    return frozenset(b[0] for b in bare_phones(word) if b)
-
-
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=4096)
 def rhymes_of(key: str) -> tuple[str, ...]:
     """All CMU words whose rhyming part is ``key``."""
     pronouncing.init_cmu()
@@ -401,7 +435,7 @@ def unknown_words(text: str) -> list[Violation]:
 
 
 __all__ = [
-    "PHONEMES", "phones", "known", "syllable_counts", "estimate_syllables", "stress_patterns",
+    "PHONEMES", "Sound", "sound", "phones", "known", "syllable_counts", "estimate_syllables", "stress_patterns",
     "rhyme_keys", "bare_phones", "first_phones", "rhymes_of",
     "PhoneticConstraint", "Syllables", "Rhymes", "Stress", "MetreOf", "SoundsLike", "Alliterate",
     "parse_comparison", "unknown_words",

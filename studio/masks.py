@@ -234,7 +234,9 @@ def check_feasible(constraint: Constraint, maskers: list[Masker], vocab: VocabIn
         allowed = static[0]
         for m in static[1:]:
             allowed = allowed & m
-        letters = vocab.mask("has-letter", lambda _i, t: any(ch.isalpha() for ch in t), allow_eos=False)
+        # Writing needs letters of the Latin alphabet (the lexicon's and the forms' alphabet).
+        letters = vocab.mask("has-latin", lambda _i, t: any("a" <= ch.lower() <= "z" for ch in t),
+                             allow_eos=False)
         if not bool((allowed & letters).any()):
             names = ", ".join(f"'{m.name}'" for m in maskers if m.static_mask() is not None)
-            raise ImpossibleConstraint(f"{names}: no token with a letter is left, nothing can be written")
+            raise ImpossibleConstraint(f"{names}: every letter is banned, nothing can be written")

@@ -21,7 +21,8 @@ def _cache_kw(model) -> str:
 def forward(model, input_ids: torch.Tensor, cache, **kw):
     """One cached forward; returns (logits, cache)."""
     out = model(input_ids=input_ids, use_cache=True, **{_cache_kw(model): cache}, **kw)
-    return out.logits, getattr(out, "cache", None) or out.past_key_values
+    new_cache = getattr(out, "cache", None)
+    return out.logits, new_cache if new_cache is not None else out.past_key_values
 
 
 class ModelSource:

@@ -1,0 +1,149 @@
+"""Ranked next tokens and next whole words, every one obeying the constraints.
+
+Next tokens: the model's distribution after the prompt, masked and renormalised over the
+allowed tokens.  Next words: sub-word tokens are expanded (batched, KV-cached) until a
+word boundary becomes possible; a word is offered only when a boundary token is allowed
+after it, so a word-level masker has accepted the finished word.  Its probability is the
+product of its tokens' probabilities times the probability of ending the word there.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+
+from constraints.base import Constraint
+
+from .masks import build_maskers
+from .source import forward
+
+
+@dataclass
+class Candidate:
+    text: str  # exactly what appending it adds (leading space included)
+    prob: float
+    token_ids: list[int]
+
+    @property
+    def display(self) -> str:
+        return self.text.strip() or repr(self.text)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["display"] = self.display
+        return d
+
+
+def _word_start_mask(vocab):
+    """Tokens that begin with a letter or apostrophe: they continue the word in progress."""
+    return vocab.mask("word-cont", lambda _i, t: bool(t) and (t[0].isalnum() or t[0] in "'’"),
+                      allow_eos=False)
+
+
+def _add(found: dict[str, Candidate], cand: Candidate) -> None:
+    """Merge spellings of one word ("The"/" the" differ only in case or space): probabilities
+    add up, the most probable spelling is shown."""
+    key = cand.text.strip().lower() or cand.text
+    prev = found.get(key)
+    if prev is None:
+        found[key] = cand
+    else:
+        best = cand if cand.prob > prev.prob else prev
+        found[key] = Candidate(best.text, prev.prob + cand.prob, best.token_ids)
+
+
+@torch.inference_mode()
+def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n: int = 10,
+                    words: bool = True, mode: str = "continue", depth: int = 4,
+                    width: int | None = None) -> list[Candidate]:
+    """Top ``n`` next words (``words=True``) or next tokens, with probabilities."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1 (got {n})")
+    vocab, model = engine.vocab, engine.model
+    ids, context, drop_space = engine.encode_prompt(prompt, mode)
+    maskers = build_maskers(constraint, vocab)
+    for m in maskers:
+        m.reset(context)
+    base = [m.snapshot() for m in maskers]
+    steps = 10**6  # candidates have no budget
+
+    def masked_probs(logits, state):
+        for m, snap in zip(maskers, state):
+            m.restore(snap)
+        allowed = vocab.text_mask()
+        for m in maskers:
+            a = m.allowed(steps)
+            if a is not None:
+                allowed = allowed & a
+        return torch.softmax(logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
+
+    def advanced(state, token_id):
+        for m, snap in zip(maskers, state):
+            m.restore(snap)
+            m.advance(token_id)
+        return [m.snapshot() for m in maskers]
+
+    logits, cache = forward(model, torch.tensor([ids], device=engine.device), None, logits_to_keep=1)
+    probs = masked_probs(logits[0, -1], base)
+    if torch.isnan(probs).any():
+        return []
+
+    def render(tok_ids):
+        text = vocab.decode(tok_ids)
+        if drop_space and text.startswith(" "):
+            text = text[1:]
+        return text
+
+    if not words:
+        top = torch.topk(probs, min(n, int((probs > 0).sum())))
+        return [Candidate(render([i]), p, [i]) for p, i in zip(top.values.tolist(), top.indices.tolist())
+                if i not in vocab.eos_ids]
+
+    cont = _word_start_mask(vocab)
+    width = width or max(2 * n, 16)
+    top = torch.topk(probs, min(width, int((probs > 0).sum())))
+    found: dict[str, Candidate] = {}
+    # Frontier: (token ids, probability so far, masker state after them)
+    frontier = [([i], p, advanced(base, i)) for p, i in zip(top.values.tolist(), top.indices.tolist())
+                if i not in vocab.eos_ids]
+    # A token with no letters (punctuation, a line break) is a whole "word" already.
+    done = [f for f in frontier if not any(c.isalpha() for c in vocab.texts[f[0][0]])]
+    for ids_, p, _ in done:
+        _add(found, Candidate(render(ids_), p, ids_))
+    frontier = [f for f in frontier if f not in done]
+    if frontier:
+        cache = copy.deepcopy(cache)
+        cache.batch_repeat_interleave(len(frontier))
+    rows = list(range(len(frontier)))  # cache row of each frontier item
+    for level in range(depth):
+        if not frontier:
+            break
+        last = torch.tensor([[f[0][-1]] for f in frontier], device=engine.device)
+        logits, cache = forward(model, last, cache, logits_to_keep=1)
+        children, child_rows = [], []
+        for r, (tok_ids, p, state) in enumerate(frontier):
+            q = masked_probs(logits[r, -1], state)
+            if torch.isnan(q).any():
+                continue
+            p_end = float(q[~cont].sum())  # a boundary or EOS may follow: the word is done
+            if p_end > 0:
+                _add(found, Candidate(render(tok_ids), p * p_end, tok_ids))
+            if level + 1 < depth:
+                qc = q * cont
+                k = min(2, int((qc > 0).sum()))
+                if k:
+                    t2 = torch.topk(qc, k)
+                    for pq, j in zip(t2.values.tolist(), t2.indices.tolist()):
+                        children.append((tok_ids + [j], p * pq, advanced(state, j)))
+                        child_rows.append(r)
+        if not children:
+            break
+        # Keep the most probable continuations; their rows of the cache follow them.
+        order = sorted(range(len(children)), key=lambda i: -children[i][1])[:width]
+        frontier = [children[i] for i in order]
+        cache.batch_select_indices(torch.tensor([child_rows[i] for i in order], device=engine.device))
+    for m, snap in zip(maskers, base):
+        m.restore(snap)
+    return sorted(found.values(), key=lambda c: -c.prob)[:n]

@@ -1,0 +1,69 @@
+"""Shared fixtures: one real embedded model per test session, and a tiny random llama
+with the real SmolLM2 tokenizer for fast unit tests (no download anywhere)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+ARTIFACTS = ROOT / "artifacts"
+
+os.environ.setdefault("PEREC_CACHE", str(ROOT / ".cache" / "perec"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session")
+def real_engine():
+    """The embedded SmolLM2-135M-Instruct (converted once into PEREC_CACHE)."""
+    import studio
+
+    return studio.load()
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from models.loading import embedded_path
+
+    path, _ = embedded_path()
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def make_tiny_lm(tokenizer, seed: int = 0, layers: int = 2, hidden: int = 64):
+    """A randomly initialised llama in SmolLM2's shape, small enough for unit tests."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from models.loading import LoadedModel
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=2048, tie_word_embeddings=True,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    return LoadedModel(model, tokenizer, f"tiny-random-{seed}", torch.device("cpu"), torch.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tokenizer):
+    return make_tiny_lm(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_lm):
+    from studio.engine import Engine
+
+    return Engine(tiny_lm)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
