@@ -36,8 +36,8 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from .base import SpecError, Violation, iter_words
-from .lexicon import EXTRA_PRONUNCIATIONS, default_lexicon, normalize
-from .phonetics import estimate_syllables, rhyme_keys, stress_patterns, syllable_counts
+from .lexicon import default_lexicon, normalize
+from .phonetics import estimate_syllables, phones, rhyme_keys, stress_patterns, syllable_counts
 
 UNRHYMED = "-"  # canonical mark; ". x X" are read as it
 
@@ -248,18 +248,15 @@ def _rhyme_table() -> dict[str, dict[str, int]]:
     """Rhyme key -> {word: fewest syllables of a pronunciation with that key}."""
     import pronouncing
 
-    pronouncing.init_cmu()
-    lexicon = default_lexicon()
-    pairs = [(w, p) for w, p in pronouncing.pronunciations if w in lexicon]
-    pairs += [(w, p) for w, ps in EXTRA_PRONUNCIATIONS.items() for p in ps]
     table: dict[str, dict[str, int]] = {}
-    for w, p in pairs:
-        key = pronouncing.rhyming_part(p)
-        if not key:
-            continue
-        n = pronouncing.syllable_count(p)
-        row = table.setdefault(key, {})
-        row[w] = min(n, row.get(w, n))
+    for w in default_lexicon().words:
+        for p in phones(w):
+            key = pronouncing.rhyming_part(p)
+            if not key:
+                continue
+            n = pronouncing.syllable_count(p)
+            row = table.setdefault(key, {})
+            row[w] = min(n, row.get(w, n))
     return table
 
 

@@ -70,7 +70,9 @@ def _stress_of(pron: str) -> str:
 def sound(word: str) -> Sound:
     """CMU's pronunciations of ``word`` and what follows from them (cached)."""
     w = normalize(word)
-    found = tuple(pronouncing.phones_for_word(w) or EXTRA_PRONUNCIATIONS.get(w, ()))
+    raw = pronouncing.phones_for_word(w) or EXTRA_PRONUNCIATIONS.get(w, ())
+    # A few CMU entries carry a comment ("AO1 L B AO0 R G # place, danish").
+    found = tuple(p.split("#", 1)[0].strip() for p in raw)
     if not found:
         return _EMPTY
     stresses = [_stress_of(p) for p in found]
