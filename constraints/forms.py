@@ -204,8 +204,11 @@ def _stress_part(text: str, counts: tuple[int, ...]) -> tuple[str | None, ...]:
     return tuple(p.strip() for p in t.split(","))
 
 
-def parse_form(text: str) -> Form:
-    """A form name or custom spec -> a validated Form.  Raises FormError naming the problem."""
+def parse_form(text: str | Form, iambic: bool = False) -> Form:
+    """A form name or custom spec -> a validated Form.  Raises FormError naming the problem.
+    ``iambic=True`` sets iambic stress on every line (as the "+iambic" suffix does)."""
+    if iambic:
+        return parse_form(text).iambic().validate()
     if isinstance(text, Form):
         return text.validate()
     t = text.strip()

@@ -222,7 +222,7 @@ class Syllables(PhoneticConstraint):
 
     def describe(self) -> str:
         what = {"=": "", "<=": "at most ", ">=": "at least ", "<": "fewer than ", ">": "more than "}
-        s = "" if (self.op == "=" and self.n == 1) else "s"
+        s = "" if self.n == 1 else "s"
         extra = " (estimated outside CMU)" if self.estimate else ""
         return f"words of {what[self.op]}{self.n} syllable{s}{extra}"
 

@@ -31,7 +31,7 @@ def test_builtins():
     assert parse_form("quatrain").rhyme == "ABAB"
     iambic = parse_form("sonnet-iambic")
     assert iambic.stress == ("0101010101",) * 14
-    assert parse_form("sonnet+iambic") == iambic == sonnet.iambic()
+    assert parse_form("sonnet+iambic") == iambic == sonnet.iambic() == parse_form("sonnet", iambic=True)
     assert sonnet.rhyme_groups()["G"] == [12, 13]
 
 

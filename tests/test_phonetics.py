@@ -111,3 +111,18 @@ def test_alliterate():
 def test_phonetic_spec_errors_name_the_problem(spec, needle):
     with pytest.raises(SpecError, match=needle):
         parse_spec(spec)
+
+
+def test_crusoe_in_words_of_one_syllable_is_996_percent_monosyllabic():
+    from pathlib import Path
+
+    from constraints.base import iter_words
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crusoe-one-syllable.txt"
+    if not path.exists():
+        pytest.skip("reference data not present")
+    text = path.read_text(encoding="utf-8")
+    n = sum(1 for _ in iter_words(text))
+    vs = parse_spec("syllables:1").check(text)
+    assert 1 - len(vs) / n >= 0.995
+    assert "Friday" in {text[v.start:v.end] for v in vs}
