@@ -12,6 +12,7 @@ Steps 1-6 stay on the model's device; per step the host learns only the token id
 
 from __future__ import annotations
 
+import codecs
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -117,10 +118,13 @@ class Generation:
         seen[torch.tensor(self.input_ids, device=dev)] = True
 
         logits = self.source.prefill(self.input_ids)
-        history: list[tuple[int, torch.Tensor, list]] = []  # (token, logits before, snapshots)
+        # Tokens may hold part of a UTF-8 character: decode bytes incrementally.
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        history: list[tuple] = []  # (token, logits before, masker snapshots, decoder state)
         banned: dict[int, set[int]] = {}  # step -> choices that led to dead ends
         pieces: list[str] = []
         emitted = 0  # characters of the joined pieces already streamed
+        safe_len, safe_tokens = 0, 0  # the last point where every rule could end the text
         stop_reason, message, backoffs = "max_tokens", "", 0
         first_token = 0.0
 
@@ -163,7 +167,8 @@ class Generation:
                     stop_reason, message = "dead_end", self._dead_end_message(steps_left)
                     break
                 backoffs += 1
-                prev, logits, snaps = history.pop()
+                prev, logits, snaps, dec_state = history.pop()
+                utf8.setstate(dec_state)
                 banned.pop(step, None)
                 banned.setdefault(step - 1, set()).add(prev)
                 for m, snap in zip(self.maskers, snaps):
@@ -178,11 +183,11 @@ class Generation:
                 stop_reason = "eos"
                 break
             # 7. advance
-            history.append((token_id, logits, [m.snapshot() for m in self.maskers]))
+            history.append((token_id, logits, [m.snapshot() for m in self.maskers], utf8.getstate()))
             for m in self.maskers:
                 m.advance(token_id)
             seen[token_id] = True
-            piece = vocab.texts[token_id]
+            piece = utf8.decode(vocab.raw[token_id])
             if not pieces and self.drop_space and piece.startswith(" "):
                 piece = piece[1:]
             pieces.append(piece)
@@ -192,8 +197,11 @@ class Generation:
                 pieces = [text[:hit]]
                 stop_reason = "stop_string"
                 break
-            # Stream up to the last word boundary; the word in progress may still back off.
-            cut = len(text)
+            if all(m.safe() for m in self.maskers):
+                safe_len, safe_tokens = len(text), len(history)
+            # Stream up to the last word boundary (the word in progress may still back
+            # off) and never past the last safe point (the text may be trimmed to it).
+            cut = safe_len
             while cut > emitted and not is_boundary(text[cut - 1]):
                 cut -= 1
             if cut > emitted:
@@ -202,7 +210,12 @@ class Generation:
             if len(history) < s.max_new_tokens:
                 logits = self.source.step(token_id)
 
+        if stop_reason != "stop_string":
+            pieces.append(utf8.decode(b"", final=True))
         text = "".join(pieces)
+        if not all(m.done_ok() for m in self.maskers) and stop_reason != "dead_end":
+            text, history = text[:safe_len], history[:safe_tokens]
+            message = message or "trimmed to the last point where every constraint holds"
         if len(text) > emitted:
             yield text[emitted:]
         self.text = text

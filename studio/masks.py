@@ -46,6 +46,12 @@ class Masker:
         """Whether the text may end here."""
         return True
 
+    def safe(self) -> bool:
+        """Whether text up to here can be streamed for good.  Rules that force their way
+        to the end (required letters) are always safe; a rule that may have to trim the
+        text back to its last good point (line-final words) is safe only where it holds."""
+        return True
+
     def snapshot(self):
         return None
 

@@ -76,22 +76,6 @@ def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: 
     return torch.where(seen, penalised, logits)
 
 
-def filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """Set everything outside the top-k / nucleus to -inf (the top token always stays)."""
-    out = logits
-    if top_k and top_k < out.shape[-1]:
-        kth = torch.topk(out, top_k).values[..., -1, None]
-        out = out.masked_fill(out < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(out, descending=True)
-        cum = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
-        # Drop a token once the mass before it already reaches top_p.
-        drop_sorted = (cum - torch.softmax(sorted_logits, dim=-1)) >= top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        out = out.masked_fill(drop, float("-inf"))
-    return out
-
-
 class Sampler:
     """Chooses the next token from masked logits, on the logits' device."""
 
@@ -109,7 +93,14 @@ class Sampler:
         """Token id as a 0-d tensor (no host sync here)."""
         if self.s.greedy:
             return torch.argmax(logits, dim=-1)
-        scaled = logits / self.s.temperature
-        scaled = filter_top_k_top_p(scaled, self.s.top_k, self.s.top_p)
-        probs = torch.softmax(scaled.float(), dim=-1)
-        return torch.multinomial(probs, 1, generator=self.generator)[0]
+        scaled = logits.float() / self.s.temperature
+        if self.s.top_k and self.s.top_k < scaled.shape[-1]:
+            # Work on the k best only: sorting and sampling 50 values, not the vocabulary.
+            vals, idx = torch.topk(scaled, self.s.top_k)
+        else:
+            vals, idx = torch.sort(scaled, descending=True)
+        if self.s.top_p < 1.0:
+            p = torch.softmax(vals, dim=-1)
+            vals = vals.masked_fill((p.cumsum(-1) - p) >= self.s.top_p, float("-inf"))
+        j = torch.multinomial(torch.softmax(vals, dim=-1), 1, generator=self.generator)
+        return idx[j[0]]

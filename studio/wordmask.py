@@ -1,0 +1,414 @@
+"""Word-level constraints as token masks: a token is allowed only if every word it
+touches can still end up an allowed word.
+
+Tokens are sub-words.  Each token's text splits into runs: a ``head`` of word characters
+that continues the word in progress, then (if the token has a boundary) complete
+``middle`` words, and a ``tail`` that starts the next word.  With ``p`` the word in
+progress, a token is allowed iff
+
+  - it has no boundary and ``p + text`` is a prefix of an allowed word, or
+  - it has a boundary, ``p + head`` is empty or an allowed word, every middle word is
+    allowed, and the tail is empty or a prefix of an allowed word.
+
+The middle/tail part does not depend on ``p``: it is one static mask per word set.  The
+part that does depends only on ``p`` and is found by walking the token trie (all heads)
+while the prefix stays alive in the word set's sorted list; each ``p`` is computed once
+and cached.  Nothing per step scans the vocabulary or the lexicon.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import torch
+
+from constraints.base import And, Constraint, ImpossibleConstraint, WordConstraint
+from constraints.lexicon import allowed_words, is_case_sensitive, normalize
+
+from .masks import Masker, register_builder
+from .vocab import VocabIndex
+
+
+def is_word_char(ch: str) -> bool:
+    # Letters and apostrophes make words; digits, punctuation and spaces separate them
+    # (the same split as constraints.base.WORD_RE, written independently).
+    return ch.isalpha() or ch in "'’"
+
+
+@dataclass
+class _Node:
+    children: dict = field(default_factory=dict)
+    pure: list = field(default_factory=list)  # tokens whose whole text is this string
+    bounded: list = field(default_factory=list)  # tokens whose head is this, then a boundary
+
+
+class TokenWords:
+    """Per-vocabulary decomposition of every token into head / middle words / tail."""
+
+    def __init__(self, vocab: VocabIndex):
+        self.vocab = vocab
+        n = vocab.size
+        self.has_boundary = [False] * n
+        self.head = [""] * n
+        self.tail = [""] * n
+        self.middles: list[tuple[str, ...]] = [()] * n
+        self.starts_upper = [False] * n  # tail or pure text starts with a capital
+        self.root = _Node()
+        for i, (text, special) in enumerate(zip(vocab.texts, vocab.special)):
+            if special or not text:
+                continue
+            runs, cur, word = [], "", None
+            for ch in text:
+                w = is_word_char(ch)
+                if word is None or w == word:
+                    cur += ch
+                else:
+                    runs.append((word, cur))
+                    cur = ch
+                word = w
+            runs.append((word, cur))
+            bounded = any(not w for w, _ in runs)
+            words = [normalize(r) for w, r in runs if w]
+            self.has_boundary[i] = bounded
+            if not bounded:
+                self.head[i] = normalize(text)
+                self._node(self.head[i]).pure.append(i)
+                continue
+            head = normalize(runs[0][1]) if runs[0][0] else ""
+            tail = normalize(runs[-1][1]) if runs[-1][0] else ""
+            inner = words[(1 if head else 0): len(words) - (1 if tail else 0)]
+            self.head[i], self.tail[i], self.middles[i] = head, tail, tuple(inner)
+            self._node(head).bounded.append(i)
+        dev = vocab.device
+        self.boundary_mask = torch.tensor(self.has_boundary, dtype=torch.bool, device=dev)
+        # Tokens that begin with a boundary: the only ones that may follow text the writer
+        # left mid-word (constraints judge the words the model writes, not the writer's).
+        starts = [b and not h for b, h in zip(self.has_boundary, self.head)]
+        self.break_mask = torch.tensor(starts, dtype=torch.bool, device=dev) | vocab.ids_mask(vocab.eos_ids)
+        # Incomplete UTF-8 bytes build no word of the lexicon: never part of word-level text.
+        self.clean_mask = vocab.mask("no-partial-utf8", lambda _i, t: "\ufffd" not in t)
+
+    def _node(self, s: str) -> _Node:
+        node = self.root
+        for ch in s:
+            node = node.children.setdefault(ch, _Node())
+        return node
+
+
+_TOKEN_WORDS: dict[int, TokenWords] = {}
+
+
+def token_words(vocab: VocabIndex) -> TokenWords:
+    tw = _TOKEN_WORDS.get(id(vocab))
+    if tw is None or tw.vocab is not vocab:
+        tw = _TOKEN_WORDS[id(vocab)] = TokenWords(vocab)
+    return tw
+
+
+class WordSet:
+    """A set of allowed (lower-case) words with prefix queries and cached masks per prefix."""
+
+    def __init__(self, words, vocab: VocabIndex, name: str):
+        self.words = tuple(sorted(words))
+        self.set = frozenset(self.words)
+        self.vocab = vocab
+        self.name = name
+        self.tw = token_words(vocab)
+        self._prefix_cache: dict[str, bool] = {}
+        self._masks: dict[tuple[str, bool], torch.Tensor] = {}
+        self._static: torch.Tensor | None = None
+        self._static_final: torch.Tensor | None = None
+
+    def is_prefix(self, s: str) -> bool:
+        hit = self._prefix_cache.get(s)
+        if hit is None:
+            i = bisect.bisect_left(self.words, s)
+            hit = self._prefix_cache[s] = i < len(self.words) and self.words[i].startswith(s)
+        return hit
+
+    def _statics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Boundary tokens whose middle words and tail are fine; and those whose tail is
+        empty or already a whole word (the text could end right after them)."""
+        if self._static is None:
+            tw, ok, final = self.tw, [], []
+            for i, b in enumerate(tw.has_boundary):
+                good = b and all(m in self.set for m in tw.middles[i]) and (
+                    not tw.tail[i] or self.is_prefix(tw.tail[i]))
+                ok.append(good)
+                final.append(good and (not tw.tail[i] or tw.tail[i] in self.set))
+            dev = self.vocab.device
+            self._static = torch.tensor(ok, dtype=torch.bool, device=dev)
+            self._static_final = torch.tensor(final, dtype=torch.bool, device=dev)
+        return self._static, self._static_final
+
+    def mask(self, p: str, final: bool = False) -> torch.Tensor:
+        """Tokens allowed after the word in progress ``p``.  ``final``: the text must be
+        able to end after this token (the last step of the budget)."""
+        key = (p, final)
+        m = self._masks.get(key)
+        if m is not None:
+            return m
+        static, static_final = self._statics()
+        ids: list[int] = []
+        # Walk the token trie along strings s with p + s still a prefix of a word.
+        stack = [("", self.tw.root)]
+        while stack:
+            s, node = stack.pop()
+            word = p + s
+            if not word or word in self.set:
+                ids.extend(node.bounded)
+            if s:
+                if final:
+                    if word in self.set:
+                        ids.extend(node.pure)
+                else:
+                    ids.extend(node.pure)
+            for ch, child in node.children.items():
+                if self.is_prefix(word + ch):
+                    stack.append((s + ch, child))
+        dyn = torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
+        if ids:
+            dyn[torch.tensor(ids, device=self.vocab.device)] = True
+        # A bounded token also needs its middle words and tail to be fine.
+        m = ((dyn & (static_final if final else static)) | (dyn & ~self.tw.boundary_mask)) & self.tw.clean_mask
+        # p must itself be a word (or empty) before a boundary with an empty head; the
+        # trie walk added those tokens only in that case.
+        eos = self.vocab.ids_mask(self.vocab.eos_ids)
+        if p == "" or p in self.set:
+            m = m | eos
+        self._masks[key] = m
+        return m
+
+    def advance(self, p: str, token_id: int) -> str:
+        """The word in progress after ``token_id``."""
+        tw = self.tw
+        return tw.tail[token_id] if tw.has_boundary[token_id] else p + tw.head[token_id]
+
+
+def word_in_progress(context: str) -> str:
+    i = len(context)
+    while i > 0 and is_word_char(context[i - 1]):
+        i -= 1
+    return normalize(context[i:])
+
+
+class _WordState(Masker):
+    """Tracks the word in progress.  Text the writer left mid-word is theirs: the model
+    may not continue that word (its first token must start with a boundary), so every
+    word-level rule judges only words the model wrote, as ``check`` on the output does."""
+
+    def __init__(self, name: str, vocab: VocabIndex):
+        super().__init__(name, vocab)
+        self.tw = token_words(vocab)
+        self.p = ""
+        self.must_break = False
+
+    def reset(self, context: str) -> None:
+        self.p = ""
+        self.must_break = bool(word_in_progress(context))
+
+    def _break(self, m: torch.Tensor) -> torch.Tensor:
+        return m & self.tw.break_mask if self.must_break else m
+
+    def advance(self, token_id: int) -> None:
+        tw = self.tw
+        self.must_break = False
+        self.p = tw.tail[token_id] if tw.has_boundary[token_id] else self.p + tw.head[token_id]
+
+    def snapshot(self):
+        return (self.p, self.must_break)
+
+    def restore(self, snap) -> None:
+        self.p, self.must_break = snap
+
+
+class WordMasker(_WordState):
+    """Every word (or only the next word) belongs to a word set."""
+
+    def __init__(self, constraint: Constraint, vocab: VocabIndex, scope: str = "every"):
+        super().__init__(constraint.spec(), vocab)
+        words = allowed_words(constraint)
+        if not words:
+            raise ImpossibleConstraint(f"no word in the dictionary satisfies '{constraint.spec()}'")
+        self.words = _word_set(words, vocab, constraint.spec())
+        self.scope = scope
+        self.active = True
+
+    def reset(self, context: str) -> None:
+        super().reset(context)
+        self.active = True
+
+    def allowed(self, steps_left: int) -> torch.Tensor | None:
+        if not self.active:
+            return None
+        return self._break(self.words.mask(self.p, final=steps_left <= 1))
+
+    def advance(self, token_id: int) -> None:
+        if not self.active:
+            return
+        tw = self.tw
+        if self.scope == "next" and tw.has_boundary[token_id] and (self.p or tw.head[token_id]):
+            self.active = False  # the next word is done; the rest is free
+        super().advance(token_id)
+
+    def done_ok(self) -> bool:
+        return not self.active or not self.p or self.p in self.words.set
+
+    def snapshot(self):
+        return (super().snapshot(), self.active)
+
+    def restore(self, snap) -> None:
+        base, self.active = snap
+        super().restore(base)
+
+
+_WORD_SETS: dict[tuple, WordSet] = {}
+
+
+def _word_set(words, vocab: VocabIndex, name: str) -> WordSet:
+    key = (name, id(vocab))
+    ws = _WORD_SETS.get(key)
+    if ws is None or ws.vocab is not vocab:
+        ws = _WORD_SETS[key] = WordSet(words, vocab, name)
+    return ws
+
+
+def _scope(c: Constraint) -> str:
+    return getattr(c, "scope", "every")
+
+
+def _is_word_leaf(c: Constraint) -> bool:
+    return isinstance(c, WordConstraint)
+
+
+@register_builder(_is_word_leaf)
+def _build(cs: list[Constraint], vocab: VocabIndex) -> list[Masker]:
+    maskers: list[Masker] = []
+    every = [c for c in cs if _scope(c) == "every"]
+    title = [c for c in every if c.spec() == "title-case"]
+    every = [c for c in every if c not in title]
+    for c in cs:
+        if c not in title and is_case_sensitive(c):
+            raise ImpossibleConstraint(
+                f"'{c.spec()}': a rule about letter case can only stand on its own "
+                "(title-case), not under or / not / a scope"
+            )
+    if title:
+        maskers.append(TitleCaseMasker(vocab))
+    if every:
+        maskers.append(WordMasker(every[0] if len(every) == 1 else And(*every), vocab))
+    for c in cs:
+        if _scope(c) == "next":
+            maskers.append(WordMasker(c.inner, vocab, scope="next"))
+        elif _scope(c) == "line-end":
+            maskers.append(LineEndMasker(c.inner, vocab))
+    return maskers
+
+
+class TitleCaseMasker(_WordState):
+    """Every word starts with a capital: a token may start a word (at its beginning when
+    no word is in progress, or after a boundary inside it) only with a capital letter."""
+
+    def __init__(self, vocab: VocabIndex):
+        super().__init__("title-case", vocab)
+
+        def starts_ok(text: str, at_word_start: bool) -> bool:
+            at_start = at_word_start
+            for ch in text:
+                if ch.isalpha():
+                    if at_start and not ch.isupper():
+                        return False
+                    at_start = False
+                elif ch not in "'’":  # a leading apostrophe is not part of the word
+                    at_start = True
+            return True
+
+        self._start = vocab.mask("title-start", lambda _i, t: starts_ok(t, True))
+        self._mid = vocab.mask("title-mid", lambda _i, t: starts_ok(t, False))
+
+    def allowed(self, steps_left: int) -> torch.Tensor:
+        started = any(c.isalpha() for c in self.p)  # a leading apostrophe starts nothing
+        return self._break(self._mid if started else self._start)
+
+
+class LineEndMasker(_WordState):
+    """Only line-final words (the last word before a newline, or before the end of the
+    text) obey the rule.
+
+    State: the word in progress ``p`` and the last word completed on this line.  For a
+    token with a newline, the word that newline ends is either fixed by the token itself
+    (a boundary, then a word, before the newline) or ``p + head`` (or the last word, when
+    both are empty): the first kind is judged once, the second per state, grouped by head."""
+
+    def __init__(self, constraint: Constraint, vocab: VocabIndex):
+        super().__init__("line-end:" + constraint.spec(), vocab)
+        self.constraint = constraint
+        self.last = ""
+        fixed_bad: list[int] = []
+        self.by_head: dict[str, list[int]] = {}
+        for i, text in enumerate(vocab.texts):
+            if vocab.special[i] or "\n" not in text:
+                continue
+            before = text.split("\n", 1)[0]
+            head = ""
+            while len(head) < len(before) and is_word_char(before[len(head)]):
+                head += before[len(head)]
+            later = word_in_progress(_strip_right(before[len(head):]))
+            if later:  # a word of its own ends the line
+                if not self._ok(later):
+                    fixed_bad.append(i)
+            else:
+                self.by_head.setdefault(normalize(head), []).append(i)
+        self.fixed_bad = vocab.ids_mask(fixed_bad)
+        self._cache: dict[tuple[str, str], torch.Tensor] = {}
+
+    def _ok(self, word: str) -> bool:
+        return not word or self.constraint.word_ok(word)
+
+    def reset(self, context: str) -> None:
+        super().reset(context)
+        self.last = ""
+
+    def allowed(self, steps_left: int) -> torch.Tensor | None:
+        key = (self.p, self.last)
+        m = self._cache.get(key)
+        if m is None:
+            bad = [i for head, ids in self.by_head.items()
+                   if not self._ok(self.p + head or self.last) for i in ids]
+            m = ~(self.fixed_bad | self.vocab.ids_mask(bad))
+            if not self.done_ok():
+                m = m & ~self.vocab.ids_mask(self.vocab.eos_ids)
+            self._cache[key] = m
+        return self._break(m)
+
+    def advance(self, token_id: int) -> None:
+        self.must_break = False
+        for ch in self.vocab.texts[token_id]:  # one token's few characters
+            if is_word_char(ch):
+                self.p += ch.lower()
+            else:
+                if self.p:
+                    self.last, self.p = normalize(self.p), ""
+                if ch == "\n":
+                    self.last = ""
+
+    def done_ok(self) -> bool:
+        return self._ok(self.p or self.last)
+
+    def safe(self) -> bool:
+        return self.done_ok()
+
+    def snapshot(self):
+        return (self.p, self.must_break, self.last)
+
+    def restore(self, snap) -> None:
+        self.p, self.must_break, self.last = snap
+
+
+def _strip_right(s: str) -> str:
+    """Drop trailing non-word characters (punctuation and spaces before a newline)."""
+    i = len(s)
+    while i > 0 and not is_word_char(s[i - 1]):
+        i -= 1
+    return s[:i]
