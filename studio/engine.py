@@ -208,7 +208,7 @@ class Generation:
                 yield text[emitted:cut]
                 emitted = cut
             if len(history) < s.max_new_tokens:
-                logits = self.source.step(token_id)
+                logits = self.source.step(token_id, choice)
 
         if stop_reason != "stop_string":
             pieces.append(utf8.decode(b"", final=True))

@@ -35,21 +35,22 @@ class ModelSource:
         self.length = 0
 
     @torch.inference_mode()
-    def _forward(self, ids: list[int]) -> torch.Tensor:
-        x = torch.tensor([ids], device=self.device)
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         logits, self.cache = forward(self.model, x, self.cache, logits_to_keep=1)
-        self.length += len(ids)
+        self.length += x.shape[1]
         return logits[0, -1].float()
 
     def prefill(self, ids: list[int]) -> torch.Tensor:
         """Logits after the prompt (a new cache)."""
         self.cache = DynamicCache(config=self.model.config)
         self.length = 0
-        return self._forward(ids)
+        return self._forward(torch.tensor([ids], device=self.device))
 
-    def step(self, token_id: int) -> torch.Tensor:
-        """Logits after appending one token."""
-        return self._forward([token_id])
+    def step(self, token_id: int, token: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after appending one token.  ``token``, the sampled id still on the
+        device, saves a host-to-device copy per step."""
+        x = token.reshape(1, 1) if token is not None else torch.tensor([[token_id]], device=self.device)
+        return self._forward(x)
 
     def crop(self, length: int) -> None:
         """Forget everything after the first ``length`` tokens (dead-end back-off)."""
