@@ -54,6 +54,7 @@ class Draft:
     constraints: list[str] = field(default_factory=list)  # spec strings, ANDed
     form: str = ""  # a form spec (constraints.forms.parse_form), "" for none
     mode: str = "continue"
+    model: str = ""  # "" for the embedded default
     settings: dict = field(default_factory=dict)  # studio.sampling.Settings fields
     created: float = 0.0
     updated: float = 0.0
@@ -266,14 +267,15 @@ def parse_export(data: str | bytes) -> Draft:
         raise DraftImportError("\"constraints\" must be a list of spec strings")
     form = obj.get("form") or ""
     mode = obj.get("mode") or "continue"
+    model = obj.get("model") or ""
     settings = obj.get("settings") or {}
-    if not isinstance(title, str) or not isinstance(form, str) or not isinstance(settings, dict):
-        raise DraftImportError("\"title\" and \"form\" must be strings, \"settings\" an object")
+    if not all(isinstance(x, str) for x in (title, form, model)) or not isinstance(settings, dict):
+        raise DraftImportError("\"title\", \"form\" and \"model\" must be strings, \"settings\" an object")
     if mode not in ("continue", "instruct"):
         raise DraftImportError(f"unknown mode {mode!r} (continue or instruct)")
     _validate_rules(constraints, form, settings)
     return Draft(id="", title=title, text=text, constraints=constraints, form=form, mode=mode,
-                 settings=settings)
+                 model=model, settings=settings)
 
 
 def _validate_rules(constraints: list[str], form: str, settings: dict) -> None:

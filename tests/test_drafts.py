@@ -82,12 +82,12 @@ def test_export_formats(store, tmp_path):
 
 def test_import_round_trip(store):
     d = store.create("alice", title="Round", text="Words of one syllable.\n",
-                     constraints=["syllables:1"], mode="continue",
+                     constraints=["syllables:1"], mode="continue", model="embedded",
                      settings={"temperature": 0.7, "top_k": 20, "seed": 5, "max_new_tokens": 40})
     data = export_text(d, "json")
     back = store.import_json(data.encode(), "bob")
     assert back.id != d.id and back.owner == "bob"
-    for f in ("title", "text", "constraints", "form", "mode", "settings"):
+    for f in ("title", "text", "constraints", "form", "mode", "model", "settings"):
         assert getattr(back, f) == getattr(d, f)
     assert store.get(back.id, "bob").text == d.text
 

@@ -1,0 +1,12 @@
+"""Perec's browser studio: the Hugging Face Space entry point, and `python app.py` locally.
+
+Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose where it listens; PEREC_SPACE=1
+(automatic on Spaces) turns on Space mode.  See README.md, "The studio".
+"""
+
+from studio.ui import build_app
+
+demo = build_app()
+
+if __name__ == "__main__":
+    demo.launch()

@@ -1,0 +1,379 @@
+"""The page's events.  Each handler turns the page's values into calls on ``Studio`` and the
+results back into component updates.  Bad input never raises out of a handler: it becomes a
+readable message in the status line and a toast (gr.Warning), and the draft is left as is.
+
+Every event has an ``api_name`` (``studio_*``), so the page itself can be scripted too.
+"""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from studio.drafts import Draft
+
+from . import persistence as store
+from . import rules
+from .session import Session
+from .work import SettingsIn, Studio, readable
+
+HIDDEN = "hidden"
+
+
+def _warn(e: BaseException) -> str:
+    msg = readable(e)
+    gr.Warning(msg)
+    return f"⚠ {msg}"
+
+
+def _join(draft: str, addition: str) -> str:
+    """``addition`` as it should follow ``draft`` (no doubled space)."""
+    if draft[-1:].isspace() and addition[:1] == " ":
+        return addition[1:]
+    return addition
+
+
+def _status_for(r, note: str = "") -> str:
+    tps = f"{r.tokens_per_second:.1f} tokens/s"
+    msg = {
+        "cancelled": f"Stopped by the writer after {r.tokens} tokens.",
+        "eos": f"The model ended the text after {r.tokens} tokens ({tps}).",
+        "stop_string": f"Stopped at a stop string after {r.tokens} tokens.",
+        "dead_end": f"Stopped early after {r.tokens} tokens: {r.message}.",
+    }.get(r.stop_reason, f"Wrote {r.tokens} tokens in {r.seconds:.1f} s ({tps}).")
+    return msg + (f"  \n{note}" if note else "")
+
+
+def _header(session: Session) -> str:
+    """The line above the editor: the open draft's title, then its rules as chips."""
+    title = f'<span class="draft-title">{html.escape(session.title)}</span>' if session.title else ""
+    return title + rules.chips_html(session.active, session.form)
+
+
+def _bars(cands: list[dict]) -> list[list[str]]:
+    top = max((c["prob"] for c in cands), default=1.0) or 1.0
+    return [[c["display"], f'<div class="cand-bar"><div class="bar" style="width:{max(2, round(150 * c["prob"] / top))}px">'
+             f'</div><span class="pct">{c["prob"]:.1%}</span></div>'] for c in cands]
+
+
+class Handlers:
+    def __init__(self, studio: Studio):
+        self.studio = studio
+
+    # ------------------------------------------------------------- views
+
+    def view(self, session: Session, d: Draft, status: str = "") -> list:
+        """Values for VIEW: everything that shows the open draft and its rules."""
+        s = d.settings or {}
+        seed = s.get("seed")
+        cap = self.studio.config.max_tokens_cap
+        return [
+            session, d.text, d.title, gr.Radio(choices=rules.chips(session.active), value=None),
+            rules.spec_string(session.active), _header(session), session.form,
+            d.model, d.mode, s.get("temperature", gr.skip()), s.get("top_k", gr.skip()),
+            s.get("top_p", gr.skip()), s.get("repetition_penalty", gr.skip()),
+            min(s.get("max_new_tokens", self.studio.config.default_max_tokens), cap),
+            -1 if seed is None else seed,
+            gr.Dropdown(choices=store.choices(self.studio, session), value=d.id), status,
+        ]
+
+    def rules_view(self, session: Session, status: str = "") -> list:
+        session.candidates_for = None  # the list on screen was for the old rules
+        return [session, gr.Radio(choices=rules.chips(session.active), value=None),
+                rules.spec_string(session.active), _header(session),
+                session.form, status]
+
+    # ------------------------------------------------------------- writing
+
+    def generate(self, request: gr.Request, draft, instruction, session: Session, *vals):
+        # (request first: gradio passes gr.Request by position, which *vals would swallow)
+        s = SettingsIn(*vals)
+        draft = draft or ""
+        try:
+            gen, note = self.studio.start(draft if s.mode == "continue" else (instruction or ""),
+                                          session.active, session.form, s)
+        except Exception as e:
+            yield gr.skip(), _warn(e), session
+            return
+        base = draft
+        if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
+            base = draft + "\n\n"
+        yield gr.skip(), "Writing…" + (f"  \n{note}" if note else ""), session
+        text = ""
+        try:
+            for text in self.studio.stream(gen, request.session_hash):
+                yield base + text, gr.skip(), session
+        except Exception as e:
+            yield base + text, _warn(e), session
+            return
+        added = base[len(draft):] + text
+        session.inserted(len(draft), added)
+        session.last_stop = gen.result.stop_reason
+        yield base + text, _status_for(gen.result, note), session
+
+    def stop(self, request: gr.Request):
+        n = self.studio.running.stop(request.session_hash)
+        return "Stopping…" if n else "Nothing is being generated."
+
+    def one_word(self, draft, instruction, session: Session, *vals):
+        draft = draft or ""
+        try:
+            shown = session.candidates if session.candidates_for == draft else None
+            w = self.studio.one_word(draft, session.active, session.form, SettingsIn(*vals),
+                                     instruction or "", cands=shown)
+        except Exception as e:
+            return gr.skip(), session, _warn(e)
+        w = _join(draft, w)
+        session.inserted(len(draft), w)
+        return draft + w, session, f"Added “{w.strip()}”."
+
+    def pick(self, index, draft, session: Session):
+        draft = draft or ""
+        if index is None or not (0 <= int(index) < len(session.candidates)):
+            return gr.skip(), session, "That suggestion is gone; here are fresh ones."
+        w = _join(draft, session.candidates[int(index)]["text"])
+        session.inserted(len(draft), w)
+        return draft + w, session, f"Added “{w.strip()}”."
+
+    def undo(self, draft, session: Session):
+        text, msg = session.undo_last(draft or "")
+        return text, session, msg
+
+    def redo(self, draft, session: Session):
+        text, msg = session.redo_last(draft or "")
+        return text, session, msg
+
+    def candidates(self, draft, instruction, session: Session, *vals):
+        try:
+            cands = self.studio.candidates(draft or "", session.active, session.form, SettingsIn(*vals),
+                                           instruction=instruction or "")
+        except Exception as e:
+            session.candidates, session.candidates_for = [], None
+            return gr.Dataset(samples=[]), f"⚠ {html.escape(readable(e))}", session
+        session.candidates, session.candidates_for = cands, draft or ""
+        if not cands:
+            note = ("Write a few words to see what may come next." if not (draft or "").strip()
+                    else "No word can follow here under these rules.")
+        else:
+            note = f"{len(cands)} words that keep every rule."
+        return gr.Dataset(samples=_bars(cands)), note, session
+
+    # ------------------------------------------------------------- live check and saving
+
+    def edited(self, draft, session: Session, *vals):
+        """After any change to the text: check it, save it (server and browser)."""
+        out = self._check(draft or "", session)
+        try:
+            browser = store.save(self.studio, session, draft or "", SettingsIn(*vals))
+        except Exception as e:
+            gr.Warning(f"Could not save: {readable(e)}")
+            browser = gr.skip()
+        return out + [browser]
+
+    def _check(self, draft: str, session: Session) -> list:
+        try:
+            v = self.studio.check(draft, session.active, session.form)
+        except Exception as e:
+            return [{"text": draft, "entities": []}, f"⚠ {html.escape(readable(e))}", gr.Dataframe(visible=False)]
+        table = gr.Dataframe(value=v.scansion, visible=True) if v.scansion is not None else gr.Dataframe(visible=False)
+        return [v.highlight, v.summary, table]
+
+    def settings_changed(self, draft, session: Session, *vals):
+        s = SettingsIn(*vals)
+        try:
+            browser = store.save(self.studio, session, draft or "", s)
+        except Exception as e:
+            gr.Warning(f"Could not save: {readable(e)}")
+            browser = gr.skip()
+        return browser, gr.Textbox(visible=s.mode == "instruct")
+
+    def load_model(self, model):
+        try:
+            eng = self.studio.engine(model)
+        except Exception as e:
+            return _warn(e)
+        return f"Model ready: {eng.name}."
+
+    # ------------------------------------------------------------- rules
+
+    def _rules(self, session: Session, change) -> list:
+        try:
+            session.active = change(list(session.active))
+            return self.rules_view(session, "")
+        except Exception as e:
+            return [gr.skip()] * 5 + [_warn(e)]
+
+    def rule_add(self, name, arg, session):
+        return self._rules(session, lambda a: rules.add(a, rules.make_spec(name, arg)))
+
+    def rule_update(self, selected, name, arg, session):
+        return self._rules(session, lambda a: rules.replace(a, selected, rules.make_spec(name, arg)))
+
+    def rule_remove(self, selected, session):
+        return self._rules(session, lambda a: rules.remove(a, selected))
+
+    def rule_clear(self, session: Session):
+        session.form = ""
+        return self._rules(session, lambda a: [])
+
+    def spec_apply(self, text, session):
+        return self._rules(session, lambda a: rules.from_spec_text(text))
+
+    def chip_selected(self, selected):
+        name, arg = rules.split_name_arg(selected)
+        if name is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return name, arg, rules.entry_help(name)
+
+    def rule_picked(self, name):
+        return rules.entry_help(name), rules.example_arg(name) if name else ""
+
+    def preset(self, label, letter, bank, session: Session):
+        try:
+            spec, form = rules.preset(label, letter if label == "Tautogram" else bank)
+            if spec:
+                name = spec.split(":", 1)[0]
+                # One preset of a kind: choosing Tautogram again with a new letter replaces it.
+                session.active = rules.add([a for a in session.active if a.split(":", 1)[0] != name], spec)
+            if form:
+                session.form = rules.check_form_spec(form)
+            _, note = rules.form_decoding(session.form)
+            return self.rules_view(session, note)
+        except Exception as e:
+            return [gr.skip()] * 5 + [_warn(e)]
+
+    def form_changed(self, form, session: Session):
+        try:
+            session.form = rules.check_form_spec(form)
+            _, note = rules.form_decoding(session.form)
+            return self.rules_view(session, note)
+        except Exception as e:
+            return [gr.skip()] * 5 + [_warn(e)]
+
+    # ------------------------------------------------------------- drafts
+
+    def restore(self, browser, session: Session):
+        try:
+            d = store.restore(self.studio, session, browser)
+        except Exception as e:
+            return [gr.skip()] * 16 + [_warn(e)]
+        return self.view(session, d, "")
+
+    def _open(self, session, action):
+        try:
+            d = action()
+        except Exception as e:
+            return [gr.skip()] * 16 + [_warn(e)]
+        return self.view(session, d, f"Opened “{d.title}”.")
+
+    def open_draft(self, draft_id, session):
+        return self._open(session, lambda: store.open_draft(self.studio, session, draft_id))
+
+    def new_draft(self, session):
+        return self._open(session, lambda: store.new_draft(self.studio, session))
+
+    def delete_draft(self, session):
+        return self._open(session, lambda: store.delete(self.studio, session))
+
+    def import_draft(self, file, session):
+        return self._open(session, lambda: store.import_file(self.studio, session, file))
+
+    def rename(self, title, session: Session):
+        try:
+            d = store.rename(self.studio, session, title or "")
+        except Exception as e:
+            return session, gr.skip(), gr.skip(), _warn(e)
+        return (session, gr.Dropdown(choices=store.choices(self.studio, session), value=d.id),
+                _header(session), f"Renamed to “{d.title}”.")
+
+    def export(self, fmt, draft, session: Session, *vals):
+        try:
+            store.save(self.studio, session, draft or "", SettingsIn(*vals))
+            path = store.export(self.studio, session, fmt)
+        except Exception as e:
+            return gr.File(visible=False), _warn(e)
+        return gr.File(value=str(path), visible=True), f"Exported “{path.name}”."
+
+
+def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
+    """Connect the components of ``layout`` to the handlers."""
+    h = Handlers(studio)
+    S = ui.settings
+    model = dict(concurrency_id="model", concurrency_limit=studio.config.concurrency)
+    quick = dict(concurrency_limit=None, show_progress=HIDDEN)
+    VIEW = [ui.session, ui.editor, ui.title, ui.chips, ui.spec, ui.chips_html, ui.form, *S, ui.drafts, ui.status]
+    RULES = [ui.session, ui.chips, ui.spec, ui.chips_html, ui.form, ui.status]
+    CHECK = [ui.highlight, ui.summary, ui.scansion]
+
+    suggest_io = ([ui.editor, ui.instruction, ui.session, *S], [ui.cand, ui.cand_note, ui.session])
+
+    def suggest(ev):
+        """Chain a next-word refresh after ``ev``."""
+        return ev.then(h.candidates, *suggest_io, api_visibility="private", show_progress="minimal", **model)
+
+    def recheck(ev):
+        """Chain check + save + suggestions after a change of rules or draft."""
+        ev = ev.then(h.edited, [ui.editor, ui.session, *S], CHECK + [ui.browser], api_visibility="private", **quick)
+        return suggest(ev)
+
+    # The text itself: every change is checked and saved (typing, streaming, inserts, undo).
+    ui.editor.change(h.edited, [ui.editor, ui.session, *S], CHECK + [ui.browser],
+                     api_name="studio_check", trigger_mode="always_last", **quick)
+    ui.editor.blur(h.candidates, *suggest_io, api_visibility="private", show_progress="minimal", **model)
+    ui.cand_refresh.click(h.candidates, *suggest_io, api_name="studio_candidates", show_progress="minimal", **model)
+
+    gen = ui.generate.click(h.generate, [ui.editor, ui.instruction, ui.session, *S],
+                            [ui.editor, ui.status, ui.session], api_name="studio_generate",
+                            show_progress="minimal", **model)
+    suggest(gen)
+    ui.stop.click(h.stop, None, [ui.status], api_name="studio_stop", **quick)
+    suggest(ui.one_word.click(h.one_word, [ui.editor, ui.instruction, ui.session, *S],
+                              [ui.editor, ui.session, ui.status], api_name="studio_one_word", **model))
+    suggest(ui.cand.click(h.pick, [ui.cand, ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+                          api_name="studio_pick", **quick))
+    suggest(ui.undo.click(h.undo, [ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+                          api_name="studio_undo", **quick))
+    suggest(ui.redo.click(h.redo, [ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+                          api_name="studio_redo", **quick))
+
+    # Rules.
+    recheck(ui.rule_add.click(h.rule_add, [ui.rule_name, ui.rule_arg, ui.session], RULES,
+                              api_name="studio_add_rule", **quick))
+    recheck(ui.rule_update.click(h.rule_update, [ui.chips, ui.rule_name, ui.rule_arg, ui.session], RULES,
+                                 api_name="studio_update_rule", **quick))
+    recheck(ui.rule_remove.click(h.rule_remove, [ui.chips, ui.session], RULES,
+                                 api_name="studio_remove_rule", **quick))
+    recheck(ui.rule_clear.click(h.rule_clear, [ui.session], RULES, api_name="studio_clear_rules", **quick))
+    for ev in (ui.spec.submit, ui.spec_apply.click):
+        recheck(ev(h.spec_apply, [ui.spec, ui.session], RULES, api_name="studio_apply_spec", **quick))
+    recheck(ui.form.input(h.form_changed, [ui.form, ui.session], RULES, api_name="studio_form", **quick))
+    ui.chips.select(h.chip_selected, [ui.chips], [ui.rule_name, ui.rule_arg, ui.rule_help],
+                    api_visibility="private", **quick)
+    ui.rule_name.input(h.rule_picked, [ui.rule_name], [ui.rule_help, ui.rule_arg], api_visibility="private", **quick)
+    for label, btn in ui.presets.items():
+        recheck(btn.click(lambda letter, bank, session, label=label: h.preset(label, letter, bank, session),
+                          [ui.taut_letter, ui.word_bank, ui.session], RULES,
+                          api_name="studio_preset_" + label.split()[0].lower(), **quick))
+
+    # Settings: saved with the draft; the mode shows or hides the instruction box.
+    for comp in S:
+        comp.change(h.settings_changed, [ui.editor, ui.session, *S], [ui.browser, ui.instruction],
+                    api_visibility="private", **quick)
+    ui.model_load.click(h.load_model, [ui.model], [ui.status], api_name="studio_load_model", **model)
+
+    # Drafts.
+    recheck(ui.drafts.input(h.open_draft, [ui.drafts, ui.session], VIEW, api_name="studio_open_draft", **quick))
+    recheck(ui.new.click(h.new_draft, [ui.session], VIEW, api_name="studio_new_draft", **quick))
+    recheck(ui.delete.click(h.delete_draft, [ui.session], VIEW, api_name="studio_delete_draft", **quick))
+    recheck(ui.import_btn.upload(h.import_draft, [ui.import_btn, ui.session], VIEW,
+                                 api_name="studio_import_draft", **quick))
+    ui.rename.click(h.rename, [ui.title, ui.session], [ui.session, ui.drafts, ui.chips_html, ui.status],
+                    api_name="studio_rename_draft", **quick)
+    for fmt, btn in ui.export.items():
+        btn.click(lambda draft, session, *vals, fmt=fmt: h.export(fmt, draft, session, *vals),
+                  [ui.editor, ui.session, *S], [ui.export_file, ui.status],
+                  api_name=f"studio_export_{fmt}", **quick)
+
+    # On load: the browser's copy of the open draft (or the server's, whichever is newer).
+    recheck(demo.load(h.restore, [ui.browser, ui.session], VIEW, api_visibility="private", show_progress=HIDDEN))

@@ -1,0 +1,80 @@
+"""How the studio runs: on a writer's own machine, or as a shared Space.
+
+Space mode (``PEREC_SPACE=1``; on by default when Hugging Face sets ``SPACE_ID``) is for a
+server many writers share: no local model paths (nor remote code, which is never enabled
+anywhere), a cap on max tokens, a queue with a concurrency limit, and drafts owned per
+browser so two writers never see each other's work.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.drafts import data_dir
+
+LOCAL_MAX_TOKENS = 1000
+SPACE_MAX_TOKENS = 200
+DEFAULT_MAX_TOKENS = 60
+
+
+def _flag(name: str) -> bool | None:
+    v = os.environ.get(name)
+    if v is None or not v.strip():
+        return None
+    return v.strip().lower() not in ("0", "false", "no", "off")
+
+
+def space_mode() -> bool:
+    flag = _flag("PEREC_SPACE")
+    return bool(os.environ.get("SPACE_ID")) if flag is None else flag
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    space: bool = False
+    max_tokens_cap: int = LOCAL_MAX_TOKENS
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    concurrency: int = 2  # decoding events at once (each one decodes on the shared model)
+    data: Path | None = None  # the drafts database folder; None = the user data dir
+
+    @property
+    def allow_local_models(self) -> bool:
+        return not self.space
+
+    @classmethod
+    def from_env(cls, space: bool | None = None, **over) -> "UiConfig":
+        space = space_mode() if space is None else space
+        cap = int(os.environ.get("PEREC_MAX_TOKENS", SPACE_MAX_TOKENS if space else LOCAL_MAX_TOKENS))
+        conc = int(os.environ.get("PEREC_CONCURRENCY", 2))
+        kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc))
+        kw.update(over)
+        kw["default_max_tokens"] = min(kw.get("default_max_tokens", DEFAULT_MAX_TOKENS), kw["max_tokens_cap"])
+        return cls(**kw)
+
+    def data_dir(self) -> Path:
+        return Path(self.data) if self.data else data_dir()
+
+    def browser_secret(self) -> str:
+        """The key the browser copy of a draft is encrypted with.  It must outlive a
+        server restart, or a reload after one could not read the browser's copy: from
+        ``PEREC_BROWSER_SECRET`` (set it as a Space secret), else kept in the data dir."""
+        env = os.environ.get("PEREC_BROWSER_SECRET")
+        if env:
+            return env
+        path = self.data_dir() / "browser-secret"
+        try:
+            return path.read_text().strip() or _write_secret(path)
+        except FileNotFoundError:
+            return _write_secret(path)
+
+
+def _write_secret(path: Path) -> str:
+    from studio.drafts import atomic_write
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s = secrets.token_urlsafe(24)
+    atomic_write(path, s)
+    return path.read_text().strip()  # another process may have won the race: use its key

@@ -1,0 +1,160 @@
+"""The page: the editor and its buttons on the left; next words, constraints, settings and
+drafts on the right.  ``build_app`` makes the components, then callbacks.wire connects them.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from studio.drafts import DraftStore
+from studio.engine import Engine
+from studio.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+                             DEFAULT_TOP_P)
+
+from . import callbacks, rules
+from .config import UiConfig
+from .endpoints import add_endpoints
+from .persistence import EMPTY_BROWSER
+from .session import Session
+from .style import StudioBlocks
+from .work import SCANSION_HEADERS, Studio
+
+TITLE = "Perec — write under constraints"
+
+
+def build_app(engine: Engine | None = None, *, space: bool | None = None,
+              config: UiConfig | None = None, store: DraftStore | None = None) -> gr.Blocks:
+    """The studio as a gr.Blocks.  ``engine``: the default model's engine (loaded lazily
+    when None); ``space``: Space mode (default: from PEREC_SPACE / SPACE_ID)."""
+    cfg = config or UiConfig.from_env(space=space)
+    studio = Studio(cfg, engine=engine, store=store)
+    with StudioBlocks(title=TITLE, analytics_enabled=False) as demo:
+        ui = _layout(cfg)
+        add_endpoints(studio)  # first: the scripting names must not be taken by page events
+        callbacks.wire(ui, studio, demo)
+    demo.queue(default_concurrency_limit=cfg.concurrency, max_size=64 if cfg.space else None)
+    demo.studio = studio  # for tests and embedding: the shared state behind the page
+    return demo
+
+
+def _layout(cfg: UiConfig) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    ui.session = gr.State(Session())
+    ui.browser = gr.BrowserState(EMPTY_BROWSER, storage_key="perec-studio", secret=cfg.browser_secret())
+    with gr.Row(elem_id="masthead"):
+        gr.Markdown(f"# Perec\nWrite with a language model under constraints: lipograms, one "
+                    f"syllable, tautograms, forms, word banks.{' (shared Space)' if cfg.space else ''}")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=480):
+            _editor_column(ui)
+        with gr.Column(scale=2, min_width=380):
+            _side_column(ui, cfg)
+    return ui
+
+
+def _editor_column(ui) -> None:
+    ui.chips_html = gr.HTML(rules.chips_html([], ""), elem_id="active-chips")
+    ui.editor = gr.Textbox(label="Draft", lines=16, max_lines=48, elem_id="editor", autofocus=True,
+                           placeholder="Begin here, and let the model go on in your constraints…")
+    ui.instruction = gr.Textbox(label="Instruction (instruct mode)", lines=2, visible=False,
+                                elem_id="instruction", placeholder="e.g. Write about the sea.")
+    with gr.Row(equal_height=True):
+        ui.generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2, min_width=110)
+        ui.stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=70)
+        ui.one_word = gr.Button("One more word", elem_id="one-word", scale=2, min_width=130)
+        ui.undo = gr.Button("↶ Undo", elem_id="undo", scale=1, min_width=70)
+        ui.redo = gr.Button("↷ Redo", elem_id="redo", scale=1, min_width=70)
+    ui.status = gr.Markdown("", elem_id="status")
+    with gr.Group():
+        ui.highlight = gr.HighlightedText(label="Live check", elem_id="check", combine_adjacent=False,
+                                          show_legend=True, interactive=False)
+        ui.summary = gr.Markdown("", elem_id="check-summary", padding=True)
+    ui.scansion = gr.Dataframe(headers=SCANSION_HEADERS, label="Scansion (one row per line)",
+                               visible=False, interactive=False, wrap=True, elem_id="scansion")
+
+
+def _side_column(ui, cfg: UiConfig) -> None:
+    with gr.Group():
+        ui.cand = gr.Dataset(components=[gr.Textbox(visible=False), gr.HTML(visible=False)],
+                             samples=[], headers=["next word", "probability"], type="index",
+                             label="Next word — click to add", layout="table", elem_id="candidates",
+                             samples_per_page=12)
+        with gr.Row():
+            ui.cand_note = gr.Markdown("", elem_id="cand-note")
+            ui.cand_refresh = gr.Button("↻ Suggest", size="sm", scale=0, elem_id="cand-refresh")
+    with gr.Tabs():
+        with gr.Tab("Constraints", id="constraints"):
+            _constraints_tab(ui)
+        with gr.Tab("Settings", id="settings"):
+            _settings_tab(ui, cfg)
+        with gr.Tab("Drafts", id="drafts"):
+            _drafts_tab(ui)
+
+
+def _constraints_tab(ui) -> None:
+    gr.Markdown("**Presets**")
+    with gr.Row():
+        ui.presets = {label: gr.Button(label, size="sm", elem_id="preset-" + label.split()[0].lower())
+                      for label in rules.PRESETS}
+    with gr.Row():
+        ui.taut_letter = gr.Textbox("t", label="Tautogram letter", max_length=1, scale=1, elem_id="taut-letter")
+        ui.word_bank = gr.Textbox(rules.DEFAULT_WORD_BANK, label="Word bank (comma-separated)", scale=3,
+                                  elem_id="word-bank")
+    ui.chips = gr.Radio(choices=[], label="Active rules (click one to edit or remove)", elem_id="chips")
+    ui.form = gr.Dropdown(rules.form_choices(), value="", label="Poetic form", allow_custom_value=True,
+                          info="haiku, limerick, sonnet… or custom like 5-7-5/ABA", elem_id="form")
+    with gr.Row():
+        ui.spec = gr.Textbox(label="As a spec (paste into `perec -c`, or type one and press Enter)",
+                             elem_id="spec", scale=4)
+        ui.spec_apply = gr.Button("Apply", size="sm", scale=1, elem_id="spec-apply")
+    with gr.Accordion("Add or edit a rule", open=False):
+        choices = rules.entry_choices()
+        ui.rule_name = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="Rule",
+                                   elem_id="rule-name")
+        ui.rule_arg = gr.Textbox(label="Argument", elem_id="rule-arg")
+        ui.rule_help = gr.Markdown(rules.entry_help(choices[0][1] if choices else None))
+        with gr.Row():
+            ui.rule_add = gr.Button("Add", variant="primary", size="sm", elem_id="rule-add")
+            ui.rule_update = gr.Button("Update selected", size="sm", elem_id="rule-update")
+            ui.rule_remove = gr.Button("Remove selected", size="sm", elem_id="rule-remove")
+            ui.rule_clear = gr.Button("Clear all", size="sm", elem_id="rule-clear")
+
+
+def _settings_tab(ui, cfg: UiConfig) -> None:
+    where = "a Hugging Face id" if cfg.space else "a Hugging Face id or a local folder"
+    with gr.Row():
+        ui.model = gr.Textbox("", label="Model", placeholder="embedded (SmolLM2-135M-Instruct)",
+                              info=f"Blank for the embedded model, or {where}.", scale=3, elem_id="model")
+        ui.model_load = gr.Button("Load", size="sm", scale=1, elem_id="model-load")
+    ui.mode = gr.Radio([("Continue the draft", "continue"), ("Follow an instruction", "instruct")],
+                       value="continue", label="Mode", elem_id="mode")
+    ui.temperature = gr.Slider(0.05, 2.0, DEFAULT_TEMPERATURE, step=0.05, label="Temperature")
+    with gr.Row():
+        ui.top_k = gr.Slider(0, 200, DEFAULT_TOP_K, step=1, label="Top-k (0 = off)")
+        ui.top_p = gr.Slider(0.05, 1.0, DEFAULT_TOP_P, step=0.01, label="Top-p (1 = off)")
+    ui.rep = gr.Slider(1.0, 2.0, DEFAULT_REPETITION_PENALTY, step=0.01, label="Repetition penalty (1 = off)")
+    with gr.Row():
+        ui.max_tokens = gr.Slider(1, cfg.max_tokens_cap, cfg.default_max_tokens, step=1,
+                                  label=f"Max tokens (up to {cfg.max_tokens_cap})", elem_id="max-tokens")
+        ui.seed = gr.Number(-1, label="Seed (-1 = random)", precision=0, elem_id="seed")
+    ui.settings = [ui.model, ui.mode, ui.temperature, ui.top_k, ui.top_p, ui.rep, ui.max_tokens, ui.seed]
+
+
+def _drafts_tab(ui) -> None:
+    # Custom values allowed so a stale or foreign id reaches the handler and gets a readable no.
+    ui.drafts = gr.Dropdown([], label="Your drafts (choose one to open it)", elem_id="drafts",
+                            allow_custom_value=True)
+    with gr.Row():
+        ui.title = gr.Textbox(label="Title", scale=3, elem_id="title")
+        ui.rename = gr.Button("Rename", size="sm", scale=1, elem_id="rename")
+    with gr.Row():
+        ui.new = gr.Button("New draft", size="sm", elem_id="new-draft")
+        ui.delete = gr.Button("Delete this draft", size="sm", variant="stop", elem_id="delete-draft")
+    gr.Markdown("Every change is saved as you go, on the server and in this browser.")
+    with gr.Row():
+        ui.export = {fmt: gr.Button(f"Export .{fmt}", size="sm", elem_id=f"export-{fmt}")
+                     for fmt in ("txt", "md", "json")}
+    ui.export_file = gr.File(label="Download", visible=False, interactive=False, elem_id="export-file")
+    ui.import_btn = gr.UploadButton("Import .json", file_types=[".json"], size="sm", elem_id="import")

@@ -1,0 +1,221 @@
+"""The active constraint set as the studio edits it: a list of spec strings (ANDed), built
+from the registry, from presets, or from a spec typed by hand; plus the poetic form.
+
+Everything here is pure Python over ``constraints`` and ``studio.spec``: every change is
+validated by parsing, so the set in a session is always one the CLI would accept.
+"""
+
+from __future__ import annotations
+
+import html
+
+from constraints.base import And, Constraint, SpecError, entries, lookup
+
+from studio.spec import parse_spec, to_spec
+
+# Presets: (button label, spec template or None, form).  {arg} is the writer's letter or words.
+PRESETS: dict[str, tuple[str | None, str]] = {
+    "Lipogram (no e)": ("lipogram:e", ""),
+    "One syllable": ("syllables:1", ""),
+    "Tautogram": ("starts-with:{arg}", ""),
+    "Haiku": (None, "haiku"),
+    "Limerick": (None, "limerick"),
+    "Sonnet": (None, "sonnet"),
+    "Word bank": ("word-bank:{arg}", ""),
+}
+DEFAULT_WORD_BANK = "sea,salt,wind,stone,light,dark,old,cold+function"
+
+
+class RuleError(ValueError):
+    """A constraint or form the writer asked for that cannot be used (message in words)."""
+
+
+# ----------------------------------------------------------------- the registry
+
+
+def entry_choices() -> list[tuple[str, str]]:
+    """(label, name) for a dropdown, grouped by level as the registry sorts them."""
+    return [(f"{e.name} — {e.description.split('.')[0].lower()}", e.name) for e in entries()]
+
+
+def entry_help(name: str | None) -> str:
+    if not name:
+        return "Pick a rule to see what it does."
+    try:
+        e = lookup(name)
+    except SpecError as err:
+        return str(err)
+    arg = "takes an argument" if e.takes_arg else "takes no argument"
+    return f"**{e.name}** ({e.level} level, {arg}): {e.description}  \nExample: `{e.example}`"
+
+
+def example_arg(name: str) -> str:
+    """The argument part of the registry's example, to prefill the argument box."""
+    try:
+        ex = lookup(name).example
+    except SpecError:
+        return ""
+    return ex.split(":", 1)[1] if ":" in ex else ""
+
+
+def make_spec(name: str | None, arg: str | None) -> str:
+    """One rule from the picker: name plus argument, validated; returns its spec."""
+    if not name:
+        raise RuleError("choose a rule first")
+    arg = (arg or "").strip()
+    entry = _lookup(name)
+    text = f"{entry.name}:{_quote(arg)}" if arg else entry.name
+    return parse_rule(text).spec()
+
+
+def _quote(arg: str) -> str:
+    # The spec language ends an argument at & | ) ; quote it when it holds them.
+    return f'"{arg}"' if any(c in arg for c in "&|)") and '"' not in arg else arg
+
+
+def _lookup(name: str):
+    try:
+        return lookup(name.strip().lower())
+    except SpecError as e:
+        raise RuleError(str(e)) from None
+
+
+def parse_rule(text: str) -> Constraint:
+    try:
+        return parse_spec(text)
+    except (SpecError, ValueError) as e:  # ImpossibleConstraint is a ValueError too
+        raise RuleError(str(e)) from None
+
+
+# ----------------------------------------------------------------- the set
+
+
+def combined(active: list[str]) -> Constraint | None:
+    cs = [parse_rule(s) for s in active]
+    if not cs:
+        return None
+    return cs[0] if len(cs) == 1 else And(*cs)
+
+
+def spec_string(active: list[str]) -> str:
+    """The set as one spec the CLI accepts (``perec generate -c '...'``)."""
+    return to_spec(combined(active))
+
+
+def from_spec_text(text: str) -> list[str]:
+    """A spec typed by hand -> the list of its top-level conjuncts (empty text: none)."""
+    if not text or not text.strip():
+        return []
+    return [c.spec() for c in parse_rule(text).leaves()]
+
+
+def add(active: list[str], spec: str) -> list[str]:
+    new = [c.spec() for c in parse_rule(spec).leaves()]
+    return active + [s for s in new if s not in active]
+
+
+def replace(active: list[str], old: str | None, spec: str) -> list[str]:
+    if not old or old not in active:
+        raise RuleError("select an active rule to update (click its chip)")
+    new = [c.spec() for c in parse_rule(spec).leaves()]
+    i = active.index(old)
+    rest = [s for s in active if s != old and s not in new]
+    return rest[:i] + new + rest[i:]
+
+
+def remove(active: list[str], spec: str | None) -> list[str]:
+    if not spec or spec not in active:
+        raise RuleError("select an active rule to remove (click its chip)")
+    return [s for s in active if s != spec]
+
+
+def chips(active: list[str]) -> list[tuple[str, str]]:
+    """(readable label, spec) per active rule, for the chip selector."""
+    out = []
+    for s in active:
+        try:
+            out.append((parse_rule(s).describe(), s))
+        except RuleError:
+            out.append((s, s))
+    return out
+
+
+def split_name_arg(spec: str | None) -> tuple[str | None, str]:
+    """The picker's (name, argument) for editing an active rule, when it is one atom."""
+    if not spec:
+        return None, ""
+    name, _, arg = spec.partition(":")
+    try:
+        lookup(name.strip())
+    except SpecError:
+        return None, spec
+    return name.strip(), arg.strip().strip('"')
+
+
+def preset(label: str, arg: str = "") -> tuple[str | None, str]:
+    """(spec to add or None, form to set or "") for a preset button."""
+    if label not in PRESETS:
+        raise RuleError(f"unknown preset '{label}'")
+    template, form = PRESETS[label]
+    if template is None:
+        return None, form
+    if "{arg}" in template:
+        arg = (arg or "").strip()
+        if not arg:
+            what = "a letter" if label == "Tautogram" else "some words"
+            raise RuleError(f"{label}: give {what} first")
+        if label == "Tautogram" and (len(arg) != 1 or not arg.isalpha()):
+            raise RuleError("Tautogram: give one letter, e.g. t")
+    spec = template.format(arg=arg)
+    return parse_rule(spec).spec(), form
+
+
+# ----------------------------------------------------------------- forms
+
+
+def forms_module():
+    try:
+        from constraints import forms
+    except ImportError:
+        return None
+    return forms
+
+
+def form_choices() -> list[str]:
+    m = forms_module()
+    return [""] + (list(m.BUILTINS) if m else [])
+
+
+def check_form_spec(form: str) -> str:
+    """The canonical spec of a form the writer typed ("" for none)."""
+    form = (form or "").strip()
+    if not form:
+        return ""
+    m = forms_module()
+    if m is None:
+        raise RuleError("poetic forms are not available in this version")
+    try:
+        return m.parse_form(form).spec()
+    except ValueError as e:
+        raise RuleError(str(e)) from None
+
+
+def form_decoding(form: str) -> tuple[Constraint | None, str]:
+    """What the decoder needs for ``form``: a constraint when the form decoder is
+    installed (a registry entry named ``form``), else None and a note saying so."""
+    if not form:
+        return None, ""
+    try:
+        lookup("form")
+    except SpecError:
+        return None, (f"Generating in the form '{form}' needs the form decoder, which this version "
+                      "lacks: the model writes freely, and the form is checked line by line below.")
+    return parse_rule(f"form:{_quote(form)}"), ""
+
+
+def chips_html(active: list[str], form: str) -> str:
+    """A read-only chip row (for the header of the editor)."""
+    items = [f'<span class="chip">{html.escape(label)}</span>' for label, _ in chips(active)]
+    if form:
+        items.append(f'<span class="chip chip-form">form: {html.escape(form)}</span>')
+    return " ".join(items) or '<span class="chip chip-none">no constraints: the model writes freely</span>'

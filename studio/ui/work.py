@@ -1,0 +1,257 @@
+"""What the studio does, without gradio: engines, settings, generation, next words, the live
+check.  Shared by the page's callbacks and the scripting endpoints, and testable alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Iterator
+
+from constraints.base import And, Constraint, ImpossibleConstraint, SpecError, Violation
+
+from studio.candidates import next_candidates
+from studio.drafts import DraftError, DraftStore
+from studio.engine import Engine, Generation, PromptError
+from studio.sampling import Settings
+
+from . import rules
+from .config import UiConfig
+from .session import Running
+
+log = logging.getLogger("perec.studio")
+
+
+class UserError(ValueError):
+    """Something the writer can fix; shown in the page as is."""
+
+
+def readable(e: BaseException) -> str:
+    """A message for the page: the error's own words for expected problems, never a trace."""
+    from models.loading import ModelLoadError
+
+    expected = (UserError, rules.RuleError, SpecError, ImpossibleConstraint, PromptError,
+                ModelLoadError, DraftError, ValueError)
+    if isinstance(e, expected):
+        msg = str(e).strip() or type(e).__name__
+        return msg[0].upper() + msg[1:]
+    log.exception("unexpected error in the studio", exc_info=e)
+    return f"Something went wrong ({type(e).__name__}: {str(e).strip()[:200]}). Your draft is unchanged."
+
+
+@dataclass
+class SettingsIn:
+    """The settings panel, as the page sends it."""
+
+    model: str = ""
+    mode: str = "continue"
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.15
+    max_new_tokens: int = 60
+    seed: float | int | None = None  # blank or negative: a new random seed each time
+
+    def seed_value(self) -> int | None:
+        if self.seed is None or self.seed == "" or float(self.seed) < 0:
+            return None
+        return int(self.seed)
+
+    def to_dict(self) -> dict:
+        """The draft's record of its settings (the Settings fields, plus model and mode)."""
+        return {"temperature": float(self.temperature), "top_k": int(self.top_k), "top_p": float(self.top_p),
+                "repetition_penalty": float(self.repetition_penalty),
+                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value()}
+
+
+class Studio:
+    """The shared part of the app: config, engines (one per model), drafts, running
+    generations.  Per-writer state lives in ``Session``."""
+
+    def __init__(self, config: UiConfig, engine: Engine | None = None, store: DraftStore | None = None):
+        self.config = config
+        self.default_engine = engine
+        self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
+        self.running = Running()
+        self._engine_lock = threading.Lock()
+
+    # ------------------------------------------------------------- engines and settings
+
+    def engine(self, model: str | None = "") -> Engine:
+        from models.loading import ModelLoadError, is_embedded
+
+        name = (model or "").strip()
+        if is_embedded(name):
+            with self._engine_lock:
+                if self.default_engine is None:
+                    self.default_engine = _load(None, True)
+                return self.default_engine
+        if self.default_engine is not None and name == self.default_engine.name:
+            return self.default_engine
+        try:
+            return _load(name, self.config.allow_local_models)
+        except ModelLoadError as e:
+            raise UserError(f"Could not load the model: {e}") from None
+
+    def settings(self, s: SettingsIn) -> Settings:
+        cap = self.config.max_tokens_cap
+        n = int(s.max_new_tokens if s.max_new_tokens is not None else 0)
+        if n > cap:
+            raise UserError(f"max tokens is capped at {cap} here (asked for {n})")
+        try:
+            return Settings(max_new_tokens=n, temperature=float(s.temperature), top_k=int(s.top_k),
+                            top_p=float(s.top_p), repetition_penalty=float(s.repetition_penalty),
+                            seed=s.seed_value())
+        except (TypeError, ValueError) as e:
+            raise UserError(f"Bad setting: {e}") from None
+
+    # ------------------------------------------------------------- generation
+
+    def constraint(self, active: list[str], form: str = "") -> tuple[Constraint | None, str]:
+        """The decoder's constraint for the set and form, and a note if the form is not decoded."""
+        c = rules.combined(active)
+        fc, note = rules.form_decoding(form)
+        if fc is not None:
+            c = fc if c is None else And(c, fc)
+        return c, note
+
+    def start(self, prompt: str, active: list[str], form: str, s: SettingsIn) -> tuple[Generation, str]:
+        """A generation ready to iterate (bad input is refused here, before decoding)."""
+        if s.mode not in ("continue", "instruct"):
+            raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
+        c, note = self.constraint(active, form)
+        settings = self.settings(s)
+        eng = self.engine(s.model)
+        if s.mode == "continue" and not prompt.strip():
+            raise UserError("The draft is empty: write a few words for the model to continue "
+                            "(or switch to instruct mode and give an instruction).")
+        return eng.stream(prompt, c, settings, s.mode), note
+
+    def stream(self, gen: Generation, session: str) -> Iterator[str]:
+        """The generated text so far, after each piece; registered so Stop can cancel it."""
+        self.running.add(session, gen)
+        text = ""
+        try:
+            for piece in gen:
+                text += piece
+                yield text
+        finally:
+            gen.cancel()  # the page went away mid-stream: nothing should keep decoding
+            self.running.discard(session, gen)
+
+    # ------------------------------------------------------------- next words
+
+    def candidates(self, draft: str, active: list[str], form: str, s: SettingsIn,
+                   n: int = 10, instruction: str = "") -> list[dict]:
+        """The next words that obey the rules, most probable first, as dicts
+        (text: exactly what to append; display; prob)."""
+        prompt, mode = draft, "continue"
+        if not draft.strip():
+            if s.mode == "instruct" and instruction.strip():
+                prompt, mode = instruction, "instruct"
+            else:
+                return []
+        c, _ = self.constraint(active, form)
+        eng = self.engine(s.model)
+        return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
+
+    def one_word(self, draft: str, active: list[str], form: str, s: SettingsIn,
+                 instruction: str = "", cands: list[dict] | None = None) -> str:
+        """One next word, sampled by probability from the allowed candidates (``cands``:
+        the list already on screen for this draft, which saves a model pass)."""
+        if not cands:
+            cands = self.candidates(draft, active, form, s, n=12, instruction=instruction)
+        if not cands:
+            if not draft.strip():
+                raise UserError("The draft is empty: write a few words first.")
+            raise UserError("No word can follow here under the active rules.")
+        seed = s.seed_value()
+        rng = random.Random(seed if seed is not None else None)
+        weights = [max(c["prob"], 1e-12) ** (1 / max(float(s.temperature), 1e-3)) for c in cands]
+        return rng.choices(cands, weights=weights, k=1)[0]["text"]
+
+    # ------------------------------------------------------------- live check
+
+    def check(self, text: str, active: list[str], form: str) -> "CheckView":
+        return check_view(text, active, form)
+
+
+_load_lock = threading.Lock()
+
+
+def _load(model: str | None, allow_local: bool) -> Engine:
+    import studio
+
+    with _load_lock:  # one model load at a time: two writers asking at once load it once
+        return studio.load(model, allow_local=allow_local)
+
+
+# ----------------------------------------------------------------- the live check
+
+
+@dataclass
+class CheckView:
+    ok: bool
+    violations: list[Violation]
+    highlight: dict  # gr.HighlightedText value
+    summary: str  # markdown
+    scansion: list[list] | None  # per-line rows for a form, None without one
+    form_report: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "violations": [v.to_dict() for v in self.violations],
+                "summary": self.summary, "form": self.form_report}
+
+
+SCANSION_HEADERS = ["#", "syllables", "rhyme", "sound", "stress", "ok", "line"]
+MAX_LISTED = 12
+
+
+def check_view(text: str, active: list[str], form: str) -> CheckView:
+    """Check ``text`` against the set and the form with the independent verifiers."""
+    c = rules.combined(active)
+    vs = list(c.check(text)) if c is not None else []
+    rows, report = None, None
+    if form:
+        m = rules.forms_module()
+        if m is None:
+            raise UserError("poetic forms are not available in this version")
+        try:
+            rep = m.check_form(form, text)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        vs += rep.violations
+        report = rep.to_dict()
+        rows = [[ln.number, f"{ln.syllables}/{'?' if ln.target is None else ln.target}", ln.rhyme or "–",
+                 ln.rhyme_key or "", ln.stress or "", "✓" if ln.ok else "✗", ln.text] for ln in rep.lines]
+    vs.sort(key=lambda v: (v.start, v.end))
+    return CheckView(not vs, vs, _highlight(text, vs), _summary(text, vs, c, form), rows, report)
+
+
+def _highlight(text: str, vs: list[Violation]) -> dict:
+    """Non-overlapping marked spans (HighlightedText cannot draw overlaps): the first
+    violation at a place wins, later ones are listed in the summary."""
+    ents, end = [], 0
+    for v in vs:
+        s, e = max(v.start, end), min(v.end, len(text))
+        if e > s:
+            ents.append({"entity": v.rule, "start": s, "end": e})
+            end = e
+    return {"text": text, "entities": ents}
+
+
+def _summary(text: str, vs: list[Violation], c: Constraint | None, form: str) -> str:
+    if c is None and not form:
+        return "No rules are active: add one from the constraints panel."
+    if not text.strip():
+        return "Nothing written yet."
+    if not vs:
+        return "✓ The draft keeps every rule."
+    lines = [f"**{len(vs)} place{'s' if len(vs) != 1 else ''} break{'s' if len(vs) == 1 else ''} a rule:**"]
+    for v in vs[:MAX_LISTED]:
+        lines.append(f"- {v.where(text)}: {v.message} (`{v.rule}`)")
+    if len(vs) > MAX_LISTED:
+        lines.append(f"- … and {len(vs) - MAX_LISTED} more")
+    return "\n".join(lines)
