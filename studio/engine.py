@@ -122,7 +122,7 @@ class Generation:
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         history: list[tuple] = []  # (token, logits before, masker snapshots, decoder state)
         banned: dict[int, set[int]] = {}  # step -> choices that led to dead ends
-        pieces: list[str] = []
+        self.pieces = pieces = []  # the text written so far, in pieces (controllers read it)
         emitted = 0  # characters of the joined pieces already streamed
         safe_len, safe_tokens = 0, 0  # the last point where every rule could end the text
         stop_reason, message, backoffs = "max_tokens", "", 0
@@ -186,7 +186,7 @@ class Generation:
             history.append((token_id, logits, [m.snapshot() for m in self.maskers], utf8.getstate()))
             for m in self.maskers:
                 m.advance(token_id)
-            seen[token_id] = True
+            seen.index_fill_(0, choice.reshape(1), True)  # on the device: no host sync
             piece = utf8.decode(vocab.raw[token_id])
             if not pieces and self.drop_space and piece.startswith(" "):
                 piece = piece[1:]
