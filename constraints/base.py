@@ -216,6 +216,12 @@ class _WordCombination(WordConstraint):
                 raise ImpossibleConstraint(
                     f"'{p.spec()}' is a whole-text rule and cannot be combined with or / not"
                 )
+            if getattr(p, "scope", "every") != "every":
+                # Under or / not the scope would be lost (the rule would apply everywhere).
+                raise SpecError(
+                    f"'{p.spec()}': a scope (next:, line-end:) must be outermost; "
+                    f"write e.g. next:(a | b)"
+                )
         self.parts = tuple(parts)
 
 

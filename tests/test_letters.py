@@ -80,3 +80,11 @@ def test_or_not_are_word_level_and_refuse_whole_text_rules():
     assert c.word_ok("hello") and c.word_ok("dog")
     with pytest.raises(ImpossibleConstraint, match="whole-text rule"):
         parse_spec("!require:x")
+
+
+def test_scopes_must_be_outermost():
+    assert parse_spec("next:(syllables:1 | starts-with:s)").scope == "next"
+    with pytest.raises(SpecError, match="must be outermost"):
+        parse_spec("next:syllables:1 | starts-with:s")
+    with pytest.raises(SpecError, match="must be outermost"):
+        parse_spec("!line-end:rhymes:day")
