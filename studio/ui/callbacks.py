@@ -91,14 +91,10 @@ class Handlers:
         s = SettingsIn(*vals)
         draft = draft or ""
         try:
-            gen, note = self.studio.start(draft if s.mode == "continue" else (instruction or ""),
-                                          session.active, session.form, s)
+            gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "")
         except Exception as e:
             yield gr.skip(), _warn(e), session
             return
-        base = draft
-        if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
-            base = draft + "\n\n"
         yield gr.skip(), "Writing…" + (f"  \n{note}" if note else ""), session
         text = ""
         try:

@@ -38,7 +38,11 @@ def add_endpoints(studio: Studio) -> None:
         generated text so far (the prompt is not repeated).  ``seed`` < 0: random."""
         s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
         try:
-            gen, _note = studio.start(prompt, rules.from_spec_text(constraints), _form(form), s)
+            active = rules.from_spec_text(constraints)
+            if mode == "instruct":
+                gen, _note, _base = studio.start("", active, _form(form), s, instruction=prompt)
+            else:
+                gen, _note, _base = studio.start(prompt, active, _form(form), s)
         except Exception as e:
             raise _fail(e) from None
         session = request.session_hash if request is not None else "api"

@@ -65,7 +65,13 @@ def make_spec(name: str | None, arg: str | None) -> str:
     arg = (arg or "").strip()
     entry = _lookup(name)
     text = f"{entry.name}:{_quote(arg)}" if arg else entry.name
-    return parse_rule(text).spec()
+    spec = parse_rule(text).spec()
+    # Keep the canonical form only if it parses back to the same rule (a rule whose spec()
+    # forgets to quote an argument holding & | ) would not).
+    try:
+        return spec if parse_rule(spec).spec() == spec else text
+    except RuleError:
+        return text
 
 
 def _quote(arg: str) -> str:
@@ -207,10 +213,31 @@ def form_decoding(form: str) -> tuple[Constraint | None, str]:
         return None, ""
     try:
         lookup("form")
-    except SpecError:
+        import studio.formmask  # noqa: F401  (the decoder behind form:)
+    except (SpecError, ImportError):
         return None, (f"Generating in the form '{form}' needs the form decoder, which this version "
                       "lacks: the model writes freely, and the form is checked line by line below.")
     return parse_rule(f"form:{_quote(form)}"), ""
+
+
+def form_plan(form: str, draft: str, c: Constraint | None, mode: str, instruction: str = ""):
+    """(constraint with the form, prompt, token budget) to decode ``form`` after the
+    draft's lines, or None when there is no form or no form decoder."""
+    if not form:
+        return None
+    try:
+        from studio.formmask import prepare, token_budget, with_form
+    except ImportError:
+        return None
+    lines = [ln for ln in draft.split("\n") if ln.strip()]
+    try:
+        fc_all = with_form(c, form, given=lines)
+    except ValueError as e:  # FormError: too many lines already, given lines that cannot rhyme
+        raise RuleError(str(e)) from None
+    prompt, _ = prepare(instruction if mode == "instruct" else "", fc_all, mode, None)
+    from studio.formmask import form_of
+
+    return fc_all, prompt, token_budget(form_of(fc_all))
 
 
 def chips_html(active: list[str], form: str) -> str:

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
-from constraints.base import And, Constraint, ImpossibleConstraint, SpecError, Violation
+from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 
 from studio.candidates import next_candidates
 from studio.drafts import DraftError, DraftStore
@@ -109,25 +109,32 @@ class Studio:
 
     # ------------------------------------------------------------- generation
 
-    def constraint(self, active: list[str], form: str = "") -> tuple[Constraint | None, str]:
-        """The decoder's constraint for the set and form, and a note if the form is not decoded."""
-        c = rules.combined(active)
-        fc, note = rules.form_decoding(form)
-        if fc is not None:
-            c = fc if c is None else And(c, fc)
-        return c, note
-
-    def start(self, prompt: str, active: list[str], form: str, s: SettingsIn) -> tuple[Generation, str]:
-        """A generation ready to iterate (bad input is refused here, before decoding)."""
+    def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
+              instruction: str = "") -> tuple[Generation, str, str]:
+        """A generation ready to iterate, the note to show, and the text the generated
+        text follows in the draft (the draft, plus a line break for a poem or a reply).
+        Bad input is refused here, before any decoding."""
         if s.mode not in ("continue", "instruct"):
             raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
-        c, note = self.constraint(active, form)
         settings = self.settings(s)
+        c, note = rules.combined(active), ""
+        plan = rules.form_plan(form, draft, c, s.mode, instruction)
+        if plan is not None:
+            # The draft's lines are the poem so far; the model writes the lines it lacks.
+            c, prompt, budget = plan
+            settings.max_new_tokens = min(self.config.max_tokens_cap, max(settings.max_new_tokens, budget))
+            base = draft if not draft or draft.endswith("\n") else draft + "\n"
+        else:
+            _, note = rules.form_decoding(form)
+            prompt = draft if s.mode == "continue" else instruction
+            base = draft
+            if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
+                base = draft + "\n\n"  # a reply starts its own paragraph
         eng = self.engine(s.model)
         if s.mode == "continue" and not prompt.strip():
             raise UserError("The draft is empty: write a few words for the model to continue "
                             "(or switch to instruct mode and give an instruction).")
-        return eng.stream(prompt, c, settings, s.mode), note
+        return eng.stream(prompt, c, settings, s.mode), note, base
 
     def stream(self, gen: Generation, session: str) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it."""
@@ -153,7 +160,13 @@ class Studio:
                 prompt, mode = instruction, "instruct"
             else:
                 return []
-        c, _ = self.constraint(active, form)
+        c = rules.combined(active)
+        # A form shapes whole lines: its decoder starts at a line start, so mid-line the
+        # list obeys the rules only (the live check still scans the line).
+        if form and draft.endswith("\n"):
+            plan = rules.form_plan(form, draft, c, "continue")
+            if plan is not None:
+                c, prompt, _ = plan
         eng = self.engine(s.model)
         return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
 
@@ -231,14 +244,23 @@ def check_view(text: str, active: list[str], form: str) -> CheckView:
 
 
 def _highlight(text: str, vs: list[Violation]) -> dict:
-    """Non-overlapping marked spans (HighlightedText cannot draw overlaps): the first
-    violation at a place wins, later ones are listed in the summary."""
-    ents, end = [], 0
-    for v in vs:
-        s, e = max(v.start, end), min(v.end, len(text))
-        if e > s:
-            ents.append({"entity": v.rule, "start": s, "end": e})
-            end = e
+    """Marked spans for HighlightedText, which cannot draw overlaps: each character shows
+    the narrowest violation over it (a banned letter inside a banned word shows as the
+    letter); every violation is still listed in the summary."""
+    label: list[str | None] = [None] * len(text)
+    for v in sorted(vs, key=lambda v: v.end - v.start, reverse=True):  # narrow ones last, on top
+        for i in range(max(0, v.start), min(v.end, len(text))):
+            label[i] = v.rule
+    ents, i = [], 0
+    while i < len(text):
+        if label[i] is None:
+            i += 1
+            continue
+        j = i
+        while j < len(text) and label[j] == label[i]:
+            j += 1
+        ents.append({"entity": label[i], "start": i, "end": j})
+        i = j
     return {"text": text, "entities": ents}
 
 
