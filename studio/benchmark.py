@@ -76,22 +76,24 @@ def run_speed(engine, tokens: int = 100, repeats: int = 2, spec: str = "lipogram
     # Warm up: build masks and caches once, so rows compare steady-state decoding.
     ours(engine, prompts[0], 4, spec)
     hf_generate(engine, prompts[0], 4)
-    rows = {}
-
-    def total(fn, n):
-        return sum(_time(lambda p=p: fn(p), repeats) for p in prompts), n * len(prompts)
-
-    rows["transformers generate"] = total(lambda p: hf_generate(engine, p, tokens), tokens)
-    rows["ours, unconstrained"] = total(lambda p: ours(engine, p, tokens, None), tokens)
-    rows[f"ours, {spec}"] = total(lambda p: ours(engine, p, tokens, spec), tokens)
     c = parse_spec(spec)
-    rows[f"generate + our LogitsProcessor, {spec}"] = total(
-        lambda p: hf_generate(engine, p, tokens, [ConstraintLogitsProcessor(c, engine.tokenizer)]), tokens)
+    fns = {
+        "transformers generate": lambda p: hf_generate(engine, p, tokens),
+        "ours, unconstrained": lambda p: ours(engine, p, tokens, None),
+        f"ours, {spec}": lambda p: ours(engine, p, tokens, spec),
+        f"generate + our LogitsProcessor, {spec}": lambda p: hf_generate(
+            engine, p, tokens, [ConstraintLogitsProcessor(c, engine.tokenizer)]),
+    }
+    # Interleave the rows prompt by prompt, so a change in machine load hits them alike.
+    rows = {k: [0.0, 0] for k in fns}
+    for p in prompts:
+        for k, fn in fns.items():
+            rows[k][0] += _time(lambda: fn(p), repeats)
+            rows[k][1] += tokens
     bt = baseline_tokens if baseline_tokens is not None else tokens
     if bt and spec.startswith("lipogram:"):
         letters = spec.split(":", 1)[1]
-        rows[f"CTGS-style baseline, {spec}"] = (
-            sum(_time(lambda p=p: ctgs_baseline(engine, p, bt, letters), 1) for p in prompts[:1]), bt)
+        rows[f"CTGS-style baseline, {spec}"] = [_time(lambda: ctgs_baseline(engine, prompts[0], bt, letters), 1), bt]
     tps = {k: n / s for k, (s, n) in rows.items()}
     unc = tps["ours, unconstrained"]
     ratios = {
