@@ -275,6 +275,10 @@ class Handlers:
     def import_draft(self, file, session):
         return self._open(session, lambda: store.import_file(self.studio, session, file))
 
+    def draft_list(self, session: Session):
+        """The drafts list, fresh (titles and first words change as the writer works)."""
+        return gr.Dropdown(choices=store.choices(self.studio, session), value=session.draft_id or None)
+
     def rename(self, title, session: Session):
         try:
             d = store.rename(self.studio, session, title or "")
@@ -364,6 +368,7 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     recheck(ui.delete.click(h.delete_draft, [ui.session], VIEW, api_name="studio_delete_draft", **quick))
     recheck(ui.import_btn.upload(h.import_draft, [ui.import_btn, ui.session], VIEW,
                                  api_name="studio_import_draft", **quick))
+    ui.drafts_tab.select(h.draft_list, [ui.session], [ui.drafts], api_name="studio_list_drafts", **quick)
     ui.rename.click(h.rename, [ui.title, ui.session], [ui.session, ui.drafts, ui.chips_html, ui.status],
                     api_name="studio_rename_draft", **quick)
     for fmt, btn in ui.export.items():

@@ -89,7 +89,7 @@ def _side_column(ui, cfg: UiConfig) -> None:
             _constraints_tab(ui)
         with gr.Tab("Settings", id="settings"):
             _settings_tab(ui, cfg)
-        with gr.Tab("Drafts", id="drafts"):
+        with gr.Tab("Drafts", id="drafts") as ui.drafts_tab:
             _drafts_tab(ui)
 
 
