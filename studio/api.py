@@ -6,6 +6,11 @@
 
 ``constraints`` is a spec string, a list of specs (joined with &), a Constraint, or None.
 ``model`` is None for the embedded default, a local path, or a Hugging Face id.
+
+Poems: ``generate("autumn rain", form="haiku")``; ``form=`` takes what the ``form:`` spec
+takes (``"couplet-iambic;end=.?!"``) and ``given=[...]`` lines already written, which count
+against the form (``text`` holds only the new lines).  ``generate(p, "form:haiku")`` works
+too; either way the poem starts on its own line and the token budget fits the form.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import threading
 
 from constraints.base import Constraint, Violation
+import constraints.formspec  # noqa: F401  (registers the form: spec)
 
 from .candidates import Candidate, next_candidates
 from .engine import Engine, Generation, Result
@@ -45,12 +51,26 @@ def as_constraint(constraints) -> Constraint | None:
     return parse_specs([c for c in constraints if c and c.strip()])
 
 
+def _form_request(constraints, prompt, mode, form, given, settings):
+    """A form (studio/formmask.py) joins the constraints with its given lines; the poem
+    starts on its own line, and the token budget fits the form unless one is set."""
+    from .formmask import prepare, with_form
+
+    c = with_form(as_constraint(constraints), form, given)
+    prompt, n = prepare(prompt, c, mode, settings.get("max_new_tokens"))
+    if n is not None:
+        settings = dict(settings, max_new_tokens=n)
+    return c, prompt, settings
+
+
 def stream(prompt: str, constraints=None, *, model: str | None = None, mode: str = "continue",
-           engine: Engine | None = None, adapter=None, bank=None, steer=None, controllers=None,
+           engine: Engine | None = None, form=None, given=None,
+           adapter=None, bank=None, steer=None, controllers=None,
            **settings) -> Generation:
     """A Generation: iterate it for text pieces as they are decoded; ``.result`` after;
     ``.cancel()`` from another thread stops it within one step.  ``adapter``, ``bank``,
     ``steer`` and ``controllers`` steer it softly (studio/steer.py)."""
+    constraints, prompt, settings = _form_request(constraints, prompt, mode, form, given, settings)
     eng = engine or load(model)
     extra = {}
     if adapter is not None or bank is not None or steer is not None or controllers:

@@ -118,16 +118,19 @@ def _settings(args):
     )
 
 
-def _prompt(args) -> str:
+def _prompt(args, required: bool = True) -> str | None:
     if args.prompt is not None:
         return args.prompt
     if args.prompt_file:
         return _read_input(args.prompt_file)
-    raise CliError("no prompt: give --prompt TEXT or --prompt-file FILE")
+    if required:
+        raise CliError("no prompt: give --prompt TEXT or --prompt-file FILE")
+    return None
 
 
 # Hooks that may rewrite a generate request before it runs (forms add one):
-# fn(args, prompt, constraint) -> (prompt, constraint, postprocess(result) or None)
+# fn(args, prompt or None, constraint) -> (prompt, constraint, postprocess(result) or None);
+# sampling arguments are read after them, so a hook may set defaults (a form's length).
 GENERATE_HOOKS: list[Callable] = []
 # Hooks that add steering to a generate request (studio/steer.py: adapters, controllers):
 # fn(args, engine) -> keyword arguments for Engine.stream (source=, controllers=)
@@ -137,11 +140,13 @@ STREAM_HOOKS: list[Callable] = []
 @command("generate", "write text under constraints (streamed; --json for one object)")
 def cmd_generate(args) -> int:
     constraint = _constraint(args)
-    settings = _settings(args)
-    prompt = _prompt(args)
+    prompt = _prompt(args, required=not GENERATE_HOOKS)
     post = None
     for hook in GENERATE_HOOKS:
         prompt, constraint, post = hook(args, prompt, constraint)
+    if prompt is None:
+        _prompt(args)  # raises: no prompt
+    settings = _settings(args)
     eng = _engine(args)
     extra: dict = {}
     for hook in STREAM_HOOKS:
@@ -337,6 +342,10 @@ cmd_serve.add_arguments = _serve_args
 # ------------------------------------------------------------------ main
 
 
+# Arguments added by extensions (studio/formcli.py): command -> [add_arguments(parser)].
+ARGUMENT_HOOKS: dict[str, list[Callable]] = {}
+
+
 def _load_extensions() -> None:
     import importlib
 
@@ -356,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--json", action="store_true", help="one JSON object on stdout")
         fn.add_arguments(p)
+        for extra in ARGUMENT_HOOKS.get(name, []):
+            extra(p)
     return parser
 
 
@@ -384,4 +395,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main: extensions register their hooks on studio.cli,
+    # not on this __main__ copy of it.
+    from studio.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,476 @@
+"""``form:NAME`` as a constraint, and the word-level plan that decodes it.
+
+``FormConstraint(form, given, end)`` is a whole-text rule: the text is a poem of that
+form, continuing the ``given`` lines (already written, complete lines that count
+against the form's lines, syllables and rhymes).  ``check`` delegates to
+``forms.check_form`` on the given lines plus the text, and reports only what the new
+lines break.
+
+``FormPlan`` answers the decoder's word-level questions without torch: which words may
+stand mid-line or end a line from the current position, and where a word leaves the
+line.  The position is a *set* of syllable counts (a word with two pronunciations,
+"fire", moves the line to either), so the plan agrees with ``check_form``, which
+accepts a line when any choice of pronunciations hits the budget.
+
+Spec syntax: ``form:NAME`` with NAME as in ``forms.parse_form`` and an optional
+``;end=.?!`` (the poem's last line ends with one of these marks).
+"""
+
+from __future__ import annotations
+
+import bisect
+from functools import lru_cache
+
+import numpy as np
+
+from .base import SpecError, TextConstraint, Violation, iter_words, register, require_arg
+from .forms import Form, FormError, FormReport, check_form, parse_form
+from .lexicon import default_lexicon, normalize
+from .phonetics import rhyme_keys, sound
+
+CLOSING = ",.;:!?"  # marks that may close a line (before its newline, or the poem's end)
+
+
+def split_given(given) -> tuple[str, ...]:
+    """Given lines from a string (newline-separated) or a list of them; blank lines drop."""
+    if given is None:
+        return ()
+    items = [given] if isinstance(given, str) else list(given)
+    return tuple(ln.strip() for item in items for ln in str(item).split("\n") if ln.strip())
+
+
+class FormConstraint(TextConstraint):
+    """The text is a poem of ``form`` (after the ``given`` lines); ``end``: marks one of
+    which must close the last line (the FUDGE couplet task wants ``.?!``)."""
+
+    def __init__(self, form: Form | str, given=(), end: str = ""):
+        self.form = parse_form(form) if isinstance(form, str) else form.validate()
+        self.given = split_given(given)
+        self.end = end or ""
+        bad = [c for c in self.end if c not in CLOSING]
+        if bad:
+            raise FormError(f"form end marks must be among {CLOSING!r}, not {bad[0]!r}")
+        if len(self.given) >= self.form.n_lines:
+            raise FormError(f"{len(self.given)} given line(s) leave nothing to write: "
+                            f"{self.form.name} has {self.form.n_lines} lines")
+        self.given_rhymes = self._given_rhymes()
+
+    # ------------------------------------------------------------------ given lines
+
+    @property
+    def given_text(self) -> str:
+        return "".join(line + "\n" for line in self.given)
+
+    def _given_rhymes(self) -> dict[str, tuple[frozenset[str], tuple[str, ...]]]:
+        """Letter -> (rhyme keys all its given lines share, their rhyme words); refuses
+        given lines whose rhyme cannot be known or met."""
+        out: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
+        for i, line in enumerate(self.given):
+            words = [m.group() for m in iter_words(line)]
+            if not words:
+                raise FormError(f"given line {i + 1} has no words: {line!r}")
+            letter = self.form.rhyme_letter(i)
+            if letter is None:
+                continue
+            word = normalize(words[-1])
+            keys = rhyme_keys(word)
+            if not keys:
+                raise FormError(f"given line {i + 1} ends in {word!r}, which is not in the CMU "
+                                f"dictionary, so nothing can be made to rhyme with it")
+            live, used = out.get(letter, (None, ()))
+            shared = keys if live is None else live & keys
+            if not shared:
+                raise FormError(f"given lines of rhyme {letter} do not rhyme: "
+                                f"{', '.join(repr(w) for w in used + (word,))}")
+            if word in used:
+                raise FormError(f"given line {i + 1} repeats the rhyme word {word!r}")
+            out[letter] = (shared, used + (word,))
+        return out
+
+    def notes(self) -> list[str]:
+        """What the given lines break (syllables, stress): the writer's text, reported,
+        never refused; the new lines are held to the form regardless."""
+        if not self.given:
+            return []
+        report = check_form(self.form, self.given_text)
+        return [f"given {v.message}" for ln in report.lines for v in ln.violations
+                if "syllables" in v.message or "stress" in v.message]
+
+    # ------------------------------------------------------------------ constraint
+
+    def spec(self) -> str:
+        return "form:" + self.form.spec() + (f";end={self.end}" if self.end else "")
+
+    def describe(self) -> str:
+        extra = f", after {len(self.given)} given line(s)" if self.given else ""
+        return f"a {self.form.name} ({'-'.join(map(str, self.form.syllables))} syllables, " \
+               f"rhymes {self.form.rhyme}){extra}"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FormConstraint) and (self.spec(), self.given) == (other.spec(), other.given)
+
+    def __hash__(self) -> int:
+        return hash((self.spec(), self.given))
+
+    def report(self, text: str) -> FormReport:
+        """check_form's per-line report of the given lines followed by ``text``."""
+        return check_form(self.form, self.given_text + text)
+
+    def check(self, text: str) -> list[Violation]:
+        rep = self.report(text)
+        off = len(self.given_text)
+        out: list[Violation] = []
+        for n, ln in enumerate(rep.lines):
+            for v in ln.violations:
+                if n >= len(self.given):
+                    out.append(Violation(v.start - off, v.end - off, v.rule, v.message))
+                elif ln.rhyme_span and v.start == ln.rhyme_span[0]:
+                    # A given line left out of the rhyme the new lines chose: theirs to answer for.
+                    out.append(Violation(0, 0, v.rule, f"given line {n + 1}: {v.message}"))
+        out += [Violation(max(0, v.start - off), max(0, v.end - off), v.rule, v.message)
+                for v in rep.poem_violations]
+        tail = text.rstrip()
+        if self.end and (not tail or tail[-1] not in self.end):
+            out.append(Violation(len(tail), len(tail), self.spec(),
+                                 f"the last line must end with one of {' '.join(self.end)}"))
+        return sorted(out, key=lambda v: (v.start, v.end))
+
+
+def parse_form_arg(arg: str) -> tuple[str, str]:
+    """'NAME[;end=MARKS]' -> (name, marks)."""
+    name, *opts = [p.strip() for p in arg.split(";")]
+    end = ""
+    for opt in opts:
+        key, _, val = opt.partition("=")
+        if key.strip() != "end" or not val.strip():
+            raise SpecError(f"form: unknown option {opt!r} (the only one is end=MARKS, e.g. end=.?!)")
+        end = val.strip()
+    return name, end
+
+
+@register("form",
+          description="The text is a poem of this form: haiku, couplet, quatrain, limerick, sonnet, "
+                      "NAME+iambic, or custom SYLLABLES[/SCHEME][/STRESS]; ;end=.?! closes the last line.",
+          example="form:haiku", level="text")
+def _form(arg):
+    name, end = parse_form_arg(require_arg("form", arg))
+    return FormConstraint(name, end=end)
+
+
+# ---------------------------------------------------------------------- word table
+
+
+def fits(pattern: str, stress: str | None, at: int) -> bool:
+    """Whether a word with this stress pattern fits the line's pattern at syllable ``at``
+    (forms.py's rule: monosyllables bend to the metre, longer words must match)."""
+    return stress is None or len(pattern) == 1 or stress[at:at + len(pattern)] == pattern
+
+
+def assignable(cands: list[set]) -> bool:
+    """Whether each set can give a different element (a matching; Hall's condition)."""
+    if all(len(c) >= len(cands) for c in cands):
+        return True  # each line still has a choice whatever the others took
+    owner: dict = {}
+
+    def place(j: int, seen: set) -> bool:
+        for w in cands[j]:
+            if w not in seen:
+                seen.add(w)
+                if w not in owner or place(owner[w], seen):
+                    owner[w] = j
+                    return True
+        return False
+
+    return all(place(j, set()) for j in range(len(cands)))
+
+
+class WordTable:
+    """The lexicon as index arrays: which words have each stress pattern (hence syllable
+    count) and each rhyme key.  Word sets are numpy boolean arrays over the sorted words,
+    so unions and intersections never loop over the lexicon in Python."""
+
+    def __init__(self, words):
+        self.words = tuple(words)  # sorted
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.patterns: list[frozenset[str]] = []
+        self.keys: list[frozenset[str]] = []
+        by_pat: dict[str, list[int]] = {}
+        by_key: dict[str, list[int]] = {}
+        for i, w in enumerate(self.words):
+            s = sound(w)
+            self.patterns.append(s.stresses)
+            self.keys.append(s.rhymes)
+            for p in s.stresses:
+                by_pat.setdefault(p, []).append(i)
+            for k in s.rhymes:
+                by_key.setdefault(k, []).append(i)
+        self.by_pattern = {p: np.array(ix, dtype=np.int64) for p, ix in by_pat.items()}
+        self.by_key = {k: np.array(ix, dtype=np.int64) for k, ix in by_key.items()}
+        # All keys' members end to end, for per-key counts in one np.add.reduceat.
+        self.key_names = list(self.by_key)
+        sizes = np.array([len(self.by_key[k]) for k in self.key_names], dtype=np.int64)
+        self.key_order = np.concatenate([self.by_key[k] for k in self.key_names])
+        self.key_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.key_sizes = sizes
+        self._cache: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def range(self, prefix: str) -> tuple[int, int]:
+        """Indices [lo, hi) of the words starting with ``prefix``."""
+        lo = bisect.bisect_left(self.words, prefix)
+        return lo, bisect.bisect_left(self.words, prefix + "\U0010ffff", lo)
+
+    def _of(self, ix_lists) -> np.ndarray:
+        out = np.zeros(len(self.words), bool)
+        for ix in ix_lists:
+            out[ix] = True
+        return out
+
+    def _cached(self, key, make):
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = make()
+        return hit
+
+    def words_at(self, stress: str | None, start: int, k: int) -> np.ndarray:
+        """Words of ``k`` syllables that fit ``stress`` from syllable ``start``."""
+        key = ("at", stress, start if stress else 0, k)
+        return self._cached(key, lambda: self._of(
+            ix for p, ix in self.by_pattern.items() if len(p) == k and fits(p, stress, start)))
+
+    def mid_from(self, stress: str | None, u: int, limit: int) -> np.ndarray:
+        """Words that fit from syllable ``u`` and end by syllable ``limit``."""
+        key = ("mid", stress, u if stress else 0, limit - u)
+        return self._cached(key, lambda: self._of(
+            ix for p, ix in self.by_pattern.items() if len(p) <= limit - u and fits(p, stress, u)))
+
+    def fit_end(self, budget: int, stress: str | None) -> np.ndarray:
+        """Words that can end a line of ``budget`` syllables (monosyllables fill the rest)."""
+        return self._cached(("end", budget, stress), lambda: self._of(
+            ix for p, ix in self.by_pattern.items()
+            if len(p) <= budget and fits(p, stress, budget - len(p))))
+
+    def _available(self, key: str, later: tuple, excluded) -> list[set] | None:
+        """Per later line, the unexcluded words of ``key`` that can end it."""
+        members = self.by_key.get(key)
+        if members is None:
+            return None
+        ex = set(excluded)
+        return [set(members[self.fit_end(b, s)[members]].tolist()) - ex for b, s in later]
+
+    def feasible(self, key: str, later: tuple, excluded) -> bool:
+        """Whether rhyme ``key`` still has distinct words, none ``excluded``, for every
+        later line (budget, stress) of its letter."""
+        if not later:
+            return True
+        avail = self._available(key, later, excluded)
+        if avail is None:
+            return False
+        # A line with as many choices as there are lines is always served last.
+        return assignable([a for a in avail if len(a) < len(later)])
+
+    def open_valid(self, later: tuple) -> np.ndarray | None:
+        """Words that may end the first line of a letter: some rhyme key of theirs has
+        distinct other words for the ``later`` lines.  Cached per ``later``."""
+        if not later:
+            return None
+
+        def make():
+            counts = np.stack([np.add.reduceat(self.fit_end(b, s)[self.key_order].astype(np.int64),
+                                               self.key_starts) for b, s in later])
+            low = counts.min(axis=0)
+            strong = low >= len(later) + 1  # any one word can go and enough remain
+            out = np.zeros(len(self.words), bool)
+            out[self.key_order[np.repeat(strong, self.key_sizes)]] = True
+            for ki in np.flatnonzero(~strong & (low >= 1) & (self.key_sizes > len(later))):
+                key = self.key_names[ki]
+                for w in self.by_key[key].tolist():
+                    if not out[w] and self.feasible(key, later, (w,)):
+                        out[w] = True
+            return out
+
+        return self._cached(("open", later), make)
+
+    def live_valid(self, live: frozenset, used: frozenset, later: tuple) -> np.ndarray:
+        """Words that may end a later line of a letter: a live key, not used, and the
+        lines after still satisfiable."""
+        out = np.zeros(len(self.words), bool)
+        for key in live:
+            avail = self._available(key, later, used)
+            if avail is None:
+                continue
+            members = self.by_key[key]
+            if all(len(a) >= len(later) + 1 for a in avail):  # any one word can go
+                out[members] = True
+                continue
+            for w in members.tolist():
+                if w not in used and self.feasible(key, later, tuple(used) + (w,)):
+                    out[w] = True
+        if used:
+            out[list(used)] = False
+        return out
+
+
+@lru_cache(maxsize=1)
+def word_table() -> WordTable:
+    """The table of the default lexicon (built once per process, ~2 s)."""
+    return WordTable(default_lexicon().words)
+
+
+# ---------------------------------------------------------------------- the plan
+
+
+class Line:
+    """One line of the form: budget, stress pattern (or None), rhyme letter, and the
+    (budget, stress) of the later lines sharing its letter."""
+
+    def __init__(self, form: Form, i: int):
+        self.budget = form.syllables[i]
+        self.stress = form.stress_for(i)
+        self.letter = form.rhyme_letter(i)
+        self.last = i == form.n_lines - 1
+        group = form.rhyme_groups().get(self.letter, []) if self.letter else []
+        self.later = tuple((form.syllables[j], form.stress_for(j)) for j in group if j > i)
+
+
+class FormPlan:
+    """Word-level decoding plan of one FormConstraint over the lexicon (cached lookups).
+
+    Rhyme state: per letter, (live keys, used word indices); live None = no line of the
+    letter yet.  A line's final word must keep the rest of its letter satisfiable: some
+    live key still has distinct unused words for every later line (Hall's condition)."""
+
+    def __init__(self, fc: FormConstraint, table: WordTable | None = None):
+        self.fc = fc
+        self.t = table or word_table()
+        self.lines = [Line(fc.form, i) for i in range(fc.form.n_lines)]
+        self.first = len(fc.given)
+        self.rhymes0 = tuple(sorted(
+            (letter, live, frozenset(self.t.index[w] for w in used))
+            for letter, (live, used) in fc.given_rhymes.items()))
+        self._valid: dict = {}
+        self._kmin: dict = {}
+        self._sets: dict = {}
+        self._adv: dict = {}
+        self._check_feasible()
+
+    # ------------------------------------------------------------------ state helpers
+
+    def cond(self, i: int, rhymes: tuple) -> tuple | None:
+        """The rhyme condition of line ``i``: None (unrhymed) or (live, used)."""
+        letter = self.lines[i].letter
+        if letter is None:
+            return None
+        for lt, live, used in rhymes:
+            if lt == letter:
+                return live, used
+        return None, frozenset()
+
+    def _check_feasible(self) -> None:
+        rhymes = self.rhymes0
+        for i in range(self.first, len(self.lines)):
+            ln = self.lines[i]
+            if self.kmin(i, self.cond(i, rhymes)) is not None:
+                continue
+            if ln.letter and self.cond(i, rhymes)[0] is not None:
+                words = [w for lt, _, used in rhymes if lt == ln.letter for w in sorted(used)]
+                said = ", ".join(repr(self.t.words[w]) for w in words)
+                raise FormError(f"line {i + 1} (rhyme {ln.letter}): no other word rhymes with {said} "
+                                f"within {ln.budget} syllables{' in this metre' if ln.stress else ''}")
+            what = f"rhyme {ln.letter}: no {len(ln.later) + 1} different words rhyme" if ln.letter \
+                else "no word ends it"
+            raise FormError(f"line {i + 1}: {what} within {ln.budget} syllables"
+                            f"{' in the metre ' + ln.stress if ln.stress else ''}")
+
+    # ------------------------------------------------------------------ word sets
+
+    def rhyme_valid(self, i: int, cond) -> np.ndarray | None:
+        """Words that may end line ``i`` as far as the rhyme goes (None: any)."""
+        if cond is None:
+            return None
+        key = (i, cond)
+        hit = self._valid.get(key)
+        if hit is None and key not in self._valid:
+            live, used = cond
+            later = self.lines[i].later
+            hit = self.t.open_valid(later) if live is None else self.t.live_valid(live, used, later)
+            self._valid[key] = hit
+        return hit
+
+    def final_at(self, i: int, cond, k: int) -> np.ndarray:
+        """Words of ``k`` syllables that may end line ``i`` (stress and rhyme)."""
+        ln = self.lines[i]
+        arr = self.t.words_at(ln.stress, ln.budget - k, k)
+        rv = self.rhyme_valid(i, cond)
+        return arr if rv is None else arr & rv
+
+    def kmin(self, i: int, cond) -> int | None:
+        """Fewest syllables of a word that may end line ``i``: mid-line words leave this
+        much room, so the line can always be finished (monosyllables fill any gap)."""
+        key = (i, cond)
+        if key not in self._kmin:
+            self._kmin[key] = next((k for k in range(1, self.lines[i].budget + 1)
+                                    if self.final_at(i, cond, k).any()), None)
+        return self._kmin[key]
+
+    def sets(self, i: int, cond, U: frozenset) -> tuple[np.ndarray, np.ndarray]:
+        """(mid-line words, line-final words) from positions ``U`` of line ``i``."""
+        key = (i, cond, U)
+        hit = self._sets.get(key)
+        if hit is None:
+            ln, n = self.lines[i], len(self.t.words)
+            limit = ln.budget - (self.kmin(i, cond) or ln.budget + 1)
+            mid, final = np.zeros(n, bool), np.zeros(n, bool)
+            for u in U:
+                if u < limit:
+                    mid |= self.t.mid_from(ln.stress, u, limit)
+                if u < ln.budget:
+                    final |= self.final_at(i, cond, ln.budget - u)
+            hit = self._sets[key] = (mid, final)
+            if len(self._sets) > 512:  # bounded: a long session sees many rhyme states
+                self._sets.pop(next(iter(self._sets)))
+        return hit
+
+    def advance(self, i: int, cond, U: frozenset, w: int) -> tuple[frozenset, bool]:
+        """After word ``w`` from positions ``U``: (positions if the line goes on, whether
+        the line may end here)."""
+        key = (i, cond, U, w)
+        hit = self._adv.get(key)
+        if hit is None:
+            ln = self.lines[i]
+            kmin = self.kmin(i, cond) or ln.budget + 1
+            rv = self.rhyme_valid(i, cond)
+            mid, final = set(), False
+            for u in U:
+                for p in self.t.patterns[w]:
+                    e = u + len(p)
+                    if e > ln.budget or not fits(p, ln.stress, u):
+                        continue
+                    if e == ln.budget:
+                        final = final or rv is None or bool(rv[w])
+                    elif e <= ln.budget - kmin:
+                        mid.add(e)
+            hit = (frozenset(mid), final)
+            if len(self._adv) > 1 << 16:
+                self._adv.clear()
+            self._adv[key] = hit
+        return hit
+
+    def end_line(self, i: int, rhymes: tuple, w: int) -> tuple:
+        """The rhyme state after line ``i`` ends with word ``w``."""
+        letter = self.lines[i].letter
+        if letter is None:
+            return rhymes
+        live, used = self.cond(i, rhymes)
+        later = self.lines[i].later
+        used2 = used | {w}
+        keys = self.t.keys[w] if live is None else self.t.keys[w] & live
+        live2 = frozenset(k for k in keys if self.t.feasible(k, later, used2))
+        rest = tuple(r for r in rhymes if r[0] != letter)
+        return tuple(sorted(rest + ((letter, live2, frozenset(used2)),)))
+
+
+__all__ = ["FormConstraint", "FormPlan", "Line", "WordTable", "word_table", "split_given", "parse_form_arg",
+           "assignable", "fits", "CLOSING"]

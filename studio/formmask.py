@@ -1,0 +1,425 @@
+"""Poetic forms as token masks: every line hits its syllables, rhymes and metre by
+construction, and the engine places each line break itself.
+
+Words come from ``constraints.formspec.FormPlan`` (which words may stand mid-line or end
+the line from the current syllable positions); tokens from the TokenWords decomposition:
+a *pure* token (letters only) extends the word in progress, a *bounded* one ends it and
+then writes a separator and maybe the start of the next word.  In form mode a separator
+is one of
+
+    LINEEND  closing marks then one newline  (",\\n", "\\n"): the line ends here
+    CLOSE    closing marks only              (",", "."): the line may end or go on
+    INLINE   spaces, dashes, quotes, marks   (" ", " -"): the line goes on
+    INLINE_TAIL  the same, then a new word   (" the")
+
+Tokens with whole words in the middle, digits, other symbols, several newlines or
+leading spaces on a line are never used.  After the last line only closing marks and
+EOS remain.  Masks are cached per state; the per-word lexicon queries are numpy
+lookups on cumulative counts, so a step never loops over the vocabulary or the lexicon.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from constraints.base import And, Constraint, ImpossibleConstraint
+from constraints.formspec import CLOSING, FormConstraint, FormPlan, parse_form_arg, word_table
+from constraints.forms import FormError
+
+from .masks import Masker, register_builder
+from .vocab import VocabIndex
+from .wordmask import is_word_char, token_words
+
+PURE, LINEEND, CLOSE, INLINE, INLINE_TAIL = 1, 2, 3, 4, 5
+INLINE_CHARS = set(CLOSING) | set(" -–—\"“”()")
+GLUE = set("-–—\"“(")  # a word may follow these (and a space) directly
+MAX_SEP = 3  # separator characters between two words (", \"", " — ", "?!"), breaks aside
+START = frozenset({0})
+
+
+class FormTokens:
+    """Per vocabulary: each token's separator class, and per word-in-progress tables of
+    the tokens that may follow (pinned for "", LRU for the rest)."""
+
+    def __init__(self, vocab: VocabIndex):
+        self.vocab, self.t, self.tw = vocab, word_table(), token_words(vocab)
+        n = vocab.size
+        self.kind = np.zeros(n, np.int8)
+        self.sep_len = np.zeros(n, np.int8)  # separator characters, a newline aside
+        self.glue = np.zeros(n, np.int8)  # after it: 1 a word may start, 2 after a space
+        self.lead_space = np.zeros(n, bool)
+        self.tail_lo = np.zeros(n, np.int64)
+        self.tail_hi = np.zeros(n, np.int64)
+        self.seps = [""] * n
+        lineend = re.compile(r"[,.;:!?]{0,3}\n")
+        for i, (text, special) in enumerate(zip(vocab.texts, vocab.special)):
+            if special or not text or "\ufffd" in text or self.tw.middles[i]:
+                continue
+            if not self.tw.has_boundary[i]:
+                self.kind[i] = PURE
+                continue
+            tail = self.tw.tail[i]
+            a, b = 0, len(text)  # the separator: between the head's and the tail's letters
+            while a < b and is_word_char(text[a]):
+                a += 1
+            while b > a and is_word_char(text[b - 1]):
+                b -= 1
+            sep = text[a:b]
+            self.seps[i] = sep
+            self.sep_len[i] = len(sep.replace("\n", ""))
+            self.lead_space[i] = sep.startswith(" ")
+            if "\n" in sep:
+                self.kind[i] = LINEEND if lineend.fullmatch(sep) and not tail else 0
+            elif not tail and all(c in CLOSING for c in sep):
+                self.kind[i] = CLOSE
+            elif all(c in INLINE_CHARS for c in sep) and "  " not in sep and len(sep) <= MAX_SEP:
+                if tail:
+                    lo, hi = self.t.range(tail)
+                    self.tail_lo[i], self.tail_hi[i] = lo, hi
+                    self.kind[i] = INLINE_TAIL if hi > lo else 0
+                else:
+                    self.kind[i] = INLINE
+                    self.glue[i] = 2 if sep.endswith(" ") else int(sep[-1] in GLUE)
+        sep_start = np.array([not h for h in self.tw.head], bool)  # no word chars first
+        self.ids = {k: np.flatnonzero((self.kind == k) & sep_start) for k in (LINEEND, CLOSE, INLINE, INLINE_TAIL)}
+        self.newline = vocab.ids_mask([i for i, t in enumerate(vocab.texts) if t == "\n"])
+        self._tables: dict[str, tuple] = {}
+        self._root = self._walk("")
+
+    def table(self, p: str) -> tuple:
+        """(pure ids, lo, hi, groups) for the word in progress ``p``: the pure tokens that
+        keep ``p`` a lexicon prefix, with the lexicon range of ``p + text``; and, per
+        word ``p + head``, the bounded tokens with a non-empty head that finish it."""
+        if not p:
+            return self._root
+        hit = self._tables.pop(p, None)
+        if hit is None:
+            hit = self._walk(p)
+            if len(self._tables) >= 4096:
+                self._tables.pop(next(iter(self._tables)))
+        self._tables[p] = hit  # most recent last
+        return hit
+
+    def _walk(self, p: str) -> tuple:
+        t, kind, words = self.t, self.kind, self.t.words
+        n = len(words)
+        ids, los, his, groups = [], [], [], {}
+        # (token text so far, trie node, first lexicon index with that prefix)
+        stack = [("", self.tw.root, bisect.bisect_left(words, p))]
+        while stack:
+            s, node, lo = stack.pop()
+            word = p + s
+            if s:
+                if node.pure:
+                    hi = bisect.bisect_left(words, word + "\U0010ffff", lo)
+                    ids.extend(node.pure)
+                    los.extend([lo] * len(node.pure))
+                    his.extend([hi] * len(node.pure))
+                w = t.index.get(word) if node.bounded else None
+                if w is not None:
+                    groups[w] = [b for b in node.bounded if kind[b]]
+            for ch, child in node.children.items():
+                q = word + ch
+                j = bisect.bisect_left(words, q, lo)
+                if j < n and words[j].startswith(q):
+                    stack.append((s + ch, child, j))
+        arr = lambda xs: np.array(xs, dtype=np.int64)  # noqa: E731
+        return arr(ids), arr(los), arr(his), {w: g for w, g in groups.items() if g}
+
+
+_TOKENS: dict[int, FormTokens] = {}
+
+
+def form_tokens(vocab: VocabIndex) -> FormTokens:
+    ft = _TOKENS.get(id(vocab))
+    if ft is None or ft.vocab is not vocab:
+        ft = _TOKENS[id(vocab)] = FormTokens(vocab)
+    return ft
+
+
+class State(NamedTuple):
+    line: int  # -1: a newline must come first; -2: the text left the form (scoring)
+    U: frozenset  # syllable positions the line may be at
+    F: bool  # the last word may end the line
+    p: str  # word in progress
+    trail: str  # separator characters since the last word
+    glue: int  # 0 no word may start here, 1 one may, 2 one may (after a space)
+    last: int  # lexicon index of the line's last word, -1 none
+    rhymes: tuple  # per letter: (letter, live keys, used word indices)
+
+
+class FormIndex:
+    """Masks and transitions of one form constraint over one vocabulary (cached)."""
+
+    def __init__(self, fc: FormConstraint, vocab: VocabIndex):
+        self.fc, self.vocab = fc, vocab
+        self.plan = FormPlan(fc)
+        self.tok = form_tokens(vocab)
+        self.t = self.plan.t
+        self.eos = vocab.ids_mask(vocab.eos_ids)
+        self.nothing = torch.zeros(vocab.size, dtype=torch.bool, device=vocab.device)
+        self._masks: dict = {}
+        self._parts: dict = {}
+        self._cums: dict = {}
+
+    def start(self, context: str) -> State:
+        ctx = context.rstrip(" ")
+        line = -1 if ctx and not ctx.endswith("\n") else self.plan.first
+        return State(line, START, False, "", "", 1, -1, self.plan.rhymes0)
+
+    # ------------------------------------------------------------------ masks
+
+    def _cum(self, i: int, cond, U: frozenset) -> np.ndarray:
+        """Cumulative count of the words allowed from ``U``: a prefix range [lo, hi) is
+        alive iff cum[hi] > cum[lo]."""
+        key = (i, cond, U)
+        hit = self._cums.get(key)
+        if hit is None:
+            mid, final = self.plan.sets(i, cond, U)
+            hit = np.concatenate([[0], np.cumsum(mid | final, dtype=np.int64)])
+            if len(self._cums) >= 64:
+                self._cums.pop(next(iter(self._cums)))
+            self._cums[key] = hit
+        return hit
+
+    def _cached_part(self, key, make) -> np.ndarray:
+        hit = self._parts.get(key)
+        if hit is None:
+            if len(self._parts) >= 1024:
+                self._parts.pop(next(iter(self._parts)))
+            hit = self._parts[key] = make()
+        return hit
+
+    def _sep_part(self, i: int, cond, U: frozenset, F: bool, used: int, after_space: bool) -> np.ndarray:
+        """Separator tokens after a finished word: U the positions if the line goes on,
+        F whether it may end; ``used`` separator characters already written."""
+        def make():
+            tk, out = self.tok, np.zeros(self.vocab.size, bool)
+            if U:
+                out[tk.ids[INLINE]] = True
+                tails = tk.ids[INLINE_TAIL]
+                cum = self._cum(i, cond, U)
+                out[tails[cum[tk.tail_hi[tails]] > cum[tk.tail_lo[tails]]]] = True
+            if U or F:
+                out[tk.ids[CLOSE]] = True
+            if F and not self.plan.lines[i].last:
+                out[tk.ids[LINEEND]] = True
+            out &= tk.sep_len <= MAX_SEP - used
+            if after_space:
+                out &= ~tk.lead_space
+            return out
+
+        return self._cached_part(("sep", i, cond, U, F, used, after_space), make)
+
+    def _pure_part(self, out: np.ndarray, table: tuple, i: int, cond, U: frozenset) -> None:
+        ids, lo, hi, groups = table
+        cum = self._cum(i, cond, U)
+        out[ids[cum[hi] > cum[lo]]] = True
+        for w, toks in groups.items():  # rare: a head with a boundary ("o'" + ",")
+            M, Fw = self.plan.advance(i, cond, U, w)
+            for tid in toks:
+                out[tid] = self._bounded_ok(tid, i, cond, M, Fw)
+
+    def _bounded_ok(self, tid: int, i: int, cond, M: frozenset, F: bool) -> bool:
+        tk, k = self.tok, self.tok.kind[tid]
+        if k == LINEEND:
+            return F and not self.plan.lines[i].last
+        if k == CLOSE:
+            return bool(M) or F
+        if k == INLINE:
+            return bool(M)
+        if k == INLINE_TAIL and M:
+            cum = self._cum(i, cond, M)
+            return bool(cum[tk.tail_hi[tid]] > cum[tk.tail_lo[tid]])
+        return False
+
+    def mask(self, st: State) -> torch.Tensor:
+        if st.line == -1:
+            return self.tok.newline
+        if st.line == -2:
+            return self.nothing
+        i = st.line
+        cond = self.plan.cond(i, st.rhymes)
+        key = (i, cond, st.U, st.F, st.p, st.trail, st.glue)
+        hit = self._masks.get(key)
+        if hit is not None:
+            return hit
+        out = np.zeros(self.vocab.size, bool)
+        if not st.p:
+            at_start = st.U == START and st.last < 0
+            if at_start or st.glue:
+                out |= self._cached_part(("start", i, cond, st.U), lambda: self._start(i, cond, st.U))
+            if not at_start:
+                out |= self._sep_part(i, cond, st.U, st.F, len(st.trail), st.glue == 2)
+        else:
+            self._pure_part(out, self.tok.table(st.p), i, cond, st.U)
+            w = self.t.index.get(st.p)
+            if w is not None:
+                M, Fw = self.plan.advance(i, cond, st.U, w)
+                if M or Fw:
+                    out |= self._sep_part(i, cond, M, Fw, 0, False)
+        m = torch.from_numpy(out).to(self.vocab.device)
+        if self.done(st):
+            m = m | self.eos
+        if len(self._masks) >= 2048:
+            self._masks.pop(next(iter(self._masks)))
+        self._masks[key] = m
+        return m
+
+    def _start(self, i: int, cond, U: frozenset) -> np.ndarray:
+        out = np.zeros(self.vocab.size, bool)
+        self._pure_part(out, self.tok.table(""), i, cond, U)
+        return out
+
+    # ------------------------------------------------------------------ transitions
+
+    def step(self, st: State, tid: int) -> State:
+        if st.line < 0:
+            ok = st.line == -1 and self.vocab.texts[tid] == "\n"
+            return self.start("") if ok else st._replace(line=-2)
+        tk, i = self.tok, st.line
+        k = tk.kind[tid]
+        if k == PURE:
+            return st._replace(p=st.p + tk.tw.head[tid])
+        broken = st._replace(line=-2)
+        cond = self.plan.cond(i, st.rhymes)
+        U, F, last, trail, word = st.U, st.F, st.last, st.trail, st.p + tk.tw.head[tid]
+        if word:
+            w = self.t.index.get(word)
+            if w is None:
+                return broken
+            U, F = self.plan.advance(i, cond, st.U, w)
+            last, trail = w, ""
+        if k == LINEEND and F and not self.plan.lines[i].last:
+            rhymes = self.plan.end_line(i, st.rhymes, last)
+            return State(i + 1, START, False, "", "", 1, -1, rhymes)
+        if k == CLOSE and (U or F):
+            return State(i, U, F, "", trail + tk.seps[tid], 0, last, st.rhymes)
+        if k == INLINE and U:
+            return State(i, U, False, "", trail + tk.seps[tid], int(tk.glue[tid]), last, st.rhymes)
+        if k == INLINE_TAIL and U:
+            return State(i, U, False, tk.tw.tail[tid], "", 0, last, st.rhymes)
+        return broken
+
+    def done(self, st: State) -> bool:
+        """The poem is complete: the last line's budget is spent on a line-final word."""
+        if st.line != len(self.plan.lines) - 1:
+            return False
+        if st.p:
+            w = self.t.index.get(st.p)
+            return not self.fc.end and w is not None and \
+                self.plan.advance(st.line, self.plan.cond(st.line, st.rhymes), st.U, w)[1]
+        return st.F and (not self.fc.end or (st.trail and st.trail[-1] in self.fc.end))
+
+    def safe(self, st: State) -> bool:
+        # Stream whole lines: back-off may rework the line in progress.
+        return st.line == -1 or (not st.p and st.U == START and st.last < 0) or self.done(st)
+
+
+_INDEXES: dict[tuple, FormIndex] = {}
+
+
+def form_index(fc: FormConstraint, vocab: VocabIndex) -> FormIndex:
+    key = (fc.spec(), fc.given, id(vocab))
+    fi = _INDEXES.get(key)
+    if fi is None or fi.vocab is not vocab:
+        if len(_INDEXES) >= 16:
+            _INDEXES.pop(next(iter(_INDEXES)))
+        fi = _INDEXES[key] = FormIndex(fc, vocab)
+    return fi
+
+
+class FormMasker(Masker):
+    def __init__(self, fc: FormConstraint, vocab: VocabIndex):
+        super().__init__(fc.spec(), vocab)
+        self.index = form_index(fc, vocab)
+        self.state = self.index.start("")
+
+    def reset(self, context: str) -> None:
+        self.state = self.index.start(context)
+
+    def allowed(self, steps_left: int) -> torch.Tensor:
+        return self.index.mask(self.state)
+
+    def advance(self, token_id: int) -> None:
+        self.state = self.index.step(self.state, token_id)
+
+    def done_ok(self) -> bool:
+        return self.index.done(self.state)
+
+    def safe(self) -> bool:
+        return self.index.safe(self.state)
+
+    def snapshot(self):
+        return self.state
+
+    def restore(self, snap) -> None:
+        self.state = snap
+
+
+@register_builder(lambda c: isinstance(c, FormConstraint))
+def _build(cs: list[Constraint], vocab: VocabIndex) -> list[Masker]:
+    if len(cs) > 1:
+        raise ImpossibleConstraint("only one form at a time: " + ", ".join(c.spec() for c in cs))
+    return [FormMasker(cs[0], vocab)]
+
+
+# ---------------------------------------------------------------------- front ends
+
+
+def form_of(constraint: Constraint | None) -> FormConstraint | None:
+    if constraint is None:
+        return None
+    return next((c for c in constraint.leaves() if isinstance(c, FormConstraint)), None)
+
+
+def with_form(constraint: Constraint | None, form=None, given=None) -> Constraint | None:
+    """``constraint`` and a form (a name, 'NAME;end=.?!', or a FormConstraint), with the
+    given lines.  Given lines without a form extend the form already in ``constraint``."""
+    have = form_of(constraint)
+    if form is None and not given:
+        return constraint
+    if form is None and have is None:
+        raise FormError("given lines need a form (--form NAME, form=..., or -c form:NAME)")
+    if isinstance(form, FormConstraint):
+        fc = FormConstraint(form.form, given or form.given, form.end)
+    elif form is not None:
+        name, end = parse_form_arg(form)
+        fc = FormConstraint(name, given, end)
+    else:
+        fc = FormConstraint(have.form, given, have.end)
+    rest = [c for c in (constraint.leaves() if constraint is not None else []) if c is not have]
+    return And(*rest, fc) if rest else fc
+
+
+def token_budget(fc: FormConstraint) -> int:
+    """Enough new tokens for the form's new lines (words of a few tokens, marks, breaks)."""
+    new = fc.form.syllables[len(fc.given):]
+    return 2 * sum(new) + 4 * len(new) + 8
+
+
+def prepare(prompt: str, constraint: Constraint | None, mode: str,
+            max_new_tokens: int | None) -> tuple[str, int | None]:
+    """The prompt and token budget for a form: in continue mode the poem starts on a new
+    line after the prompt and the given lines; in instruct mode the given lines join
+    the instruction.  Without a form, nothing changes."""
+    fc = form_of(constraint)
+    if fc is None:
+        return prompt, max_new_tokens
+    prompt = prompt or ""
+    if mode == "instruct":
+        if fc.given:
+            prompt = (prompt.rstrip() + "\n\n" if prompt.strip() else "") + \
+                f"Continue this {fc.form.name or 'poem'}, which begins:\n" + fc.given_text
+    else:
+        prompt = (prompt.rstrip() + "\n" if prompt.strip() else "") + fc.given_text
+    return prompt, max_new_tokens if max_new_tokens is not None else token_budget(fc)
+
+
+__all__ = ["FormMasker", "FormIndex", "FormTokens", "State", "form_of", "with_form", "prepare",
+           "token_budget", "form_tokens", "form_index"]
