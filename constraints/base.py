@@ -318,6 +318,16 @@ def no_arg(name: str, arg: str | None) -> None:
         raise SpecError(f"'{name}' takes no argument (got '{arg}')")
 
 
+def quote_arg(arg: str) -> str:
+    """An argument as the spec language reads it back: quoted when it holds & | ( ) or
+    surrounding spaces, which would otherwise end or split it."""
+    if any(c in arg for c in '&|()"') or arg != arg.strip():
+        if '"' in arg:
+            raise SpecError(f"cannot write an argument holding a double quote: {arg!r}")
+        return f'"{arg}"'
+    return arg
+
+
 def split_list(name: str, arg: str | None) -> list[str]:
     """Comma-separated items, none empty."""
     items = [x.strip() for x in require_arg(name, arg).split(",")]

@@ -16,6 +16,7 @@ from .base import (
     TextConstraint,
     Violation,
     no_arg,
+    quote_arg,
     register,
     require_arg,
     split_list,
@@ -47,7 +48,7 @@ class Lipogram(CharConstraint):
         return ch.lower() not in self.letters and _fold(ch) not in self.letters
 
     def spec(self) -> str:
-        return "lipogram:" + "".join(sorted(self.letters))
+        return "lipogram:" + quote_arg("".join(sorted(self.letters)))
 
     def describe(self) -> str:
         return "no " + ", ".join(f'"{c}"' for c in sorted(self.letters))
@@ -81,7 +82,7 @@ class BannedStrings(CharConstraint):
 
     def spec(self) -> str:
         name = "ban" if self.ignore_case else "ban-exact"
-        return f"{name}:" + ",".join(self.strings)
+        return f"{name}:" + quote_arg(",".join(self.strings))
 
     def describe(self) -> str:
         return "never " + ", ".join(repr(s) for s in self.strings)
@@ -145,7 +146,7 @@ class RequiredChars(TextConstraint):
         return "".join(c for c in self.chars if c not in low)
 
     def spec(self) -> str:
-        return "require:" + self.chars
+        return "require:" + quote_arg(self.chars)
 
     def describe(self) -> str:
         return "uses " + ", ".join(f'"{c}"' for c in self.chars)

@@ -60,6 +60,12 @@ def cache_dir() -> Path:
 
 
 def embedded_gguf() -> Path:
+    override = os.environ.get("PEREC_EMBEDDED_GGUF")  # e.g. a Space that ships the file
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"PEREC_EMBEDDED_GGUF points to no file: {path}")
+        return path
     spec = importlib.util.find_spec(_GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(

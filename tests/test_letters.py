@@ -88,3 +88,9 @@ def test_scopes_must_be_outermost():
         parse_spec("next:syllables:1 | starts-with:s")
     with pytest.raises(SpecError, match="must be outermost"):
         parse_spec("!line-end:rhymes:day")
+
+
+def test_arguments_with_operators_are_quoted_and_round_trip():
+    c = parse_spec('ban:"a&b,c|d" & lipogram:e')
+    assert c.parts[0].strings == ("a&b", "c|d")
+    assert parse_spec(c.spec()) == c
