@@ -20,6 +20,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -202,7 +203,6 @@ def train_adapter(data, out, *, model=None, max_steps: int = 200, rank: int = 8,
     dpo or auto (dpo for preference pairs).  ``progress(step, total, loss)`` is called
     after every step (for the studio's progress bar).  A run that finds checkpoints in
     ``out/checkpoints`` resumes from the latest."""
-    from datasets import Dataset
     from peft import LoraConfig
 
     for name, value, low in (("max_steps", max_steps, 1), ("rank", rank, 1), ("batch_size", batch_size, 1),
@@ -232,7 +232,7 @@ def train_adapter(data, out, *, model=None, max_steps: int = 200, rank: int = 8,
     lr = learning_rate or (2e-4 if method == "sft" else 5e-5)
     common = dict(output_dir=str(ckpt_dir), max_steps=max_steps, per_device_train_batch_size=batch_size,
                   learning_rate=lr, logging_steps=max(1, min(10, max_steps // 10)), save_steps=save_steps,
-                  save_total_limit=2, bf16=False, fp16=False, gradient_checkpointing=False,
+                  save_total_limit=2, bf16=False, fp16=False, activation_checkpointing=False,
                   max_length=max_length, report_to=[], disable_tqdm=True, seed=seed, data_seed=seed,
                   use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False)
     lora = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=TARGETS,
@@ -240,27 +240,14 @@ def train_adapter(data, out, *, model=None, max_steps: int = 200, rank: int = 8,
     cb = _callback(max_steps, progress, echo, bar)
     _quiet_datasets()
     t0 = time.perf_counter()
-    if method == "sft":
-        from trl import SFTConfig, SFTTrainer
-
-        trainer = SFTTrainer(model=m, args=SFTConfig(**common, dataset_text_field="text"),
-                             train_dataset=Dataset.from_list(records), processing_class=tok,
-                             peft_config=lora, callbacks=[cb])
-    else:
-        from trl import DPOConfig, DPOTrainer
-
-        trainer = DPOTrainer(model=m, args=DPOConfig(**common, beta=beta),
-                             train_dataset=Dataset.from_list(records), processing_class=tok,
-                             peft_config=lora, callbacks=[cb])
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    for default in (PrinterCallback, ProgressCallback):  # ours prints the loss and the bar
-        trainer.remove_callback(default)
-    if echo:
-        echo(f"{method.upper()} on {base_name}: {len(records)} examples, {max_steps} steps, "
-             f"batch {batch_size}, max length {max_length}, LoRA rank {rank}, lr {lr:g}"
-             + (f"; resuming from {resume.name}" if resume else ""))
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with warnings.catch_warnings():  # transformers' deprecation notes, raised inside trl/peft
+        warnings.simplefilter("ignore", FutureWarning)
+        trainer = _make_trainer(method, common, beta, records, m, tok, lora, cb)
+        if echo:
+            echo(f"{method.upper()} on {base_name}: {len(records)} examples, {max_steps} steps, "
+                 f"batch {batch_size}, max length {max_length}, LoRA rank {rank}, lr {lr:g}"
+                 + (f"; resuming from {resume.name}" if resume else ""))
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     meta = {
         "base_model": base_name, "method": method, "steps": trainer.state.global_step,
@@ -272,6 +259,26 @@ def train_adapter(data, out, *, model=None, max_steps: int = 200, rank: int = 8,
     }
     _save_final(trainer.model, out, base_name, meta)
     return dict(meta, path=str(out.resolve()))
+
+
+def _make_trainer(method, common, beta, records, model, tok, lora, callback):
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    data = Dataset.from_list(records)
+    if method == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(model=model, args=SFTConfig(**common, dataset_text_field="text"),
+                             train_dataset=data, processing_class=tok, peft_config=lora, callbacks=[callback])
+    else:
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=model, args=DPOConfig(**common, beta=beta), train_dataset=data,
+                             processing_class=tok, peft_config=lora, callbacks=[callback])
+    for default in (PrinterCallback, ProgressCallback):  # ours prints the loss and the bar
+        trainer.remove_callback(default)
+    return trainer
 
 
 def _fingerprint(records: list[dict]) -> str:
