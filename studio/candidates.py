@@ -37,9 +37,11 @@ class Candidate:
 
 
 def _word_start_mask(vocab):
-    """Tokens that begin with a letter or apostrophe: they continue the word in progress."""
-    return vocab.mask("word-cont", lambda _i, t: bool(t) and (t[0].isalnum() or t[0] in "'’"),
-                      allow_eos=False)
+    """Tokens that begin with a word character: they continue the word in progress (the
+    same split the word-level masks use, so a word is offered only where they end it)."""
+    from .wordmask import is_word_char
+
+    return vocab.mask("word-cont", lambda _i, t: bool(t) and is_word_char(t[0]), allow_eos=False)
 
 
 def _add(found: dict[str, Candidate], cand: Candidate) -> None:
