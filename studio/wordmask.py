@@ -32,8 +32,9 @@ from .vocab import VocabIndex
 
 def is_word_char(ch: str) -> bool:
     # Letters and apostrophes make words; digits, punctuation and spaces separate them
-    # (the same split as constraints.base.WORD_RE, written independently).
-    return ch.isalpha() or ch in "'’"
+    # (the same split as constraints.base.WORD_RE, written independently).  WORD_RE's
+    # letters are \w minus decimal digits, so "¹" or "½" join a word ("baby¹ball").
+    return (ch.isalnum() and not ch.isdecimal()) or ch in "'’"
 
 
 @dataclass
