@@ -243,8 +243,9 @@ class Rhopalism(TextConstraint):
                 continue
             fits = have if need is None else have & need
             if not fits:
+                unit = self.unit[:-1] if have == {1} else self.unit
                 out.append(Violation(m.start(), m.end(), self.spec(),
-                                     f"{m.group()!r} has {' or '.join(map(str, sorted(have)))} {self.unit}, "
+                                     f"{m.group()!r} has {' or '.join(map(str, sorted(have)))} {unit}, "
                                      f"needs {' or '.join(map(str, sorted(need)))}"))
                 fits = have  # judge the next word against this one: one slip, one violation
             need = frozenset(n + 1 for n in fits)

@@ -5,9 +5,10 @@ replace spaces, strip, alphanumeric / alphabetic / digits / ASCII only.  Perec h
 character rules: a token passes iff its text already has the form, so what the model
 writes is what the writer gets.  Already in letters.py / words.py: ``uppercase``,
 ``lowercase``, ``title-case``, ``no-punctuation``, ``letters-only``, ``ascii-only``,
-``no-digits``.  Added here: ``alphanumeric``, ``digits-only`` and ``no-spaces`` (CTGS's
-"replace spaces": words run together).  CTGS's strip transforms only trimmed each token's
-edges, which as a rule on a whole text means nothing beyond ``no-spaces``.
+``no-digits``.  Added here: ``alphanumeric`` and ``no-spaces`` (CTGS's "replace spaces":
+words run together).  CTGS's strip transforms only trimmed each token's edges, which as a
+rule on a whole text means nothing beyond ``no-spaces``; its digits-only transform bans
+every letter, which the engine refuses up front (nothing could be written).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from .letters import _register_class
 # name -> (char_ok, whether a token's partial UTF-8 bytes may pass, description)
 TRANSFORMS = {
     "alphanumeric": (lambda c: c.isalnum() or c.isspace(), False, "letters, digits and spaces only"),
-    "digits-only": (lambda c: c.isdigit() or c.isspace(), False, "digits and spaces only"),
     # Partial bytes never build an ASCII space or tab, so they may pass.
     "no-spaces": (lambda c: c not in " \t", True, "no spaces or tabs (words run together)"),
 }

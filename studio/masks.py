@@ -235,6 +235,12 @@ def check_feasible(constraint: Constraint, maskers: list[Masker], vocab: VocabIn
                 raise ImpossibleConstraint(
                     f"'{req.spec()}' needs the letter '{bad}' but '{ch.spec()}' bans it"
                 )
+    # Maskers that need the whole set to judge themselves (must-use words: is each word
+    # still writable under the other rules?) raise ImpossibleConstraint here.
+    for m in maskers:
+        hook = getattr(m, "check_with", None)
+        if hook is not None:
+            hook(maskers)
     static = [m.static_mask() for m in maskers if m.static_mask() is not None]
     if static:
         allowed = static[0]
