@@ -59,11 +59,12 @@ def configs(engine, judge, experts) -> list[tuple]:
 
     aset = adapters_for(engine)
     e, a = aset.load(experts["joyful"]).name, aset.load(experts["gloomy"]).name
-    bank = lambda s: WordBank.from_file(DATA / "sea.txt", s)  # noqa: E731
+    # Built once, as the CLI and the studio do; steering() makes a fresh source per run.
+    bank2, bank4 = (WordBank.from_file(DATA / "sea.txt", s) for s in (2.0, 4.0))
     steer = "A joyful, happy, cheerful story full of laughter."
     return [
-        ("word bank: sea words", "strength 2", "bank", lambda: steering(engine, bank=bank(2.0))),
-        ("word bank: sea words", "strength 4", "bank", lambda: steering(engine, bank=bank(4.0))),
+        ("word bank: sea words", "strength 2", "bank", lambda: steering(engine, bank=bank2)),
+        ("word bank: sea words", "strength 4", "bank", lambda: steering(engine, bank=bank4)),
         ("prompt contrast: joyful", "γ 1.5", "judge", lambda: steering(engine, steer=f"{steer}:1.5")),
         ("prompt contrast: joyful", "γ 3", "judge", lambda: steering(engine, steer=f"{steer}:3")),
         ("DExperts: joyful − gloomy", "α 1", "judge",

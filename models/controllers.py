@@ -41,9 +41,16 @@ def is_boundary(ch: str) -> bool:
     return not (ch.isalnum() or ch in "'’")
 
 
-def text_so_far(generation) -> str:
-    """The prompt (in continue mode) plus what the generation has written."""
-    return generation.context + "".join(getattr(generation, "pieces", ()))
+def tail_so_far(generation, chars: int = 64) -> str:
+    """The last characters written (enough for the word in progress), without joining
+    the whole text at every step."""
+    pieces, out, n = getattr(generation, "pieces", ()), [], 0
+    for p in reversed(pieces):
+        out.append(p)
+        n += len(p)
+        if n >= chars:
+            return "".join(reversed(out))
+    return generation.context[-chars:] + "".join(reversed(out))
 
 
 # ---------------------------------------------------------------------- source plans
@@ -93,6 +100,37 @@ class Controller:
 # ---------------------------------------------------------------------- word bank
 
 
+_PARTS: dict[int, tuple] = {}
+
+
+def _word_parts(vocab):
+    """Per vocabulary (computed once): [(token, word part, ends the word?)] for tokens that
+    write letters, a mask of tokens with a leading boundary (they start a new word), and
+    the tokens without one grouped by word part (they may continue the word in progress)."""
+    got = _PARTS.get(id(vocab))
+    if got is not None and got[0] is vocab:
+        return got[1]
+    parts, by_piece = [], {}
+    lead = torch.zeros(vocab.size, dtype=torch.bool)
+    for i, (t, sp) in enumerate(zip(vocab.texts, vocab.special)):
+        if sp or not t:
+            continue
+        j = 0
+        while j < len(t) and is_boundary(t[j]):
+            j += 1
+        k = j
+        while k < len(t) and not is_boundary(t[k]):
+            k += 1
+        word, ends = t[j:k].lower(), k < len(t)
+        lead[i] = j > 0
+        if word:
+            parts.append((i, word, ends))
+            if j == 0:
+                by_piece.setdefault(word, []).append((i, ends))
+    _PARTS[id(vocab)] = (vocab, (parts, lead.to(vocab.device), by_piece))
+    return _PARTS[id(vocab)][1]
+
+
 class WordBank(Controller):
     """Favour (strength > 0) or disfavour (< 0) a bag of words.  A token gets
     ``strength × coverage``: 1 when it completes a bank word, len(prefix)/len(word) when
@@ -137,29 +175,13 @@ class WordBank(Controller):
         return len(q) / n if n else 0.0
 
     def _index(self, vocab) -> None:
-        """Per token: (leading boundary?, word part, ends the word?), and the bias it gets
-        when it starts a word."""
+        """The bias each token gets when it starts a word, from the vocabulary's word parts."""
+        parts, lead, self._by_piece = _word_parts(vocab)
         start = torch.zeros(vocab.size)
-        lead = torch.zeros(vocab.size, dtype=torch.bool)
-        self._by_piece: dict[str, list[tuple[int, bool]]] = {}
-        for i, (t, sp) in enumerate(zip(vocab.texts, vocab.special)):
-            if sp or not t:
-                continue
-            j = 0
-            while j < len(t) and is_boundary(t[j]):
-                j += 1
-            k = j
-            while k < len(t) and not is_boundary(t[k]):
-                k += 1
-            word, ends = t[j:k].lower(), k < len(t)
-            lead[i] = j > 0
-            if not word:
-                continue
+        for i, word, ends in parts:
             start[i] = (1.0 if word in self.words else 0.0) if ends else self._cov(word)
-            if j == 0:
-                self._by_piece.setdefault(word, []).append((i, ends))
         self._start = (start * self.strength).to(vocab.device)
-        self._lead = lead.to(vocab.device)
+        self._lead = lead
         self._zero = torch.zeros(vocab.size, device=vocab.device)
         self._vocab = vocab
 
@@ -202,7 +224,7 @@ class WordBank(Controller):
         return torch.where(self._lead, self._start, cont)
 
     def adjust(self, scores, generation):
-        return scores + self.bias(text_so_far(generation), generation.engine.vocab)
+        return scores + self.bias(tail_so_far(generation), generation.engine.vocab)
 
 
 # ---------------------------------------------------------------------- prompt contrast
