@@ -59,9 +59,9 @@ def _tail_index(vocab: VocabIndex):
 
 
 class IncludeMasker(Masker):
-    STEER = 6.0  # logit bonus at full urgency
+    STEER = 8.0  # logit bonus at full urgency
     MARGIN = 4  # tokens of slack per missing word when forcing starts
-    FLOOR = 0.3
+    FLOOR = 0.5  # the least urgency: steer from the start, not only near the end
 
     def __init__(self, constraint: Include, vocab: VocabIndex):
         super().__init__(constraint.spec(), vocab)

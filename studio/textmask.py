@@ -51,6 +51,15 @@ class PangramMasker(RequiredMasker):
         return unit * (self.STEER * max(urgency, 0.25))
 
 
+def forcing(generation) -> dict:
+    """How much must-use forcing a finished generation needed: the tokens chosen under
+    forcing, and the words they wrote a part of (the fewer, the more natural the text)."""
+    ms = [m for m in generation.maskers if isinstance(m, IncludeMasker)]
+    return {"forced_tokens": sum(m.forced for m in ms),
+            "forced_words": sorted({w for m in ms for w in m.forced_words}),
+            "words": sorted({w for m in ms for w in m.constraint.words})}
+
+
 def _register_first(claims) -> callable:
     """Register a builder ahead of the generic ones (RequiredMasker, word masks), so it
     claims its constraints first."""
@@ -84,4 +93,4 @@ def _rhopalism(cs, vocab):
     return [RhopalismMasker(c, vocab) for c in cs]
 
 
-__all__ = ["PangramMasker", "IncludeMasker", "RhopalismMasker"]
+__all__ = ["PangramMasker", "IncludeMasker", "RhopalismMasker", "forcing"]

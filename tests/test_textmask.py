@@ -8,6 +8,7 @@ from studio.includemask import IncludeMasker
 from studio.masks import build_maskers
 from studio.sampling import Settings
 from studio.spec import parse_spec
+from studio.textmask import forcing
 
 
 def generate(engine, spec, n=40, seed=0, prompt="The old house", **kw):
@@ -32,6 +33,9 @@ def test_include_puts_every_word_in_sampled_streamed_text(tiny_engine, seed):
     assert c.check(g.result.text) == []
     m = next(m for m in g.maskers if isinstance(m, IncludeMasker))
     assert not m.missing and m.forced <= g.result.tokens
+    report = forcing(g)
+    assert report["words"] == ["lighthouse", "orange", "whisper"]
+    assert set(report["forced_words"]) <= set(report["words"]) and report["forced_tokens"] == m.forced
 
 
 def test_include_budget_holds_within_the_first_n_tokens(tiny_engine):
