@@ -38,6 +38,9 @@ from .wordmask import is_word_char, token_words
 PURE, LINEEND, CLOSE, INLINE, INLINE_TAIL = 1, 2, 3, 4, 5
 INLINE_CHARS = set(CLOSING) | set(" -–—\"“”()")
 GLUE = set("-–—\"“(")  # a word may follow these (and a space) directly
+# A run of closing marks: one mark, an ellipsis, or two of ! and ? ("?!"); not ",!;".
+CLOSE_RUN = re.compile(r"[,;:]|\.{1,3}|[!?]{1,2}")
+LOWER, CAPITALIZED, CAPS = 1, 2, 3  # letter-case shapes a word may take
 MAX_SEP = 3  # separator characters between two words (", \"", " — ", "?!"), breaks aside
 START = frozenset({0})
 
@@ -52,6 +55,7 @@ class FormTokens:
         self.kind = np.zeros(n, np.int8)
         self.sep_len = np.zeros(n, np.int8)  # separator characters, a newline aside
         self.glue = np.zeros(n, np.int8)  # after it: 1 a word may start, 2 after a space
+        self.shape = np.zeros(n, np.int8)  # case of a pure token's letters, or a tail's
         self.lead_space = np.zeros(n, bool)
         self.tail_lo = np.zeros(n, np.int64)
         self.tail_hi = np.zeros(n, np.int64)
@@ -62,6 +66,7 @@ class FormTokens:
                 continue
             if not self.tw.has_boundary[i]:
                 self.kind[i] = PURE
+                self.shape[i] = _shape(text)
                 continue
             tail = self.tw.tail[i]
             a, b = 0, len(text)  # the separator: between the head's and the tail's letters
@@ -81,10 +86,16 @@ class FormTokens:
                 if tail:
                     lo, hi = self.t.range(tail)
                     self.tail_lo[i], self.tail_hi[i] = lo, hi
-                    self.kind[i] = INLINE_TAIL if hi > lo else 0
+                    self.shape[i] = _shape(text[b:])
+                    self.kind[i] = INLINE_TAIL if hi > lo and self.shape[i] else 0
                 else:
                     self.kind[i] = INLINE
                     self.glue[i] = 2 if sep.endswith(" ") else int(sep[-1] in GLUE)
+        # A word is lower case, Capitalized or ALL CAPS: its first token may take any of
+        # these shapes, a later one continues in lower case (or in capitals after capitals).
+        self.start_ok = self.shape > 0
+        self.lower_ok = self.shape == LOWER
+        self.caps_ok = (self.shape == LOWER) | (self.shape == CAPS)
         sep_start = np.array([not h for h in self.tw.head], bool)  # no word chars first
         self.ids = {k: np.flatnonzero((self.kind == k) & sep_start) for k in (LINEEND, CLOSE, INLINE, INLINE_TAIL)}
         self.newline = vocab.ids_mask([i for i, t in enumerate(vocab.texts) if t == "\n"])
@@ -142,6 +153,15 @@ def form_tokens(vocab: VocabIndex) -> FormTokens:
     return ft
 
 
+def _shape(text: str) -> int:
+    letters = [c for c in text if c.isalpha()]
+    if all(c.islower() for c in letters):
+        return LOWER
+    if all(c.isupper() for c in letters):
+        return CAPS
+    return CAPITALIZED if letters[0].isupper() and all(c.islower() for c in letters[1:]) else 0
+
+
 class State(NamedTuple):
     line: int  # -1: a newline must come first; -2: the text left the form (scoring)
     U: frozenset  # syllable positions the line may be at
@@ -151,6 +171,7 @@ class State(NamedTuple):
     glue: int  # 0 no word may start here, 1 one may, 2 one may (after a space)
     last: int  # lexicon index of the line's last word, -1 none
     rhymes: tuple  # per letter: (letter, live keys, used word indices)
+    caps: bool = False  # the word in progress is in capitals so far
 
 
 class FormIndex:
@@ -161,7 +182,6 @@ class FormIndex:
         self.plan = FormPlan(fc)
         self.tok = form_tokens(vocab)
         self.t = self.plan.t
-        self.eos = vocab.ids_mask(vocab.eos_ids)
         self.nothing = torch.zeros(vocab.size, dtype=torch.bool, device=vocab.device)
         self._masks: dict = {}
         self._parts: dict = {}
@@ -195,9 +215,9 @@ class FormIndex:
             hit = self._parts[key] = make()
         return hit
 
-    def _sep_part(self, i: int, cond, U: frozenset, F: bool, used: int, after_space: bool) -> np.ndarray:
+    def _sep_part(self, i: int, cond, U: frozenset, F: bool, trail: str, after_space: bool) -> np.ndarray:
         """Separator tokens after a finished word: U the positions if the line goes on,
-        F whether it may end; ``used`` separator characters already written."""
+        F whether it may end; ``trail`` the separator written since the word."""
         def make():
             tk, out = self.tok, np.zeros(self.vocab.size, bool)
             if U:
@@ -205,21 +225,25 @@ class FormIndex:
                 tails = tk.ids[INLINE_TAIL]
                 cum = self._cum(i, cond, U)
                 out[tails[cum[tk.tail_hi[tails]] > cum[tk.tail_lo[tails]]]] = True
-            if U or F:
-                out[tk.ids[CLOSE]] = True
-            if F and not self.plan.lines[i].last:
-                out[tk.ids[LINEEND]] = True
-            out &= tk.sep_len <= MAX_SEP - used
+            marks_only = all(c in CLOSING for c in trail)
+            if (U or F) and marks_only:
+                for tid in tk.ids[CLOSE].tolist():
+                    out[tid] = bool(CLOSE_RUN.fullmatch(trail + tk.seps[tid]))
+            if F and not self.plan.lines[i].last and marks_only:
+                for tid in tk.ids[LINEEND].tolist():
+                    run = trail + tk.seps[tid][:-1]
+                    out[tid] = not run or bool(CLOSE_RUN.fullmatch(run))
+            out &= tk.sep_len <= MAX_SEP - len(trail)
             if after_space:
                 out &= ~tk.lead_space
             return out
 
-        return self._cached_part(("sep", i, cond, U, F, used, after_space), make)
+        return self._cached_part(("sep", i, cond, U, F, trail, after_space), make)
 
-    def _pure_part(self, out: np.ndarray, table: tuple, i: int, cond, U: frozenset) -> None:
+    def _pure_part(self, out: np.ndarray, table: tuple, i: int, cond, U: frozenset, shape_ok) -> None:
         ids, lo, hi, groups = table
         cum = self._cum(i, cond, U)
-        out[ids[cum[hi] > cum[lo]]] = True
+        out[ids[(cum[hi] > cum[lo]) & shape_ok[ids]]] = True
         for w, toks in groups.items():  # rare: a head with a boundary ("o'" + ",")
             M, Fw = self.plan.advance(i, cond, U, w)
             for tid in toks:
@@ -245,7 +269,7 @@ class FormIndex:
             return self.nothing
         i = st.line
         cond = self.plan.cond(i, st.rhymes)
-        key = (i, cond, st.U, st.F, st.p, st.trail, st.glue)
+        key = (i, cond, st.U, st.F, st.p, st.trail, st.glue, st.caps)
         hit = self._masks.get(key)
         if hit is not None:
             return hit
@@ -255,17 +279,18 @@ class FormIndex:
             if at_start or st.glue:
                 out |= self._cached_part(("start", i, cond, st.U), lambda: self._start(i, cond, st.U))
             if not at_start:
-                out |= self._sep_part(i, cond, st.U, st.F, len(st.trail), st.glue == 2)
+                out |= self._sep_part(i, cond, st.U, st.F, st.trail, st.glue == 2)
         else:
-            self._pure_part(out, self.tok.table(st.p), i, cond, st.U)
+            shape_ok = self.tok.caps_ok if st.caps else self.tok.lower_ok
+            self._pure_part(out, self.tok.table(st.p), i, cond, st.U, shape_ok)
             w = self.t.index.get(st.p)
             if w is not None:
                 M, Fw = self.plan.advance(i, cond, st.U, w)
                 if M or Fw:
-                    out |= self._sep_part(i, cond, M, Fw, 0, False)
-        m = torch.from_numpy(out).to(self.vocab.device)
+                    out |= self._sep_part(i, cond, M, Fw, "", False)
         if self.done(st):
-            m = m | self.eos
+            out[list(self.vocab.eos_ids)] = True
+        m = torch.from_numpy(out).to(self.vocab.device)
         if len(self._masks) >= 2048:
             self._masks.pop(next(iter(self._masks)))
         self._masks[key] = m
@@ -273,7 +298,7 @@ class FormIndex:
 
     def _start(self, i: int, cond, U: frozenset) -> np.ndarray:
         out = np.zeros(self.vocab.size, bool)
-        self._pure_part(out, self.tok.table(""), i, cond, U)
+        self._pure_part(out, self.tok.table(""), i, cond, U, self.tok.start_ok)
         return out
 
     # ------------------------------------------------------------------ transitions
@@ -285,7 +310,8 @@ class FormIndex:
         tk, i = self.tok, st.line
         k = tk.kind[tid]
         if k == PURE:
-            return st._replace(p=st.p + tk.tw.head[tid])
+            caps = bool(tk.shape[tid] == CAPS) and (st.caps or not st.p)
+            return st._replace(p=st.p + tk.tw.head[tid], caps=caps)
         broken = st._replace(line=-2)
         cond = self.plan.cond(i, st.rhymes)
         U, F, last, trail, word = st.U, st.F, st.last, st.trail, st.p + tk.tw.head[tid]
@@ -303,7 +329,7 @@ class FormIndex:
         if k == INLINE and U:
             return State(i, U, False, "", trail + tk.seps[tid], int(tk.glue[tid]), last, st.rhymes)
         if k == INLINE_TAIL and U:
-            return State(i, U, False, tk.tw.tail[tid], "", 0, last, st.rhymes)
+            return State(i, U, False, tk.tw.tail[tid], "", 0, last, st.rhymes, bool(tk.shape[tid] == CAPS))
         return broken
 
     def done(self, st: State) -> bool:

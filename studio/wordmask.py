@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from constraints.base import And, Constraint, ImpossibleConstraint, WordConstraint
@@ -89,6 +90,8 @@ class TokenWords:
         self.break_mask = torch.tensor(starts, dtype=torch.bool, device=dev) | vocab.ids_mask(vocab.eos_ids)
         # Incomplete UTF-8 bytes build no word of the lexicon: never part of word-level text.
         self.clean_mask = vocab.mask("no-partial-utf8", lambda _i, t: "\ufffd" not in t)
+        self.boundary_np = np.array(self.has_boundary, dtype=bool)
+        self.clean_np = self.clean_mask.cpu().numpy()
 
     def _node(self, s: str) -> _Node:
         node = self.root
@@ -118,8 +121,8 @@ class WordSet:
         self.tw = token_words(vocab)
         self._prefix_cache: dict[str, bool] = {}
         self._masks: dict[tuple[str, bool], torch.Tensor] = {}
-        self._static: torch.Tensor | None = None
-        self._static_final: torch.Tensor | None = None
+        self._static: np.ndarray | None = None
+        self._static_final: np.ndarray | None = None
 
     def is_prefix(self, s: str) -> bool:
         hit = self._prefix_cache.get(s)
@@ -128,7 +131,7 @@ class WordSet:
             hit = self._prefix_cache[s] = i < len(self.words) and self.words[i].startswith(s)
         return hit
 
-    def _statics(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _statics(self) -> tuple[np.ndarray, np.ndarray]:
         """Boundary tokens whose middle words and tail are fine; and those whose tail is
         empty or already a whole word (the text could end right after them)."""
         if self._static is None:
@@ -138,9 +141,8 @@ class WordSet:
                     not tw.tail[i] or self.is_prefix(tw.tail[i]))
                 ok.append(good)
                 final.append(good and (not tw.tail[i] or tw.tail[i] in self.set))
-            dev = self.vocab.device
-            self._static = torch.tensor(ok, dtype=torch.bool, device=dev)
-            self._static_final = torch.tensor(final, dtype=torch.bool, device=dev)
+            self._static = np.array(ok, dtype=bool)
+            self._static_final = np.array(final, dtype=bool)
         return self._static, self._static_final
 
     def mask(self, p: str, final: bool = False) -> torch.Tensor:
@@ -168,18 +170,19 @@ class WordSet:
             for ch, child in node.children.items():
                 if self.is_prefix(word + ch):
                     stack.append((s + ch, child))
-        dyn = torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
-        if ids:
-            dyn[torch.tensor(ids, device=self.vocab.device)] = True
+        # Composed on the host in numpy, then moved once: a few vocabulary-sized torch ops
+        # per new prefix cost milliseconds each when torch's threads compete for cores.
+        dyn = np.zeros(self.vocab.size, dtype=bool)
+        dyn[ids] = True
         # A bounded token also needs its middle words and tail to be fine.
-        m = ((dyn & (static_final if final else static)) | (dyn & ~self.tw.boundary_mask)) & self.tw.clean_mask
+        m = ((dyn & (static_final if final else static)) | (dyn & ~self.tw.boundary_np)) & self.tw.clean_np
         # p must itself be a word (or empty) before a boundary with an empty head; the
         # trie walk added those tokens only in that case.
-        eos = self.vocab.ids_mask(self.vocab.eos_ids)
         if p == "" or p in self.set:
-            m = m | eos
-        self._masks[key] = m
-        return m
+            m[list(self.vocab.eos_ids)] = True
+        t = torch.from_numpy(m).to(self.vocab.device)
+        self._masks[key] = t
+        return t
 
     def advance(self, p: str, token_id: int) -> str:
         """The word in progress after ``token_id``."""
