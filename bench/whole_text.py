@@ -8,11 +8,12 @@
   unconstrained after the one-time embedding cache (target >= 0.85), and that one-time cost.
 
 Perplexity is the plain model's, of each generated text after its prompt, token-weighted
-over the suite.  The unconstrained baseline is one 200-token sampled run per prompt; its
-first 60 tokens are exactly the 60-token run with the same seed (same sampler draws).
+over the suite.  The unconstrained baseline is one sampled run per prompt with the same
+seed (``--baseline-tokens``, 60 by default: the include budget; 200 compares with the
+pangram runs too, at more than twice the time).
 
-    python bench/whole_text.py [--prompts 20] [--theme-prompts 4] [--device auto]
-Writes bench/results/whole_text.md.
+    python bench/whole_text.py [--prompts 20] [--theme-prompts 4] [--parts include,theme]
+Writes bench/results/whole_text.md (a run of some parts keeps the other parts' rows).
 """
 
 import argparse
@@ -87,14 +88,18 @@ def run(engine, prompt, spec, tokens, seed, min_tokens=0):
     return g, time.perf_counter() - t0
 
 
-def bench_include_pangram(engine, suite, log) -> list[str]:
+def bench_include_pangram(engine, suite, log, baseline_tokens, progress=None) -> list[str]:
     from studio.includemask import IncludeMasker
+
+    def rows(n, *counts):
+        return _include_rows(n, *counts, baseline_tokens=baseline_tokens)
 
     base60, base200, inc, pan = (Perplexity(engine) for _ in range(4))
     words = present = forced_words = runs_forced = forced_tokens = inc_tokens = 0
     pangrams = 0
     for seed, (prompt, ws) in enumerate(suite):
-        g, _ = run(engine, prompt, None, PANGRAM_TOKENS, seed)
+        # The first 60 tokens of a longer run are the 60-token run (same sampler draws).
+        g, _ = run(engine, prompt, None, baseline_tokens, seed)
         ids = g.result.token_ids
         base200.add(prompt, g.result.text)
         base60.add(prompt, engine.vocab.decode(ids[:INCLUDE_TOKENS]).lstrip(" "))
@@ -120,8 +125,15 @@ def bench_include_pangram(engine, suite, log) -> list[str]:
         pangrams += ok
         pan.add(prompt, g.result.text)
         log(f"  pangram ok={ok} ({g.result.tokens} tokens): {g.result.text[-120:]!r}")
+        if progress is not None:
+            progress(rows(seed + 1, words, present, runs_forced, forced_words, forced_tokens,
+                          inc_tokens, pangrams, base60, inc, base200, pan))
+    return rows(len(suite), words, present, runs_forced, forced_words, forced_tokens, inc_tokens,
+                pangrams, base60, inc, base200, pan)
 
-    n = len(suite)
+
+def _include_rows(n, words, present, runs_forced, forced_words, forced_tokens, inc_tokens, pangrams,
+                  base60, inc, base200, pan, baseline_tokens=INCLUDE_TOKENS) -> list[str]:
     return [
         f"| must-use words present within {INCLUDE_TOKENS} tokens | {present}/{words} ({100 * present / words:.0f}%) |",
         f"| perplexity, unconstrained / include ({INCLUDE_TOKENS} tokens) | {base60.value:.1f} / {inc.value:.1f} |",
@@ -129,7 +141,8 @@ def bench_include_pangram(engine, suite, log) -> list[str]:
         f"| words written (in part) by forced tokens | {forced_words}/{words} ({100 * forced_words / words:.0f}%) |",
         f"| forced tokens / include tokens | {forced_tokens}/{inc_tokens} ({100 * forced_tokens / max(inc_tokens, 1):.1f}%) |",
         f"| pangrams complete within {PANGRAM_TOKENS} tokens | {pangrams}/{n} ({100 * pangrams / n:.0f}%) |",
-        f"| perplexity, unconstrained / pangram ({PANGRAM_TOKENS} tokens) | {base200.value:.1f} / {pan.value:.1f} |",
+        f"| perplexity, unconstrained ({baseline_tokens} tokens) / pangram ({PANGRAM_TOKENS} tokens) "
+        f"| {base200.value:.1f} / {pan.value:.1f} |",
     ]
 
 
@@ -181,6 +194,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=len(SUITE))
     ap.add_argument("--theme-prompts", type=int, default=len(THEMES))
+    ap.add_argument("--baseline-tokens", type=int, default=INCLUDE_TOKENS)
+    ap.add_argument("--parts", default="include,theme", help="include (with pangram), theme")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quiet", action="store_true", help="only the table")
     args = ap.parse_args()
@@ -195,20 +210,32 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "whole_text.md"
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(done: bool) -> None:
+    parts = set(args.parts.split(","))
+    # Rows of the parts not run now are kept from the last file (each part's rows say theirs).
+    kept = [r for r in (out.read_text().splitlines() if out.exists() else [])
+            if r.startswith("| ") and not r.startswith(("| measure", "| ---"))
+            and (r.startswith("| theme:") != ("theme" in parts))]
+
+    def write(done: bool, partial=()) -> None:
         # Written after each part, so a long run on a busy machine leaves what it measured.
         head = [f"device {engine.device}, model {engine.name}, instruct mode, sampled (seed = prompt "
-                f"index), {len(suite)} prompts, {time.perf_counter() - t0:.0f} s in all"
+                f"index), {len(suite)} prompts, parts {args.parts}: {time.perf_counter() - t0:.0f} s"
                 + ("" if done else " (so far)"), "", "| measure | value |", "| --- | --- |"]
-        text = "\n".join(head + rows)
+        text = "\n".join(head + sorted(kept + rows + list(partial), key=lambda r: r.startswith("| theme:")))
         out.write_text(f"$ python bench/whole_text.py --prompts {len(suite)} --theme-prompts "
-                       f"{args.theme_prompts}\n\n{text}\n")
+                       f"{args.theme_prompts} --baseline-tokens {args.baseline_tokens} --parts "
+                       f"{args.parts}\n\n{text}\n")
         if done:
             print(text)
 
-    rows += bench_theme(engine, THEMES[: args.theme_prompts], log)
-    write(False)
-    rows += bench_include_pangram(engine, suite, log)
+    if "theme" in parts:
+        rows += bench_theme(engine, THEMES[: args.theme_prompts], log)
+        write(False)
+    if "include" in parts:
+        def progress(part_rows):
+            write(False, part_rows)
+
+        rows += bench_include_pangram(engine, suite, log, args.baseline_tokens, progress)
     write(True)
 
 
