@@ -325,6 +325,10 @@ class IncludeMasker(Masker):
         if bad:
             raise ImpossibleConstraint(f"'{self.name}': the word {bad[0]!r} cannot be spelled with "
                                        "the tokens the other rules allow")
+        least = self.need("", frozenset(self.constraint.words))
+        if self.constraint.within and least > self.constraint.within:
+            raise ImpossibleConstraint(f"'{self.name}': the words take at least {least} tokens, "
+                                       f"more than the budget @{self.constraint.within}")
 
     def _writable(self, form: str, others: list[Masker]) -> bool:
         """Whether `` form`` (lower, Capitalised or UPPER) can be written token by token

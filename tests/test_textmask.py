@@ -102,6 +102,11 @@ def test_include_refuses_a_word_the_other_rules_make_impossible(tiny_engine, spe
     assert "elephant" in str(e.value) and conflict in str(e.value)
 
 
+def test_include_refuses_a_budget_too_small_for_its_words(tiny_engine):
+    with pytest.raises(ImpossibleConstraint, match=r"at least \d+ tokens, more than the budget @2"):
+        tiny_engine.stream("The old house", parse_spec("include:lighthouse,orange,whisper@2"))
+
+
 def test_include_works_with_uppercase_words(tiny_engine):
     g, c = generate(tiny_engine, "include:orange,sky & uppercase", n=30, seed=2)
     assert c.check(g.result.text) == [] and "ORANGE" in g.result.text
