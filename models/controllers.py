@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .adapters import AdapterSet, mix_rows
+from .adapters import AdapterSet, adapters_for, mix_rows
 from .discriminator import Discriminator
 from .sources import BASE, BatchedSource, Row
 
@@ -269,13 +269,15 @@ class ExpertAntiExpert(Controller):
     ``top_p=1`` is the bare formula."""
 
     def __init__(self, expert: str, anti: str, alpha: float = 2.0, top_p: float = 0.9):
-        self.expert, self.anti = expert, anti
+        self.expert, self.anti = str(expert), str(anti)  # loaded adapters' names, or their directories
         self.alpha = _strength("expert strength (alpha)", alpha)
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1] (got {top_p!r})")
         self.top_p = float(top_p)
 
     def configure(self, plan, engine):
+        aset = adapters_for(engine)
+        self.expert, self.anti = (x if x in aset.adapters else aset.load(x).name for x in (self.expert, self.anti))
         plan.aux += [Row(self.expert, (), 0.0), Row(self.anti, (), 0.0)]
 
     def adjust(self, scores, generation):

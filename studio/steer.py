@@ -123,10 +123,8 @@ def steering(engine, *, adapter=None, bank=None, steer=None, expert=None, discri
     if steer is not None:
         ctrls.append(_steer(steer))
     if expert is not None:
-        if not isinstance(expert, ExpertAntiExpert):
-            aset = aset or adapters_for(engine)
-            e, a = (aset.load(x).name if x not in aset.adapters else x for x in expert[:2])
-            expert = ExpertAntiExpert(e, a, *(expert[2:3] or (DEFAULT_ALPHA,)))
+        if not isinstance(expert, ExpertAntiExpert):  # (expert, anti[, alpha]): names or directories
+            expert = ExpertAntiExpert(expert[0], expert[1], *(expert[2:3] or (DEFAULT_ALPHA,)))
         ctrls.append(expert)
     if discriminator is not None:
         if isinstance(discriminator, str):

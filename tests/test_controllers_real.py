@@ -90,11 +90,7 @@ def test_prompt_contrast_moves_toward_the_description(real_engine, judge, plain_
 
 
 def test_expert_anti_expert_moves_toward_the_expert(real_engine, judge, plain_score, experts):
-    from models.adapters import adapters_for
-
-    s = adapters_for(real_engine)
-    e, a = s.load(experts["joyful"]), s.load(experts["gloomy"])
-    texts = run(real_engine, controllers=[ExpertAntiExpert(e.name, a.name, alpha=2.0)])
+    texts = run(real_engine, controllers=[ExpertAntiExpert(experts["joyful"], experts["gloomy"], alpha=2.0)])
     assert mean_score(judge, real_engine, texts) > plain_score + 0.1, texts
 
 
