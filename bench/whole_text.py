@@ -8,11 +8,10 @@
   unconstrained after the one-time embedding cache (target >= 0.85), and that one-time cost.
 
 Perplexity is the plain model's, of each generated text after its prompt, token-weighted
-over the suite.  The unconstrained baseline is one sampled run per prompt with the same
-seed (``--baseline-tokens``, 60 by default: the include budget; 200 compares with the
-pangram runs too, at more than twice the time).
+over the suite, beside an unconstrained sampled run of the same length and seed (pangram
+runs stop once complete, and are compared with that 60-token baseline).
 
-    python bench/whole_text.py [--prompts 20] [--theme-prompts 4] [--parts include,theme]
+    python bench/whole_text.py [--prompts 20] [--theme-prompts 4] [--parts include,pangram,theme]
 Writes bench/results/whole_text.md (a run of some parts keeps the other parts' rows).
 """
 
@@ -88,28 +87,17 @@ def run(engine, prompt, spec, tokens, seed, min_tokens=0):
     return g, time.perf_counter() - t0
 
 
-def bench_include_pangram(engine, suite, log, baseline_tokens, progress=None) -> list[str]:
+def bench_include(engine, suite, log, progress) -> None:
     from studio.includemask import IncludeMasker
 
-    def rows(n, *counts):
-        return _include_rows(n, *counts, baseline_tokens=baseline_tokens)
-
-    base60, base200, inc, pan = (Perplexity(engine) for _ in range(4))
+    base, inc = Perplexity(engine), Perplexity(engine)
     words = present = forced_words = runs_forced = forced_tokens = inc_tokens = 0
-    pangrams = 0
     for seed, (prompt, ws) in enumerate(suite):
-        # The first 60 tokens of a longer run are the 60-token run (same sampler draws).
-        g, _ = run(engine, prompt, None, baseline_tokens, seed)
-        ids = g.result.token_ids
-        base200.add(prompt, g.result.text)
-        base60.add(prompt, engine.vocab.decode(ids[:INCLUDE_TOKENS]).lstrip(" "))
-
-        spec = f"include:{ws}@{INCLUDE_TOKENS}"
-        g, _ = run(engine, prompt, spec, INCLUDE_TOKENS, seed)
-        text = g.result.text
+        g, _ = run(engine, prompt, None, INCLUDE_TOKENS, seed)
+        base.add(prompt, g.result.text)
+        g, _ = run(engine, prompt, f"include:{ws}@{INCLUDE_TOKENS}", INCLUDE_TOKENS, seed)
         m = next(m for m in g.maskers if isinstance(m, IncludeMasker))
-        within = engine.vocab.decode(g.result.token_ids[:INCLUDE_TOKENS])
-        missing = g.constraint.missing(within)
+        missing = g.constraint.missing(engine.vocab.decode(g.result.token_ids[:INCLUDE_TOKENS]))
         n = len(ws.split(","))
         words += n
         present += n - len(missing)
@@ -117,33 +105,49 @@ def bench_include_pangram(engine, suite, log, baseline_tokens, progress=None) ->
         runs_forced += bool(m.forced)
         forced_tokens += m.forced
         inc_tokens += g.result.tokens
-        inc.add(prompt, text)
-        log(f"  include {ws}: missing {missing}, forced {sorted(m.forced_words)}: {text[:160]!r}")
+        inc.add(prompt, g.result.text)
+        log(f"  include {ws}: missing {missing}, forced {sorted(m.forced_words)}: {g.result.text!r}")
+        k = seed + 1
+        progress([
+            f"| must-use: words present within {INCLUDE_TOKENS} tokens ({k} prompts) "
+            f"| {present}/{words} ({100 * present / words:.0f}%) |",
+            f"| must-use: perplexity, unconstrained / include ({INCLUDE_TOKENS} tokens) "
+            f"| {base.value:.1f} / {inc.value:.1f} |",
+            f"| must-use: runs where forcing was needed | {runs_forced}/{k} ({100 * runs_forced / k:.0f}%) |",
+            f"| must-use: words written (in part) by forced tokens "
+            f"| {forced_words}/{words} ({100 * forced_words / words:.0f}%) |",
+            f"| must-use: forced tokens / include tokens "
+            f"| {forced_tokens}/{inc_tokens} ({100 * forced_tokens / max(inc_tokens, 1):.1f}%) |",
+        ])
 
-        g, _ = run(engine, prompt, "pangram", PANGRAM_TOKENS, seed)
-        ok = not g.constraint.check(g.result.text)
-        pangrams += ok
+
+def bench_pangram(engine, suite, log, progress) -> None:
+    """Each run streams and stops once the text is a pangram: what is measured is how soon
+    it completes (never past 200 tokens) and the perplexity of the text it took."""
+    from studio.sampling import Settings
+    from studio.spec import parse_spec
+
+    c = parse_spec("pangram")
+    pan = Perplexity(engine)
+    done, took = 0, []
+    for seed, (prompt, _ws) in enumerate(suite):
+        g = engine.stream(prompt, c, Settings(max_new_tokens=PANGRAM_TOKENS, seed=seed), mode="instruct")
+        text = ""
+        for piece in g:
+            text += piece
+            if not c.check(text):
+                g.cancel()
+        ok = not c.check(g.result.text) and g.result.tokens <= PANGRAM_TOKENS
+        done += ok
+        took.append(g.result.tokens)
         pan.add(prompt, g.result.text)
-        log(f"  pangram ok={ok} ({g.result.tokens} tokens): {g.result.text[-120:]!r}")
-        if progress is not None:
-            progress(rows(seed + 1, words, present, runs_forced, forced_words, forced_tokens,
-                          inc_tokens, pangrams, base60, inc, base200, pan))
-    return rows(len(suite), words, present, runs_forced, forced_words, forced_tokens, inc_tokens,
-                pangrams, base60, inc, base200, pan)
-
-
-def _include_rows(n, words, present, runs_forced, forced_words, forced_tokens, inc_tokens, pangrams,
-                  base60, inc, base200, pan, baseline_tokens=INCLUDE_TOKENS) -> list[str]:
-    return [
-        f"| must-use words present within {INCLUDE_TOKENS} tokens | {present}/{words} ({100 * present / words:.0f}%) |",
-        f"| perplexity, unconstrained / include ({INCLUDE_TOKENS} tokens) | {base60.value:.1f} / {inc.value:.1f} |",
-        f"| runs where forcing was needed | {runs_forced}/{n} ({100 * runs_forced / n:.0f}%) |",
-        f"| words written (in part) by forced tokens | {forced_words}/{words} ({100 * forced_words / words:.0f}%) |",
-        f"| forced tokens / include tokens | {forced_tokens}/{inc_tokens} ({100 * forced_tokens / max(inc_tokens, 1):.1f}%) |",
-        f"| pangrams complete within {PANGRAM_TOKENS} tokens | {pangrams}/{n} ({100 * pangrams / n:.0f}%) |",
-        f"| perplexity, unconstrained ({baseline_tokens} tokens) / pangram ({PANGRAM_TOKENS} tokens) "
-        f"| {base200.value:.1f} / {pan.value:.1f} |",
-    ]
+        log(f"  pangram ok={ok} after {g.result.tokens} tokens: {g.result.text!r}")
+        k = seed + 1
+        progress([
+            f"| pangram: complete within {PANGRAM_TOKENS} tokens ({k} prompts) | {done}/{k} ({100 * done / k:.0f}%) |",
+            f"| pangram: tokens until complete, mean / max | {sum(took) / k:.0f} / {max(took)} |",
+            f"| pangram: perplexity of the text until complete | {pan.value:.1f} |",
+        ])
 
 
 def bench_theme(engine, themes, log) -> list[str]:
@@ -194,8 +198,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=len(SUITE))
     ap.add_argument("--theme-prompts", type=int, default=len(THEMES))
-    ap.add_argument("--baseline-tokens", type=int, default=INCLUDE_TOKENS)
-    ap.add_argument("--parts", default="include,theme", help="include (with pangram), theme")
+    ap.add_argument("--parts", default="include,pangram,theme")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "whole_text.md"))
     ap.add_argument("--device", default="auto")
     ap.add_argument("--quiet", action="store_true", help="only the table")
     args = ap.parse_args()
@@ -207,36 +211,39 @@ def main() -> None:
     suite = SUITE[: args.prompts]
     t0 = time.perf_counter()
     rows: list[str] = []
-    out = ROOT / "bench" / "results" / "whole_text.md"
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    parts = set(args.parts.split(","))
-    # Rows of the parts not run now are kept from the last file (each part's rows say theirs).
+    order = ("must-use", "pangram", "theme")
+    parts = args.parts.split(",")
+    if set(parts) - {"include", "pangram", "theme"}:
+        ap.error("--parts takes include, pangram, theme")
+    # Each row names its part; rows of parts not run now are kept from the last file, so
+    # the parts can be measured one at a time on a busy machine.
+    mine = {{"include": "must-use"}.get(p, p) for p in parts}
     kept = [r for r in (out.read_text().splitlines() if out.exists() else [])
-            if r.startswith("| ") and not r.startswith(("| measure", "| ---"))
-            and (r.startswith("| theme:") != ("theme" in parts))]
+            if r.startswith("| ") and r[2:].split(":")[0] in order and r[2:].split(":")[0] not in mine]
 
-    def write(done: bool, partial=()) -> None:
-        # Written after each part, so a long run on a busy machine leaves what it measured.
-        head = [f"device {engine.device}, model {engine.name}, instruct mode, sampled (seed = prompt "
-                f"index), {len(suite)} prompts, parts {args.parts}: {time.perf_counter() - t0:.0f} s"
-                + ("" if done else " (so far)"), "", "| measure | value |", "| --- | --- |"]
-        text = "\n".join(head + sorted(kept + rows + list(partial), key=lambda r: r.startswith("| theme:")))
+    def write(part_rows=()) -> None:
+        # Written after each prompt, so a long run leaves what it measured so far.
+        rows[:] = [r for r in rows if r[2:].split(":")[0] != (part_rows[0][2:].split(":")[0] if part_rows else None)]
+        rows.extend(part_rows)
+        all_rows = sorted(kept + rows, key=lambda r: order.index(r[2:].split(":")[0]))
+        text = "\n".join([f"device {engine.device}, model {engine.name}, instruct mode, sampled "
+                          f"(seed = prompt index); last run: parts {args.parts}, "
+                          f"{time.perf_counter() - t0:.0f} s", "", "| measure | value |", "| --- | --- |"]
+                         + all_rows)
         out.write_text(f"$ python bench/whole_text.py --prompts {len(suite)} --theme-prompts "
-                       f"{args.theme_prompts} --baseline-tokens {args.baseline_tokens} --parts "
-                       f"{args.parts}\n\n{text}\n")
-        if done:
-            print(text)
+                       f"{args.theme_prompts} --parts {args.parts}\n\n{text}\n")
+        return text
 
     if "theme" in parts:
-        rows += bench_theme(engine, THEMES[: args.theme_prompts], log)
-        write(False)
+        write(bench_theme(engine, THEMES[: args.theme_prompts], log))
     if "include" in parts:
-        def progress(part_rows):
-            write(False, part_rows)
-
-        rows += bench_include_pangram(engine, suite, log, args.baseline_tokens, progress)
-    write(True)
+        bench_include(engine, suite, log, write)
+    if "pangram" in parts:
+        bench_pangram(engine, suite, log, write)
+    print(write())
 
 
 if __name__ == "__main__":
