@@ -204,7 +204,7 @@ def train_from_upload(data_path: str | Path, name: str, *, max_steps: int = 100,
     from models.train import train_adapter
 
     clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in (name or "").strip())
-    if not clean:
+    if not any(c.isalnum() for c in clean):
         raise AdapterError("give the adapter a name (letters, digits, - or _)")
     out = Path(root).expanduser() if root else default_root()
     return train_adapter(data_path, out / clean, max_steps=max_steps, rank=rank, progress=progress,

@@ -130,3 +130,18 @@ def test_cli_train_adapter(tiny_lm, text_file, tmp_path, capsys):
     empty.write_text("")
     assert main(["train-adapter", "--data", str(empty), "--out", str(out)]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_studio_panel_functions(tiny_lm, text_file, tmp_path):
+    from studio.steer import adapter_table, train_from_upload
+
+    seen = []
+    s = train_from_upload(text_file, "sea shanty!", root=tmp_path, model=tiny_lm, max_steps=1,
+                          progress=lambda step, total, loss: seen.append((step, total)), rank=4, max_length=32)
+    assert seen == [(1, 1)] and s["path"].endswith("sea_shanty_")
+    rows = adapter_table(tmp_path)
+    assert [r["name"] for r in rows] == ["sea_shanty_"] and rows[0]["error"] == "" and rows[0]["steps"] == 1
+    from models.adapters import AdapterError
+
+    with pytest.raises(AdapterError, match="give the adapter a name"):
+        train_from_upload(text_file, " / ", root=tmp_path, model=tiny_lm)
