@@ -156,6 +156,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--distill", action="store_true", help="also run the distillation experiment")
     ap.add_argument("--distill-steps", type=int, default=120)
+    ap.add_argument("--no-table", action="store_true", help="skip the controller table (with --distill)")
     args = ap.parse_args()
 
     import torch
@@ -174,15 +175,16 @@ def main() -> None:
              f"settings: {args.prompts} prompts x {args.tokens} tokens, default sampling, seeds 0..{args.prompts - 1}, "
              f"{torch.get_num_threads()} CPU thread(s), device {engine.device}"]
     print("\n".join(setup), flush=True)
-    experts = train_experts(args.expert_steps)
-    table = measure_controllers(engine, judge, experts, PROMPTS[:args.prompts], args.tokens)
-    parts = setup + ["", table]
+    parts = list(setup)
+    if not args.no_table:
+        experts = train_experts(args.expert_steps)
+        parts += ["", measure_controllers(engine, judge, experts, PROMPTS[:args.prompts], args.tokens)]
     if args.distill:
         parts += ["", measure_distill(engine, 60, args.distill_steps)]
     parts.append(f"\n(total {time.perf_counter() - t0:.0f} s)")
     text = "\n".join(parts)
     print(text)
-    out = ROOT / "bench" / "results" / "controllers.md"
+    out = ROOT / "bench" / "results" / ("distill.md" if args.no_table else "controllers.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = "python bench/controllers.py " + " ".join(sys.argv[1:])
     out.write_text(f"```\n$ {cmd.strip()}\n{text}\n```\n")

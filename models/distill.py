@@ -36,9 +36,11 @@ OPENINGS = [
 
 def generate_examples(engine, constraint, prompts: list[str], per_prompt: int = 2, tokens: int = 60,
                       controllers: Callable | None = None, seed: int = 0, settings: dict | None = None,
-                      progress: Callable | None = None) -> list[str]:
-    """Prompt + constrained continuation, ``per_prompt`` samples each (fixed seeds).
-    ``controllers()`` returns fresh steering keyword arguments per generation."""
+                      progress: Callable | None = None) -> list[dict]:
+    """{"prompt", "completion"} records: constrained continuations, ``per_prompt`` samples
+    per prompt (fixed seeds).  ``controllers()`` returns fresh steering keyword arguments
+    per generation.  Training then puts the loss on the completion only: the prompt was
+    not written under the constraint."""
     from studio.sampling import Settings
 
     texts = []
@@ -49,7 +51,7 @@ def generate_examples(engine, constraint, prompts: list[str], per_prompt: int = 
             r = engine.generate(p, constraint, Settings(max_new_tokens=tokens, seed=seed + i * per_prompt + j,
                                                         **(settings or {})), **kw)
             if r.text.strip():
-                texts.append(p + (" " if not r.text.startswith((" ", "\n")) else "") + r.text)
+                texts.append({"prompt": p, "completion": r.text})
             if progress:
                 progress(len(texts), total)
     return texts
@@ -63,13 +65,13 @@ def distill(engine, constraint, out, *, prompts: list[str] = OPENINGS, per_promp
     out.mkdir(parents=True, exist_ok=True)
     data_file = out / "distilled.jsonl"
     if data_file.is_file():  # a rerun trains on (and resumes with) the same examples
-        texts = [json.loads(ln)["text"] for ln in data_file.read_text().splitlines() if ln.strip()]
+        texts = [json.loads(ln) for ln in data_file.read_text().splitlines() if ln.strip()]
     else:
         texts = generate_examples(engine, constraint, prompts, per_prompt, tokens, controllers)
-        data_file.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        data_file.write_text("".join(json.dumps(t) + "\n" for t in texts))
     if not texts:
         raise ValueError("the constraint let nothing through: no examples to distil")
-    td = TrainingData("text", [{"text": t} for t in texts], [str(data_file)])
+    td = TrainingData("text", texts, [str(data_file)])
     summary = train_adapter(td, out, model=train_kw.pop("model", None), max_steps=max_steps, **train_kw)
     return dict(summary, examples=len(texts))
 

@@ -8,7 +8,8 @@ in at the end, so a failed run never leaves a half-written adapter where a good 
 
 Data (a file or a directory of files):
   .txt / .md        plain text, cut into chunks of about ``chunk_words`` words
-  .jsonl            {"text": ...} lines (SFT) or {"chosen": ..., "rejected": ...
+  .jsonl            {"text": ...} lines (SFT), {"prompt": ..., "completion": ...} lines
+                    (SFT, loss on the completion only) or {"chosen": ..., "rejected": ...
                     [, "prompt": ...]} lines (DPO)
 """
 
@@ -72,7 +73,8 @@ def read_training_data(path: str | Path, chunk_words: int = 60) -> TrainingData:
         if p.is_dir() else [p]
     if not files:
         raise TrainingError(f"no training files (.txt, .md, .jsonl) in directory '{path}'")
-    texts, pairs = [], []
+    texts: list[dict] = []  # {"text"} or {"prompt", "completion"}
+    pairs: list[dict] = []
     for f in files:
         try:
             raw = f.read_text(encoding="utf-8")
@@ -83,13 +85,15 @@ def read_training_data(path: str | Path, chunk_words: int = 60) -> TrainingData:
         if f.suffix == ".jsonl":
             _read_jsonl(f, raw, texts, pairs)
         elif f.suffix in TEXT_SUFFIXES or p.is_file():
-            texts.extend(chunk_text(raw, chunk_words))
+            texts.extend({"text": t} for t in chunk_text(raw, chunk_words))
     if texts and pairs:
         raise TrainingError(f"'{path}' mixes plain text and preference pairs; train them separately")
     if not texts and not pairs:
         raise TrainingError(f"'{path}' holds no training examples")
+    if len({tuple(sorted(r)) for r in texts}) > 1:
+        raise TrainingError(f"'{path}' mixes plain text and prompt/completion examples; train them separately")
     kind = "pairs" if pairs else "text"
-    return TrainingData(kind, pairs or [{"text": t} for t in texts], [str(f) for f in files])
+    return TrainingData(kind, pairs or texts, [str(f) for f in files])
 
 
 def _read_jsonl(f: Path, raw: str, texts: list, pairs: list) -> None:
@@ -110,9 +114,11 @@ def _read_jsonl(f: Path, raw: str, texts: list, pairs: list) -> None:
                 pair["prompt"] = obj["prompt"]
             pairs.append(pair)
         elif isinstance(obj.get("text"), str) and obj["text"].strip():
-            texts.append(obj["text"])
+            texts.append({"text": obj["text"]})
+        elif isinstance(obj.get("prompt"), str) and isinstance(obj.get("completion"), str):
+            texts.append({"prompt": obj["prompt"], "completion": obj["completion"]})  # loss on the completion
         else:
-            raise TrainingError(f"{f}:{i}: expected a 'text' field or 'chosen'/'rejected' fields")
+            raise TrainingError(f"{f}:{i}: expected 'text', 'prompt'/'completion' or 'chosen'/'rejected' fields")
     if pairs and any("prompt" in p for p in pairs) and not all("prompt" in p for p in pairs):
         raise TrainingError(f"{f}: give 'prompt' on every preference pair or on none")
 

@@ -145,3 +145,31 @@ def test_studio_panel_functions(tiny_lm, text_file, tmp_path):
 
     with pytest.raises(AdapterError, match="give the adapter a name"):
         train_from_upload(text_file, " / ", root=tmp_path, model=tiny_lm)
+
+
+def test_distil_a_constraint_into_an_adapter(tiny_engine, tiny_lm, tmp_path):
+    from models.adapters import adapters_for
+    from models.distill import distill, measure
+    from studio.spec import parse_spec
+
+    c = parse_spec("lipogram:e")
+    s = distill(tiny_engine, c, tmp_path / "d", prompts=["The old house", "A dog ran"], per_prompt=1,
+                tokens=8, max_steps=2, model=tiny_lm, **QUIET)
+    recs = [json.loads(ln) for ln in (tmp_path / "d" / "distilled.jsonl").read_text().splitlines()]
+    assert s["examples"] == len(recs) == 2 and s["steps"] == 2
+    assert all(set(r) == {"prompt", "completion"} and "e" not in r["completion"].lower() for r in recs)
+    rep = measure(tiny_engine, c, s["path"], ["Once upon a time"], tokens=6)
+    assert rep["base"]["violations"] == 0 == rep["adapter"]["violations"]
+    assert rep["base"]["perplexity_under_base"] > 1 and rep["adapter"]["tokens_scored"] > 0
+    aset = adapters_for(tiny_engine)
+    for name in list(aset.adapters):
+        aset.unload(name)
+
+
+def test_prompt_completion_jsonl(tmp_path):
+    f = tmp_path / "pc.jsonl"
+    f.write_text('{"prompt": "The sea", "completion": " was calm."}\n')
+    assert read_training_data(f).records == [{"prompt": "The sea", "completion": " was calm."}]
+    f.write_text('{"prompt": "The sea", "completion": " was calm."}\n{"text": "plain"}\n')
+    with pytest.raises(TrainingError, match="mixes plain text and prompt/completion"):
+        read_training_data(f)
