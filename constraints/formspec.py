@@ -246,39 +246,43 @@ class WordTable:
         return self._cached(key, lambda: self._of(
             ix for p, ix in self.by_pattern.items() if len(p) <= limit - u and fits(p, stress, u)))
 
-    def fit_end(self, budget: int, stress: str | None) -> np.ndarray:
-        """Words that can end a line of ``budget`` syllables (monosyllables fill the rest)."""
-        return self._cached(("end", budget, stress), lambda: self._of(
-            ix for p, ix in self.by_pattern.items()
-            if len(p) <= budget and fits(p, stress, budget - len(p))))
+    def fit_end(self, budget: int, stress: str | None, pool=None) -> np.ndarray:
+        """Words of ``pool`` (name, mask; None: all) that can end a line of ``budget``
+        syllables (monosyllables fill the rest)."""
+        def make():
+            arr = self._of(ix for p, ix in self.by_pattern.items()
+                           if len(p) <= budget and fits(p, stress, budget - len(p)))
+            return arr if pool is None else arr & pool[1]
 
-    def _available(self, key: str, later: tuple, excluded) -> list[set] | None:
+        return self._cached(("end", budget, stress, pool and pool[0]), make)
+
+    def _available(self, key: str, later: tuple, excluded, pool=None) -> list[set] | None:
         """Per later line, the unexcluded words of ``key`` that can end it."""
         members = self.by_key.get(key)
         if members is None:
             return None
         ex = set(excluded)
-        return [set(members[self.fit_end(b, s)[members]].tolist()) - ex for b, s in later]
+        return [set(members[self.fit_end(b, s, pool)[members]].tolist()) - ex for b, s in later]
 
-    def feasible(self, key: str, later: tuple, excluded) -> bool:
+    def feasible(self, key: str, later: tuple, excluded, pool=None) -> bool:
         """Whether rhyme ``key`` still has distinct words, none ``excluded``, for every
         later line (budget, stress) of its letter."""
         if not later:
             return True
-        avail = self._available(key, later, excluded)
+        avail = self._available(key, later, excluded, pool)
         if avail is None:
             return False
         # A line with as many choices as there are lines is always served last.
         return assignable([a for a in avail if len(a) < len(later)])
 
-    def open_valid(self, later: tuple) -> np.ndarray | None:
+    def open_valid(self, later: tuple, pool=None) -> np.ndarray | None:
         """Words that may end the first line of a letter: some rhyme key of theirs has
         distinct other words for the ``later`` lines.  Cached per ``later``."""
         if not later:
             return None
 
         def make():
-            counts = np.stack([np.add.reduceat(self.fit_end(b, s)[self.key_order].astype(np.int64),
+            counts = np.stack([np.add.reduceat(self.fit_end(b, s, pool)[self.key_order].astype(np.int64),
                                                self.key_starts) for b, s in later])
             low = counts.min(axis=0)
             strong = low >= len(later) + 1  # any one word can go and enough remain
@@ -287,18 +291,18 @@ class WordTable:
             for ki in np.flatnonzero(~strong & (low >= 1) & (self.key_sizes > len(later))):
                 key = self.key_names[ki]
                 for w in self.by_key[key].tolist():
-                    if not out[w] and self.feasible(key, later, (w,)):
+                    if not out[w] and self.feasible(key, later, (w,), pool):
                         out[w] = True
             return out
 
-        return self._cached(("open", later), make)
+        return self._cached(("open", later, pool and pool[0]), make)
 
-    def live_valid(self, live: frozenset, used: frozenset, later: tuple) -> np.ndarray:
+    def live_valid(self, live: frozenset, used: frozenset, later: tuple, pool=None) -> np.ndarray:
         """Words that may end a later line of a letter: a live key, not used, and the
         lines after still satisfiable."""
         out = np.zeros(len(self.words), bool)
         for key in live:
-            avail = self._available(key, later, used)
+            avail = self._available(key, later, used, pool)
             if avail is None:
                 continue
             members = self.by_key[key]
@@ -306,7 +310,7 @@ class WordTable:
                 out[members] = True
                 continue
             for w in members.tolist():
-                if w not in used and self.feasible(key, later, tuple(used) + (w,)):
+                if w not in used and self.feasible(key, later, tuple(used) + (w,), pool):
                     out[w] = True
         if used:
             out[list(used)] = False
@@ -340,11 +344,16 @@ class FormPlan:
 
     Rhyme state: per letter, (live keys, used word indices); live None = no line of the
     letter yet.  A line's final word must keep the rest of its letter satisfiable: some
-    live key still has distinct unused words for every later line (Hall's condition)."""
+    live key still has distinct unused words for every later line (Hall's condition).
 
-    def __init__(self, fc: FormConstraint, table: WordTable | None = None):
+    ``pool`` (name, boolean mask over the table): the words that may end a line, e.g. the
+    common words a model's vocabulary holds whole; if the form (or a given rhyme) cannot
+    be met within it, the whole lexicon is used instead (``self.pool`` is then None)."""
+
+    def __init__(self, fc: FormConstraint, table: WordTable | None = None, pool=None):
         self.fc = fc
         self.t = table or word_table()
+        self.pool = pool
         self.lines = [Line(fc.form, i) for i in range(fc.form.n_lines)]
         self.first = len(fc.given)
         self.rhymes0 = tuple(sorted(
@@ -354,7 +363,15 @@ class FormPlan:
         self._kmin: dict = {}
         self._sets: dict = {}
         self._adv: dict = {}
-        self._check_feasible()
+        try:
+            self._check_feasible()
+        except FormError:
+            if self.pool is None:
+                raise
+            self.pool = None
+            self._valid.clear()
+            self._kmin.clear()
+            self._check_feasible()
 
     # ------------------------------------------------------------------ state helpers
 
@@ -395,7 +412,8 @@ class FormPlan:
         if hit is None and key not in self._valid:
             live, used = cond
             later = self.lines[i].later
-            hit = self.t.open_valid(later) if live is None else self.t.live_valid(live, used, later)
+            hit = self.t.open_valid(later, self.pool) if live is None else \
+                self.t.live_valid(live, used, later, self.pool)
             self._valid[key] = hit
         return hit
 
@@ -403,6 +421,8 @@ class FormPlan:
         """Words of ``k`` syllables that may end line ``i`` (stress and rhyme)."""
         ln = self.lines[i]
         arr = self.t.words_at(ln.stress, ln.budget - k, k)
+        if self.pool is not None:
+            arr = arr & self.pool[1]
         rv = self.rhyme_valid(i, cond)
         return arr if rv is None else arr & rv
 
@@ -442,6 +462,7 @@ class FormPlan:
             ln = self.lines[i]
             kmin = self.kmin(i, cond) or ln.budget + 1
             rv = self.rhyme_valid(i, cond)
+            pool = None if self.pool is None else self.pool[1]
             mid, final = set(), False
             for u in U:
                 for p in self.t.patterns[w]:
@@ -449,7 +470,7 @@ class FormPlan:
                     if e > ln.budget or not fits(p, ln.stress, u):
                         continue
                     if e == ln.budget:
-                        final = final or rv is None or bool(rv[w])
+                        final = final or ((rv is None or bool(rv[w])) and (pool is None or bool(pool[w])))
                     elif e <= ln.budget - kmin:
                         mid.add(e)
             hit = (frozenset(mid), final)
@@ -467,7 +488,7 @@ class FormPlan:
         later = self.lines[i].later
         used2 = used | {w}
         keys = self.t.keys[w] if live is None else self.t.keys[w] & live
-        live2 = frozenset(k for k in keys if self.t.feasible(k, later, used2))
+        live2 = frozenset(k for k in keys if self.t.feasible(k, later, used2, self.pool))
         rest = tuple(r for r in rhymes if r[0] != letter)
         return tuple(sorted(rest + ((letter, live2, frozenset(used2)),)))
 

@@ -4,45 +4,51 @@ construction, and the engine places each line break itself.
 Words come from ``constraints.formspec.FormPlan`` (which words may stand mid-line or end
 the line from the current syllable positions); tokens from the TokenWords decomposition:
 a *pure* token (letters only) extends the word in progress, a *bounded* one ends it and
-then writes a separator and maybe the start of the next word.  In form mode a separator
-is one of
+then writes a separator and maybe the start of the next word.  Separators follow a
+small grammar, checked as they grow across tokens:
 
-    LINEEND  closing marks then one newline  (",\\n", "\\n"): the line ends here
-    CLOSE    closing marks only              (",", "."): the line may end or go on
-    INLINE   spaces, dashes, quotes, marks   (" ", " -"): the line goes on
-    INLINE_TAIL  the same, then a new word   (" the")
+    between two words   [marks] joiner        (" ", ", ", "?! ", "-", " — ")
+    at a line's end     [marks], then one newline (or EOS after the last line)
 
-Tokens with whole words in the middle, digits, other symbols, several newlines or
-leading spaces on a line are never used.  After the last line only closing marks and
-EOS remain.  Masks are cached per state; the per-word lexicon queries are numpy
+where marks are one of , ; : . .. ... ! ? !! ?? !? ?! and a joiner is a space, a hyphen
+or a dash (spaced or not).  No quotes or brackets: a small model opens them at random
+and a line cannot be trusted to close them.  Tokens with whole words in the middle, digits, other
+symbols, several newlines or leading spaces on a line are never used.  Masks are cached per state; the per-word lexicon queries are numpy
 lookups on cumulative counts, so a step never loops over the vocabulary or the lexicon.
 """
 
 from __future__ import annotations
 
 import bisect
-import re
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from constraints.base import And, Constraint, ImpossibleConstraint
-from constraints.formspec import CLOSING, FormConstraint, FormPlan, parse_form_arg, word_table
+from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_table
 from constraints.forms import FormError
 
 from .masks import Masker, register_builder
 from .vocab import VocabIndex
 from .wordmask import is_word_char, token_words
 
-PURE, LINEEND, CLOSE, INLINE, INLINE_TAIL = 1, 2, 3, 4, 5
-INLINE_CHARS = set(CLOSING) | set(" -–—\"“”()")
-GLUE = set("-–—\"“(")  # a word may follow these (and a space) directly
-# A run of closing marks: one mark, an ellipsis, or two of ! and ? ("?!"); not ",!;".
-CLOSE_RUN = re.compile(r"[,;:]|\.{1,3}|[!?]{1,2}")
+PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
 LOWER, CAPITALIZED, CAPS = 1, 2, 3  # letter-case shapes a word may take
-MAX_SEP = 3  # separator characters between two words (", \"", " — ", "?!"), breaks aside
 START = frozenset({0})
+
+MARKS = ("", ",", ";", ":", ".", "..", "...", "!", "?", "!!", "??", "!?", "?!")
+JOINERS = (" ", "-", "–", "—", " - ", " – ", " — ")
+BETWEEN = frozenset(m + j for m in MARKS for j in JOINERS)
+LINE_END = frozenset(MARKS)
+
+
+def _prefixes(strings) -> frozenset:
+    return frozenset(x[:k] for x in strings for k in range(len(x) + 1))
+
+
+BETWEEN_SO_FAR, LINE_END_SO_FAR = _prefixes(BETWEEN), _prefixes(LINE_END)
+SEP_CHARS = frozenset("".join(BETWEEN))
 
 
 class FormTokens:
@@ -53,14 +59,11 @@ class FormTokens:
         self.vocab, self.t, self.tw = vocab, word_table(), token_words(vocab)
         n = vocab.size
         self.kind = np.zeros(n, np.int8)
-        self.sep_len = np.zeros(n, np.int8)  # separator characters, a newline aside
-        self.glue = np.zeros(n, np.int8)  # after it: 1 a word may start, 2 after a space
         self.shape = np.zeros(n, np.int8)  # case of a pure token's letters, or a tail's
-        self.lead_space = np.zeros(n, bool)
         self.tail_lo = np.zeros(n, np.int64)
         self.tail_hi = np.zeros(n, np.int64)
         self.seps = [""] * n
-        lineend = re.compile(r"[,.;:!?]{0,3}\n")
+        groups: dict[tuple, list[int]] = {}
         for i, (text, special) in enumerate(zip(vocab.texts, vocab.special)):
             if special or not text or "\ufffd" in text or self.tw.middles[i]:
                 continue
@@ -76,29 +79,36 @@ class FormTokens:
                 b -= 1
             sep = text[a:b]
             self.seps[i] = sep
-            self.sep_len[i] = len(sep.replace("\n", ""))
-            self.lead_space[i] = sep.startswith(" ")
-            if "\n" in sep:
-                self.kind[i] = LINEEND if lineend.fullmatch(sep) and not tail else 0
-            elif not tail and all(c in CLOSING for c in sep):
-                self.kind[i] = CLOSE
-            elif all(c in INLINE_CHARS for c in sep) and "  " not in sep and len(sep) <= MAX_SEP:
+            if sep.endswith("\n") and not tail and sep[:-1] in LINE_END_SO_FAR:
+                self.kind[i] = LINEEND
+            elif set(sep) <= SEP_CHARS and len(sep) <= 8:
                 if tail:
                     lo, hi = self.t.range(tail)
                     self.tail_lo[i], self.tail_hi[i] = lo, hi
                     self.shape[i] = _shape(text[b:])
-                    self.kind[i] = INLINE_TAIL if hi > lo and self.shape[i] else 0
+                    self.kind[i] = SEP_TAIL if hi > lo and self.shape[i] else 0
                 else:
-                    self.kind[i] = INLINE
-                    self.glue[i] = 2 if sep.endswith(" ") else int(sep[-1] in GLUE)
+                    self.kind[i] = SEP
+            if self.kind[i] and not self.tw.head[i]:
+                groups.setdefault((int(self.kind[i]), sep), []).append(i)
         # A word is lower case, Capitalized or ALL CAPS: its first token may take any of
         # these shapes, a later one continues in lower case (or in capitals after capitals).
         self.start_ok = self.shape > 0
         self.lower_ok = self.shape == LOWER
         self.caps_ok = (self.shape == LOWER) | (self.shape == CAPS)
-        sep_start = np.array([not h for h in self.tw.head], bool)  # no word chars first
-        self.ids = {k: np.flatnonzero((self.kind == k) & sep_start) for k in (LINEEND, CLOSE, INLINE, INLINE_TAIL)}
+        # Tokens that start with their separator, grouped by it: each group is judged
+        # once per state, against what the separator written so far may grow into.
+        self.groups = {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
         self.newline = vocab.ids_mask([i for i, t in enumerate(vocab.texts) if t == "\n"])
+        # Line-final words come from the words this vocabulary holds whole (" tiger"):
+        # common enough for a small model to mean them, and for a reader to know them.
+        whole = np.zeros(len(self.t), bool)
+        for text in vocab.texts:
+            if text.startswith(" ") and text[1:].isalpha():
+                w = self.t.index.get(text[1:].lower())
+                if w is not None:
+                    whole[w] = True
+        self.pool = (f"whole-tokens:{id(vocab)}", whole)
         self._tables: dict[str, tuple] = {}
         self._root = self._walk("")
 
@@ -168,7 +178,6 @@ class State(NamedTuple):
     F: bool  # the last word may end the line
     p: str  # word in progress
     trail: str  # separator characters since the last word
-    glue: int  # 0 no word may start here, 1 one may, 2 one may (after a space)
     last: int  # lexicon index of the line's last word, -1 none
     rhymes: tuple  # per letter: (letter, live keys, used word indices)
     caps: bool = False  # the word in progress is in capitals so far
@@ -179,8 +188,8 @@ class FormIndex:
 
     def __init__(self, fc: FormConstraint, vocab: VocabIndex):
         self.fc, self.vocab = fc, vocab
-        self.plan = FormPlan(fc)
         self.tok = form_tokens(vocab)
+        self.plan = FormPlan(fc, pool=self.tok.pool)
         self.t = self.plan.t
         self.nothing = torch.zeros(vocab.size, dtype=torch.bool, device=vocab.device)
         self._masks: dict = {}
@@ -190,7 +199,7 @@ class FormIndex:
     def start(self, context: str) -> State:
         ctx = context.rstrip(" ")
         line = -1 if ctx and not ctx.endswith("\n") else self.plan.first
-        return State(line, START, False, "", "", 1, -1, self.plan.rhymes0)
+        return State(line, START, False, "", "", -1, self.plan.rhymes0)
 
     # ------------------------------------------------------------------ masks
 
@@ -215,30 +224,31 @@ class FormIndex:
             hit = self._parts[key] = make()
         return hit
 
-    def _sep_part(self, i: int, cond, U: frozenset, F: bool, trail: str, after_space: bool) -> np.ndarray:
-        """Separator tokens after a finished word: U the positions if the line goes on,
-        F whether it may end; ``trail`` the separator written since the word."""
+    def _sep_ok(self, kind: int, sep: str, trail: str, U: frozenset, F: bool, last_line: bool) -> bool:
+        """Whether a separator token fits after ``trail`` (written since the last word):
+        U the positions if the line goes on, F whether the last word may end it."""
+        if kind == LINEEND:
+            return F and not last_line and trail + sep[:-1] in LINE_END
+        grown = trail + sep
+        if kind == SEP_TAIL:
+            return bool(U) and grown in BETWEEN
+        return (bool(U) and grown in BETWEEN_SO_FAR) or (F and grown in LINE_END_SO_FAR)
+
+    def _sep_part(self, i: int, cond, U: frozenset, F: bool, trail: str) -> np.ndarray:
+        """The tokens that start with a separator, after a finished word."""
         def make():
             tk, out = self.tok, np.zeros(self.vocab.size, bool)
-            if U:
-                out[tk.ids[INLINE]] = True
-                tails = tk.ids[INLINE_TAIL]
-                cum = self._cum(i, cond, U)
-                out[tails[cum[tk.tail_hi[tails]] > cum[tk.tail_lo[tails]]]] = True
-            marks_only = all(c in CLOSING for c in trail)
-            if (U or F) and marks_only:
-                for tid in tk.ids[CLOSE].tolist():
-                    out[tid] = bool(CLOSE_RUN.fullmatch(trail + tk.seps[tid]))
-            if F and not self.plan.lines[i].last and marks_only:
-                for tid in tk.ids[LINEEND].tolist():
-                    run = trail + tk.seps[tid][:-1]
-                    out[tid] = not run or bool(CLOSE_RUN.fullmatch(run))
-            out &= tk.sep_len <= MAX_SEP - len(trail)
-            if after_space:
-                out &= ~tk.lead_space
+            last_line = self.plan.lines[i].last
+            for (kind, sep), ids in tk.groups.items():
+                if not self._sep_ok(kind, sep, trail, U, F, last_line):
+                    continue
+                if kind == SEP_TAIL:  # the new word must be able to stand here
+                    cum = self._cum(i, cond, U)
+                    ids = ids[cum[tk.tail_hi[ids]] > cum[tk.tail_lo[ids]]]
+                out[ids] = True
             return out
 
-        return self._cached_part(("sep", i, cond, U, F, trail, after_space), make)
+        return self._cached_part(("sep", i, cond, U, F, trail), make)
 
     def _pure_part(self, out: np.ndarray, table: tuple, i: int, cond, U: frozenset, shape_ok) -> None:
         ids, lo, hi, groups = table
@@ -250,17 +260,13 @@ class FormIndex:
                 out[tid] = self._bounded_ok(tid, i, cond, M, Fw)
 
     def _bounded_ok(self, tid: int, i: int, cond, M: frozenset, F: bool) -> bool:
-        tk, k = self.tok, self.tok.kind[tid]
-        if k == LINEEND:
-            return F and not self.plan.lines[i].last
-        if k == CLOSE:
-            return bool(M) or F
-        if k == INLINE:
-            return bool(M)
-        if k == INLINE_TAIL and M:
+        tk = self.tok
+        if not self._sep_ok(int(tk.kind[tid]), tk.seps[tid], "", M, F, self.plan.lines[i].last):
+            return False
+        if tk.kind[tid] == SEP_TAIL:
             cum = self._cum(i, cond, M)
             return bool(cum[tk.tail_hi[tid]] > cum[tk.tail_lo[tid]])
-        return False
+        return True
 
     def mask(self, st: State) -> torch.Tensor:
         if st.line == -1:
@@ -269,17 +275,17 @@ class FormIndex:
             return self.nothing
         i = st.line
         cond = self.plan.cond(i, st.rhymes)
-        key = (i, cond, st.U, st.F, st.p, st.trail, st.glue, st.caps)
+        key = (i, cond, st.U, st.F, st.p, st.trail, st.caps)
         hit = self._masks.get(key)
         if hit is not None:
             return hit
         out = np.zeros(self.vocab.size, bool)
         if not st.p:
             at_start = st.U == START and st.last < 0
-            if at_start or st.glue:
+            if at_start or (st.U and st.trail in BETWEEN):  # a word may start here
                 out |= self._cached_part(("start", i, cond, st.U), lambda: self._start(i, cond, st.U))
             if not at_start:
-                out |= self._sep_part(i, cond, st.U, st.F, st.trail, st.glue == 2)
+                out |= self._sep_part(i, cond, st.U, st.F, st.trail)
         else:
             shape_ok = self.tok.caps_ok if st.caps else self.tok.lower_ok
             self._pure_part(out, self.tok.table(st.p), i, cond, st.U, shape_ok)
@@ -287,7 +293,7 @@ class FormIndex:
             if w is not None:
                 M, Fw = self.plan.advance(i, cond, st.U, w)
                 if M or Fw:
-                    out |= self._sep_part(i, cond, M, Fw, "", False)
+                    out |= self._sep_part(i, cond, M, Fw, "")
         if self.done(st):
             out[list(self.vocab.eos_ids)] = True
         m = torch.from_numpy(out).to(self.vocab.device)
@@ -321,16 +327,14 @@ class FormIndex:
                 return broken
             U, F = self.plan.advance(i, cond, st.U, w)
             last, trail = w, ""
-        if k == LINEEND and F and not self.plan.lines[i].last:
+        if not self._sep_ok(int(k), tk.seps[tid], trail, U, F, self.plan.lines[i].last):
+            return broken
+        if k == LINEEND:
             rhymes = self.plan.end_line(i, st.rhymes, last)
-            return State(i + 1, START, False, "", "", 1, -1, rhymes)
-        if k == CLOSE and (U or F):
-            return State(i, U, F, "", trail + tk.seps[tid], 0, last, st.rhymes)
-        if k == INLINE and U:
-            return State(i, U, False, "", trail + tk.seps[tid], int(tk.glue[tid]), last, st.rhymes)
-        if k == INLINE_TAIL and U:
-            return State(i, U, False, tk.tw.tail[tid], "", 0, last, st.rhymes, bool(tk.shape[tid] == CAPS))
-        return broken
+            return State(i + 1, START, False, "", "", -1, rhymes)
+        if k == SEP_TAIL:
+            return State(i, U, F, tk.tw.tail[tid], "", last, st.rhymes, bool(tk.shape[tid] == CAPS))
+        return State(i, U, F, "", trail + tk.seps[tid], last, st.rhymes)
 
     def done(self, st: State) -> bool:
         """The poem is complete: the last line's budget is spent on a line-final word."""
@@ -340,7 +344,9 @@ class FormIndex:
             w = self.t.index.get(st.p)
             return not self.fc.end and w is not None and \
                 self.plan.advance(st.line, self.plan.cond(st.line, st.rhymes), st.U, w)[1]
-        return st.F and (not self.fc.end or (st.trail and st.trail[-1] in self.fc.end))
+        if not st.F or st.trail not in LINE_END:
+            return False
+        return not self.fc.end or (bool(st.trail) and st.trail[-1] in self.fc.end)
 
     def safe(self, st: State) -> bool:
         # Stream whole lines: back-off may rework the line in progress.

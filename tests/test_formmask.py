@@ -13,7 +13,7 @@ import pytest
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_table
 from constraints.forms import FormError, check_form
-from studio.formmask import CLOSE, INLINE, INLINE_TAIL, LINEEND, PURE, form_index, prepare, with_form
+from studio.formmask import LINEEND, PURE, SEP, SEP_TAIL, form_index, prepare, with_form
 from studio.sampling import Settings
 from studio.spec import parse_spec
 from tests.test_cli import perec
@@ -107,16 +107,25 @@ def test_bad_forms_and_given_lines_are_refused(make, needle):
         make()
 
 
-def test_token_classes(tiny_engine):
-    fi = form_index(FormConstraint("haiku"), tiny_engine.vocab)
-    kind, enc = fi.tok.kind, lambda s: tiny_engine.tokenizer.convert_tokens_to_ids(s)
-    texts = tiny_engine.vocab.texts
-    ids = {t: i for i, t in enumerate(texts) if t in ("\n", ",", " the", "the", "\n\n", "--------")}
-    assert kind[ids["\n"]] == LINEEND and kind[ids[","]] == CLOSE
-    assert kind[ids[" the"]] == INLINE_TAIL and kind[ids["the"]] == PURE
-    assert kind[ids["\n\n"]] == 0 and kind[ids["--------"]] == 0
+def test_token_classes_and_separator_grammar(tiny_engine):
+    vocab = tiny_engine.vocab
+    fi = form_index(FormConstraint("custom:4-2"), vocab)
+    kind, texts = fi.tok.kind, vocab.texts
+    ids = {t: i for i, t in enumerate(texts) if t in ("\n", ",", " the", "the", "\n\n", "--------", " ", ".")}
+    assert kind[ids["\n"]] == LINEEND and kind[ids[","]] == SEP and kind[ids[" "]] == SEP
+    assert kind[ids[" the"]] == SEP_TAIL and kind[ids["the"]] == PURE
+    assert kind[ids["\n\n"]] == 0
     assert not any(kind[i] for i, t in enumerate(texts) if any(c.isdecimal() for c in t))
-    assert enc("Ġ") is not None and kind[enc("Ġ")] == INLINE
+    st = fi.start("")
+    for tid in tiny_engine.tokenizer.encode("Night", add_special_tokens=False):
+        st = fi.step(st, tid)  # one syllable of four: the line goes on
+    m = fi.mask(st)
+    assert bool(m[ids[","]]) and bool(m[ids[" the"]]) and bool(m[ids[" "]])
+    assert not bool(m[ids["--------"]]) and not bool(m[ids["\n"]])  # not a separator; too early
+    st = fi.step(st, ids["."])
+    m = fi.mask(st)
+    assert bool(m[ids[" the"]]) and not bool(m[ids[","]])  # ". the" yes, ".," no
+    assert not bool(m[ids["the"]])  # ".the": a word needs a joiner before it
 
 
 def test_line_break_only_after_the_last_word(tiny_engine):

@@ -1,0 +1,50 @@
+"""The real embedded model writes forms and word-level text; the independent checkers judge.
+
+Kept short (a haiku, a limerick, a couplet line, one-syllable prose): a minute or two
+on a laptop CPU.
+"""
+
+import pytest
+
+import studio
+from constraints.formspec import FormConstraint
+from constraints.forms import check_form
+
+pytestmark = pytest.mark.real
+
+SEE = "So long as men can breathe or eyes can see,"
+
+
+def test_haiku(real_engine):
+    r = studio.generate("autumn rain", form="haiku", engine=real_engine, seed=2)
+    assert r.stop_reason == "eos", r.message
+    report = check_form("haiku", r.text)
+    assert report.ok, report.table()
+    assert [ln.syllables for ln in report.lines] == [5, 7, 5]
+    assert studio.check(r.text, "form:haiku") == []
+
+
+def test_limerick_in_instruct_mode(real_engine):
+    r = studio.generate("Write a limerick about a cat.", form="limerick", mode="instruct",
+                        engine=real_engine, seed=1)
+    assert r.stop_reason == "eos", r.message
+    report = check_form("limerick", r.text)
+    assert report.ok, report.table()
+    assert len(r.text.split("\n")) == 5
+    assert report.lines[0].rhyme_key == report.lines[1].rhyme_key == report.lines[4].rhyme_key
+
+
+def test_couplet_continues_a_given_line(real_engine):
+    r = studio.generate("", form="couplet-iambic;end=.?!", given=[SEE], engine=real_engine, seed=3)
+    assert "\n" not in r.text and r.text.rstrip()[-1] in ".?!"
+    assert FormConstraint("couplet-iambic", [SEE], ".?!").check(r.text) == []
+    report = check_form("couplet-iambic", SEE + "\n" + r.text)
+    assert report.ok, report.table()
+    assert report.lines[1].syllables == 10 and report.lines[1].rhyme_key == "IY1"
+
+
+def test_one_syllable_prose(real_engine):
+    r = studio.generate("The old house on the hill", "syllables:1", engine=real_engine, seed=1,
+                        max_new_tokens=40)
+    assert len(r.text.split()) >= 5
+    assert studio.check(r.text, "syllables:1") == []
