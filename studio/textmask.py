@@ -20,20 +20,21 @@ from .vocab import VocabIndex
 
 
 class PangramMasker(RequiredMasker):
-    """Required letters, steered for a whole alphabet: a token's bonus counts how many
-    missing letters it uses, and letters that are rare in the vocabulary weigh more, so
-    " quiz" wins over " the" long before forcing has to spell out a q."""
+    """Required letters, steered for a whole alphabet.  Common letters come by themselves;
+    the rare ones (q, j, z, x, ...) get a bonus by their rarity in the vocabulary, from the
+    start, so " quiz" has its chance long before forcing must spell out a q.  A token's
+    bonus is that of the rarest missing letter it uses."""
 
-    STEER = 2.0
+    STEER = 3.0
+    FLOOR = 0.5
 
     def __init__(self, constraint: Pangram, vocab: VocabIndex):
         super().__init__(constraint, vocab)
-        # Rarity: how few word-like tokens use the letter (q, x, z, j weigh most).
         n = max(1, sum(1 for t in vocab.texts if t.strip().isalpha()))
         self._weight = {}
         for c in constraint.chars:
             share = float(self._has(c).sum()) / n
-            self._weight[c] = 1.0 + min(3.0, 0.02 / max(share, 1e-4))
+            self._weight[c] = min(2.0, 0.02 / max(share, 1e-4))  # q ~1.7, x ~0.9, e ~0.04
         self._bias_cache: dict[frozenset, torch.Tensor] = {}
 
     def bias(self, steps_left: int) -> torch.Tensor | None:
@@ -44,11 +45,10 @@ class PangramMasker(RequiredMasker):
         if unit is None:
             unit = torch.zeros(self.vocab.size, dtype=torch.float32, device=self.vocab.device)
             for c in self.missing:
-                unit = unit + self._has(c).to(torch.float32) * self._weight[c]
+                unit = torch.maximum(unit, self._has(c).to(torch.float32) * self._weight[c])
             self._bias_cache[key] = unit
         urgency = min(1.0, (len(self.missing) + 1) / max(steps_left, 1))
-        # A floor: rare letters need chances early, not only when the budget is short.
-        return unit * (self.STEER * max(urgency, 0.25))
+        return unit * (self.STEER * max(urgency, self.FLOOR))
 
 
 def forcing(generation) -> dict:
