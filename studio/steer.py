@@ -175,17 +175,10 @@ def stream_hook(args, engine) -> dict:
 def _register() -> None:
     from . import cli
 
-    if getattr(cli.cmd_generate, "_steer_args", False):
-        return
-    inner = cli.cmd_generate.add_arguments
-
-    def with_steering(p):
-        inner(p)
-        add_arguments(p)
-
-    cli.cmd_generate.add_arguments = with_steering
-    cli.cmd_generate._steer_args = True
-    if hasattr(cli, "STREAM_HOOKS") and stream_hook not in cli.STREAM_HOOKS:
+    hooks = cli.ARGUMENT_HOOKS.setdefault("generate", [])
+    if add_arguments not in hooks:
+        hooks.append(add_arguments)
+    if stream_hook not in cli.STREAM_HOOKS:
         cli.STREAM_HOOKS.append(stream_hook)
 
 
