@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -31,8 +32,10 @@ def make_adapter(lm, path, seed: int, targets=("q_proj", "v_proj", "down_proj"),
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    pm = get_peft_model(copy.deepcopy(lm.model), LoraConfig(
-        r=rank, lora_alpha=2 * rank, target_modules=list(targets), init_lora_weights=False))
+    with warnings.catch_warnings():  # a transformers deprecation note raised inside peft
+        warnings.simplefilter("ignore", FutureWarning)
+        pm = get_peft_model(copy.deepcopy(lm.model), LoraConfig(
+            r=rank, lora_alpha=2 * rank, target_modules=list(targets), init_lora_weights=False))
     for name, p in pm.named_parameters():
         if "lora_B" in name:
             p.data.normal_(0, 0.5)  # big enough that every adapter visibly moves the logits
