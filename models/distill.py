@@ -51,7 +51,8 @@ def generate_examples(engine, constraint, prompts: list[str], per_prompt: int = 
             r = engine.generate(p, constraint, Settings(max_new_tokens=tokens, seed=seed + i * per_prompt + j,
                                                         **(settings or {})), **kw)
             if r.text.strip():
-                texts.append({"prompt": p, "completion": r.text})
+                # Cut at the token budget unless the model ended it: no end-of-text then.
+                texts.append({"prompt": p, "completion": r.text, "eos": r.stop_reason == "eos"})
             if progress:
                 progress(len(texts), total)
     return texts

@@ -85,12 +85,14 @@ def read_training_data(path: str | Path, chunk_words: int = 60) -> TrainingData:
         if f.suffix == ".jsonl":
             _read_jsonl(f, raw, texts, pairs)
         elif f.suffix in TEXT_SUFFIXES or p.is_file():
-            texts.extend({"text": t} for t in chunk_text(raw, chunk_words))
+            # Pieces of one longer text: no end-of-text after each (the model would learn
+            # to stop every ~chunk_words words).
+            texts.extend({"text": t, "eos": False} for t in chunk_text(raw, chunk_words))
     if texts and pairs:
         raise TrainingError(f"'{path}' mixes plain text and preference pairs; train them separately")
     if not texts and not pairs:
         raise TrainingError(f"'{path}' holds no training examples")
-    if len({tuple(sorted(r)) for r in texts}) > 1:
+    if len({"prompt" in r for r in texts}) > 1:
         raise TrainingError(f"'{path}' mixes plain text and prompt/completion examples; train them separately")
     kind = "pairs" if pairs else "text"
     return TrainingData(kind, pairs or texts, [str(f) for f in files])
@@ -267,12 +269,32 @@ def train_adapter(data, out, *, model=None, max_steps: int = 200, rank: int = 8,
     return dict(meta, path=str(out.resolve()))
 
 
+def pretokenize(records: list[dict], tok, max_length: int) -> list[dict]:
+    """SFT records as input_ids + labels: an end-of-text token only where the example
+    really ends (``eos``, default True), and no loss on a prompt (labels -100)."""
+    out = []
+    for r in records:
+        end = [tok.eos_token_id] if r.get("eos", True) and tok.eos_token_id is not None else []
+        if "text" in r:
+            ids = tok(r["text"], add_special_tokens=False)["input_ids"] + end
+            labels = list(ids)
+        else:
+            p = tok(r["prompt"], add_special_tokens=False)["input_ids"]
+            c = tok(r["completion"], add_special_tokens=False)["input_ids"] + end
+            ids, labels = p + c, [-100] * len(p) + c
+        if any(x != -100 for x in labels[1:max_length]):
+            out.append({"input_ids": ids[:max_length], "labels": labels[:max_length]})
+    if not out:
+        raise TrainingError("no example has anything to learn within max_length tokens")
+    return out
+
+
 def _make_trainer(method, common, beta, records, model, tok, lora, callback):
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    data = Dataset.from_list(records)
     if method == "sft":
+        data = Dataset.from_list(pretokenize(records, tok, common["max_length"]))
         from trl import SFTConfig, SFTTrainer
 
         trainer = SFTTrainer(model=model, args=SFTConfig(**common, dataset_text_field="text"),
@@ -280,6 +302,7 @@ def _make_trainer(method, common, beta, records, model, tok, lora, callback):
     else:
         from trl import DPOConfig, DPOTrainer
 
+        data = Dataset.from_list(records)
         trainer = DPOTrainer(model=model, args=DPOConfig(**common, beta=beta), train_dataset=data,
                              processing_class=tok, peft_config=lora, callbacks=[callback])
     for default in (PrinterCallback, ProgressCallback):  # ours prints the loss and the bar

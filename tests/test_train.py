@@ -157,7 +157,7 @@ def test_distil_a_constraint_into_an_adapter(tiny_engine, tiny_lm, tmp_path):
                 tokens=8, max_steps=2, model=tiny_lm, **QUIET)
     recs = [json.loads(ln) for ln in (tmp_path / "d" / "distilled.jsonl").read_text().splitlines()]
     assert s["examples"] == len(recs) == 2 and s["steps"] == 2
-    assert all(set(r) == {"prompt", "completion"} and "e" not in r["completion"].lower() for r in recs)
+    assert all(set(r) == {"prompt", "completion", "eos"} and "e" not in r["completion"].lower() for r in recs)
     rep = measure(tiny_engine, c, s["path"], ["Once upon a time"], tokens=6)
     assert rep["base"]["violations"] == 0 == rep["adapter"]["violations"]
     assert rep["base"]["perplexity_under_base"] > 1 and rep["adapter"]["tokens_scored"] > 0
@@ -173,3 +173,18 @@ def test_prompt_completion_jsonl(tmp_path):
     f.write_text('{"prompt": "The sea", "completion": " was calm."}\n{"text": "plain"}\n')
     with pytest.raises(TrainingError, match="mixes plain text and prompt/completion"):
         read_training_data(f)
+
+
+def test_end_of_text_only_where_an_example_ends(tokenizer, tmp_path):
+    from models.train import pretokenize
+
+    (tmp_path / "book.txt").write_text("One two three. Four five six.")
+    (tmp_path / "lines.jsonl").write_text('{"text": "A whole example."}\n')
+    chunk = read_training_data(tmp_path / "book.txt").records
+    whole = read_training_data(tmp_path / "lines.jsonl").records
+    eos = tokenizer.eos_token_id
+    assert pretokenize(chunk, tokenizer, 64)[0]["input_ids"][-1] != eos  # a piece of a longer text
+    assert pretokenize(whole, tokenizer, 64)[0]["input_ids"][-1] == eos
+    pc = pretokenize([{"prompt": "The sea", "completion": " was calm", "eos": False}], tokenizer, 64)[0]
+    n_prompt = len(tokenizer.encode("The sea"))
+    assert pc["labels"][:n_prompt] == [-100] * n_prompt and pc["labels"][n_prompt:] == pc["input_ids"][n_prompt:]
