@@ -162,8 +162,9 @@ class Generation:
 
             if not ok:
                 # 5. back off: drop the last token of the word in progress, ban it, resample.
-                held = len("".join(pieces)) - emitted
-                if backoffs >= s.max_backoffs or not history or held <= 0:
+                # Never back off past text already streamed: the last piece must be unsent.
+                held = len("".join(pieces)) - emitted - (len(pieces[-1]) if pieces else 0)
+                if backoffs >= s.max_backoffs or not history or held < 0:
                     stop_reason, message = "dead_end", self._dead_end_message(steps_left)
                     break
                 backoffs += 1
