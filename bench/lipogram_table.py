@@ -91,7 +91,8 @@ def main() -> None:
     print("\n".join(settings), flush=True)
 
     engine = studio.load()
-    td = TrainingData("text", [{"text": t} for t in subset], [str(GADSBY)])
+    # Chunks of one novel: no end-of-text after each (the adapter would learn to stop early).
+    td = TrainingData("text", [{"text": t, "eos": False} for t in subset], [str(GADSBY)])
     s = train_adapter(td, ADAPTER, max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                       rank=args.rank, save_steps=50)
     settings.append(f"adapter trained: loss {s['first_loss']:.3f} -> {s['final_loss']:.3f} "
