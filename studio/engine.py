@@ -123,6 +123,7 @@ class Generation:
         history: list[tuple] = []  # (token, logits before, masker snapshots, decoder state)
         banned: dict[int, set[int]] = {}  # step -> choices that led to dead ends
         self.pieces = pieces = []  # the text written so far, in pieces (controllers read it)
+        ends: list[int] = []  # where each piece ends in the joined text
         emitted = 0  # characters of the joined pieces already streamed
         safe_len, safe_tokens = 0, 0  # the last point where every rule could end the text
         stop_reason, message, backoffs = "max_tokens", "", 0
@@ -162,9 +163,8 @@ class Generation:
 
             if not ok:
                 # 5. back off: drop the last token of the word in progress, ban it, resample.
-                # Never back off past text already streamed: the last piece must be unsent.
-                held = len("".join(pieces)) - emitted - (len(pieces[-1]) if pieces else 0)
-                if backoffs >= s.max_backoffs or not history or held < 0:
+                # Never back off past text already streamed (streaming stops at piece ends).
+                if backoffs >= s.max_backoffs or not history or ends[-1] - len(pieces[-1]) < emitted:
                     stop_reason, message = "dead_end", self._dead_end_message(steps_left)
                     break
                 backoffs += 1
@@ -175,6 +175,7 @@ class Generation:
                 for m, snap in zip(self.maskers, snaps):
                     m.restore(snap)
                 pieces.pop()
+                ends.pop()
                 self.source.crop(len(self.input_ids) + len(history))
                 continue
 
@@ -192,6 +193,7 @@ class Generation:
             if not pieces and self.drop_space and piece.startswith(" "):
                 piece = piece[1:]
             pieces.append(piece)
+            ends.append((ends[-1] if ends else 0) + len(piece))
             text = "".join(pieces)
             hit = self._stop_hit(text, len(text) - len(piece))
             if hit is not None:
@@ -200,11 +202,7 @@ class Generation:
                 break
             if all(m.safe() for m in self.maskers):
                 safe_len, safe_tokens = len(text), len(history)
-            # Stream up to the last word boundary (the word in progress may still back
-            # off) and never past the last safe point (the text may be trimmed to it).
-            cut = safe_len
-            while cut > emitted and not is_boundary(text[cut - 1]):
-                cut -= 1
+            cut = self._stream_cut(text, ends, safe_len, emitted)
             if cut > emitted:
                 yield text[emitted:cut]
                 emitted = cut
@@ -214,7 +212,8 @@ class Generation:
         if stop_reason != "stop_string":
             pieces.append(utf8.decode(b"", final=True))
         text = "".join(pieces)
-        if not all(m.done_ok() for m in self.maskers) and stop_reason != "dead_end":
+        if not all(m.done_ok() for m in self.maskers):
+            # A dead end is trimmed too: the result always obeys every rule.
             text, history = text[:safe_len], history[:safe_tokens]
             message = message or "trimmed to the last point where every constraint holds"
         if len(text) > emitted:
@@ -236,6 +235,18 @@ class Generation:
             settings=s.to_dict(),
             token_ids=[h[0] for h in history],
         )
+
+    @staticmethod
+    def _stream_cut(text: str, ends: list[int], safe_len: int, emitted: int) -> int:
+        """How far the text may be streamed: to the end of a piece that finishes a
+        word (the word in progress may still back off, and back-off removes whole
+        pieces) and never past the last safe point (the text may be trimmed to it)."""
+        for end in reversed(ends):
+            if end <= emitted:
+                return emitted
+            if end <= safe_len and (is_boundary(text[end - 1]) or (end < len(text) and is_boundary(text[end]))):
+                return end
+        return emitted
 
     def _stop_hit(self, text: str, new_from: int) -> int | None:
         if not self.settings.stop or not all(m.done_ok() for m in self.maskers):
