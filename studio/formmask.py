@@ -31,10 +31,9 @@ from constraints.forms import FormError
 
 from .masks import Masker, register_builder
 from .vocab import VocabIndex
-from .wordmask import is_word_char, token_words
+from .wordmask import CAPS, LOWER, case_shape, is_word_char, token_words
 
 PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
-LOWER, CAPITALIZED, CAPS = 1, 2, 3  # letter-case shapes a word may take
 START = frozenset({0})
 
 MARKS = ("", ",", ";", ":", ".", "..", "...", "!", "?", "!!", "??", "!?", "?!")
@@ -69,7 +68,7 @@ class FormTokens:
                 continue
             if not self.tw.has_boundary[i]:
                 self.kind[i] = PURE
-                self.shape[i] = _shape(text)
+                self.shape[i] = case_shape(text)
                 continue
             tail = self.tw.tail[i]
             a, b = 0, len(text)  # the separator: between the head's and the tail's letters
@@ -85,7 +84,7 @@ class FormTokens:
                 if tail:
                     lo, hi = self.t.range(tail)
                     self.tail_lo[i], self.tail_hi[i] = lo, hi
-                    self.shape[i] = _shape(text[b:])
+                    self.shape[i] = case_shape(text[b:])
                     self.kind[i] = SEP_TAIL if hi > lo and self.shape[i] else 0
                 else:
                     self.kind[i] = SEP
@@ -161,15 +160,6 @@ def form_tokens(vocab: VocabIndex) -> FormTokens:
     if ft is None or ft.vocab is not vocab:
         ft = _TOKENS[id(vocab)] = FormTokens(vocab)
     return ft
-
-
-def _shape(text: str) -> int:
-    letters = [c for c in text if c.isalpha()]
-    if all(c.islower() for c in letters):
-        return LOWER
-    if all(c.isupper() for c in letters):
-        return CAPS
-    return CAPITALIZED if letters[0].isupper() and all(c.islower() for c in letters[1:]) else 0
 
 
 class State(NamedTuple):

@@ -38,6 +38,26 @@ def is_word_char(ch: str) -> bool:
     return (ch.isalnum() and not ch.isdecimal()) or ch in "'’"
 
 
+LOWER, CAPITALIZED, CAPS = 1, 2, 3  # letter-case shapes a word may take (0: none of them)
+ONE_CAP = 4  # a single capital so far: "I", or the start of "It" or "IT"
+
+
+def case_shape(text: str) -> int:
+    """LOWER ("tiger", "'s"), CAPITALIZED ("Tiger"), CAPS ("TV", "I") or 0 ("iPhone")."""
+    letters = [c for c in text if c.isalpha()]
+    if all(c.islower() for c in letters):
+        return LOWER
+    if all(c.isupper() for c in letters):
+        return CAPS
+    return CAPITALIZED if letters[0].isupper() and all(c.islower() for c in letters[1:]) else 0
+
+
+def _piece_shape(text: str) -> int:
+    """A token piece's shape, telling a single capital (which may go on either way) apart."""
+    shape = case_shape(text)
+    return ONE_CAP if shape == CAPS and sum(c.isalpha() for c in text) == 1 else shape
+
+
 @dataclass
 class _Node:
     children: dict = field(default_factory=dict)
@@ -55,7 +75,8 @@ class TokenWords:
         self.head = [""] * n
         self.tail = [""] * n
         self.middles: list[tuple[str, ...]] = [()] * n
-        self.starts_upper = [False] * n  # tail or pure text starts with a capital
+        self.head_shape = np.zeros(n, np.int8)  # case of the head's letters (pure: the text's)
+        self.tail_shape = np.zeros(n, np.int8)  # case of the tail's letters (pure: the text's)
         self.root = _Node()
         for i, (text, special) in enumerate(zip(vocab.texts, vocab.special)):
             if special or not text:
@@ -75,6 +96,7 @@ class TokenWords:
             self.has_boundary[i] = bounded
             if not bounded:
                 self.head[i] = normalize(text)
+                self.head_shape[i] = self.tail_shape[i] = _piece_shape(text)
                 self._node(self.head[i]).pure.append(i)
                 continue
             head = normalize(runs[0][1]) if runs[0][0] else ""
@@ -82,6 +104,8 @@ class TokenWords:
             inner = words[(1 if head else 0): len(words) - (1 if tail else 0)]
             self.head[i], self.tail[i], self.middles[i] = head, tail, tuple(inner)
             self._node(head).bounded.append(i)
+            self.head_shape[i] = _piece_shape(runs[0][1]) if head else 0
+            self.tail_shape[i] = _piece_shape(runs[-1][1]) if tail else 0
         dev = vocab.device
         self.boundary_mask = torch.tensor(self.has_boundary, dtype=torch.bool, device=dev)
         # Tokens that begin with a boundary: the only ones that may follow text the writer
@@ -92,6 +116,33 @@ class TokenWords:
         self.clean_mask = vocab.mask("no-partial-utf8", lambda _i, t: "\ufffd" not in t)
         self.boundary_np = np.array(self.has_boundary, dtype=bool)
         self.clean_np = self.clean_mask.cpu().numpy()
+        # Word-level rules judge lower-cased words, so without these a small model drifts
+        # into "setoN" or "lonelY".  A word is lower case, Capitalized or ALL CAPS: its first
+        # token may take any of these shapes, a later one continues in lower case (or in
+        # capitals after capitals).  Keyed by the shape of the word so far (0: no word).
+        head, tail = self.head_shape, self.tail_shape
+        has_head = np.array([bool(h) for h in self.head])
+        tail_ok = ~self.boundary_np | np.array([not t for t in self.tail]) | (tail > 0)
+        cont = lambda ok: ((~has_head | ok) & tail_ok)  # noqa: E731
+        lower, caps = head == LOWER, (head == CAPS) | (head == ONE_CAP)
+        self.case_masks = {
+            0: torch.from_numpy(cont(head > 0)).to(dev),
+            LOWER: torch.from_numpy(cont(lower)).to(dev),
+            CAPITALIZED: torch.from_numpy(cont(lower)).to(dev),
+            ONE_CAP: torch.from_numpy(cont(lower | caps)).to(dev),
+            CAPS: torch.from_numpy(cont(caps)).to(dev),
+        }
+
+    def next_case(self, case: int, token_id: int) -> int:
+        """The shape of the word in progress after ``token_id``."""
+        if self.has_boundary[token_id]:
+            return int(self.tail_shape[token_id])
+        head = int(self.head_shape[token_id])
+        if not case or not self.head[token_id]:
+            return head or case
+        if case == ONE_CAP:
+            return CAPITALIZED if head == LOWER else CAPS
+        return case
 
     def _node(self, s: str) -> _Node:
         node = self.root
@@ -242,11 +293,12 @@ class WordMasker(_WordState):
     def reset(self, context: str) -> None:
         super().reset(context)
         self.active = True
+        self.case = 0  # the letter-case shape of the word in progress
 
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         if not self.active:
             return None
-        return self._break(self.words.mask(self.p, final=steps_left <= 1))
+        return self._break(self.words.mask(self.p, final=steps_left <= 1) & self.tw.case_masks[self.case])
 
     def advance(self, token_id: int) -> None:
         if not self.active:
@@ -254,16 +306,17 @@ class WordMasker(_WordState):
         tw = self.tw
         if self.scope == "next" and tw.has_boundary[token_id] and (self.p or tw.head[token_id]):
             self.active = False  # the next word is done; the rest is free
+        self.case = tw.next_case(self.case, token_id)
         super().advance(token_id)
 
     def done_ok(self) -> bool:
         return not self.active or not self.p or self.p in self.words.set
 
     def snapshot(self):
-        return (super().snapshot(), self.active)
+        return (super().snapshot(), self.active, self.case)
 
     def restore(self, snap) -> None:
-        base, self.active = snap
+        base, self.active, self.case = snap
         super().restore(base)
 
 

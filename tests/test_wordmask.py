@@ -34,6 +34,19 @@ def test_every_generated_word_obeys(tiny_engine, spec):
         assert c.check(r.text) == [], (seed, r.text)
 
 
+@pytest.mark.parametrize("spec", ["syllables:1", "length:<6"])
+def test_words_keep_a_sane_letter_case(tiny_engine, spec):
+    # The tiny model picks tokens at random: without the case masks "seto" + "N" would
+    # pass (rules judge lower-cased words).  Every word is lower, Capitalized or CAPS.
+    from studio.wordmask import case_shape
+
+    for seed in range(4):
+        r = tiny_engine.generate("The old house", parse_spec(spec), Settings(max_new_tokens=30, seed=seed))
+        words = [m.group() for m in iter_words(r.text)]
+        assert words, r.text
+        assert all(case_shape(w) for w in words), (seed, r.text)
+
+
 def test_a_word_cannot_be_assembled_from_sub_words(vocab):
     # The CTGS bug: " Brow" passes a filter that judges tokens as words, then "n" makes
     # "brown".  Here a token that would finish a word outside the set is masked.
