@@ -42,6 +42,11 @@ BETWEEN = frozenset(m + j for m in MARKS for j in JOINERS)
 LINE_END = frozenset(MARKS)
 
 
+SHORT_WORDS = frozenset(
+    "ah am an as at aw be by do eh go he hi ho if in is it lo me my no of oh on or ow ox "
+    "so to up us we ye yo".split())
+
+
 def _prefixes(strings) -> frozenset:
     return frozenset(x[:k] for x in strings for k in range(len(x) + 1))
 
@@ -99,12 +104,15 @@ class FormTokens:
         # once per state, against what the separator written so far may grow into.
         self.groups = {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
         self.newline = vocab.ids_mask([i for i, t in enumerate(vocab.texts) if t == "\n"])
-        # Line-final words come from the words this vocabulary holds whole (" tiger"):
-        # common enough for a small model to mean them, and for a reader to know them.
+        # Line-final words come from the words this vocabulary holds whole, in lower case
+        # (" tiger"): common enough for a small model to mean them, and for a reader to know
+        # them.  Two-letter tokens are mostly fragments the CMU dictionary happens to list
+        # ("ai", "ot", "ab"): of those only real words rhyme.
         whole = np.zeros(len(self.t), bool)
         for text in vocab.texts:
-            if text.startswith(" ") and text[1:].isalpha():
-                w = self.t.index.get(text[1:].lower())
+            w = text[1:]
+            if text.startswith(" ") and w.isalpha() and w.islower() and (len(w) > 2 or w in SHORT_WORDS):
+                w = self.t.index.get(w)
                 if w is not None:
                     whole[w] = True
         self.pool = (f"whole-tokens:{id(vocab)}", whole)
