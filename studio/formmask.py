@@ -31,7 +31,7 @@ from constraints.forms import FormError
 
 from .masks import Masker, register_builder
 from .vocab import VocabIndex
-from .wordmask import CAPS, LOWER, case_shape, is_word_char, token_words
+from .wordmask import CAPS, LOWER, case_shape, is_word_char, per_vocab, token_words
 
 PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
 START = frozenset({0})
@@ -164,10 +164,7 @@ _TOKENS: dict[int, FormTokens] = {}
 
 
 def form_tokens(vocab: VocabIndex) -> FormTokens:
-    ft = _TOKENS.get(id(vocab))
-    if ft is None or ft.vocab is not vocab:
-        ft = _TOKENS[id(vocab)] = FormTokens(vocab)
-    return ft
+    return per_vocab(_TOKENS, vocab, FormTokens)
 
 
 class State(NamedTuple):

@@ -23,7 +23,7 @@ from constraints.lexicon import default_lexicon, normalize
 from constraints.sequence import SENTENCE_END, Rhopalism, word_measures
 
 from .vocab import VocabIndex
-from .wordmask import WordSet, _WordState, is_word_char, token_words
+from .wordmask import WordSet, _WordState, is_word_char, split_runs, token_words
 
 Need = frozenset | None
 
@@ -46,16 +46,7 @@ class _Tables:
         for i, text in enumerate(vocab.texts):
             if vocab.special[i] or not self.tw.has_boundary[i]:
                 continue
-            runs, cur, kind = [], "", None
-            for ch in text:
-                k = is_word_char(ch)
-                if kind is None or k == kind:
-                    cur += ch
-                else:
-                    runs.append((kind, cur))
-                    cur = ch
-                kind = k
-            runs.append((kind, cur))
+            runs = split_runs(text)
             if runs[0][0]:
                 runs = runs[1:]  # the head: judged per state
             self.after[i] = [("w", normalize(r)) if k else ("b", any(c in SENTENCE_END for c in r))

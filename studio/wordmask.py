@@ -58,6 +58,26 @@ def _piece_shape(text: str) -> int:
     return ONE_CAP if shape == CAPS and sum(c.isalpha() for c in text) == 1 else shape
 
 
+def split_runs(text: str) -> list[tuple[bool, str]]:
+    """``text`` cut into maximal runs of word characters and of the rest: (is_word, run)."""
+    runs: list[tuple[bool, str]] = []
+    for ch in text:
+        w = is_word_char(ch)
+        if runs and runs[-1][0] == w:
+            runs[-1] = (w, runs[-1][1] + ch)
+        else:
+            runs.append((w, ch))
+    return runs
+
+
+def per_vocab(store: dict, vocab: VocabIndex, build):
+    """One ``build(vocab)`` per vocabulary, kept in ``store``."""
+    hit = store.get(id(vocab))
+    if hit is None or hit.vocab is not vocab:
+        hit = store[id(vocab)] = build(vocab)
+    return hit
+
+
 @dataclass
 class _Node:
     children: dict = field(default_factory=dict)
@@ -81,16 +101,7 @@ class TokenWords:
         for i, (text, special) in enumerate(zip(vocab.texts, vocab.special)):
             if special or not text:
                 continue
-            runs, cur, word = [], "", None
-            for ch in text:
-                w = is_word_char(ch)
-                if word is None or w == word:
-                    cur += ch
-                else:
-                    runs.append((word, cur))
-                    cur = ch
-                word = w
-            runs.append((word, cur))
+            runs = split_runs(text)
             bounded = any(not w for w, _ in runs)
             words = [normalize(r) for w, r in runs if w]
             self.has_boundary[i] = bounded
@@ -155,10 +166,7 @@ _TOKEN_WORDS: dict[int, TokenWords] = {}
 
 
 def token_words(vocab: VocabIndex) -> TokenWords:
-    tw = _TOKEN_WORDS.get(id(vocab))
-    if tw is None or tw.vocab is not vocab:
-        tw = _TOKEN_WORDS[id(vocab)] = TokenWords(vocab)
-    return tw
+    return per_vocab(_TOKEN_WORDS, vocab, TokenWords)
 
 
 class WordSet:
@@ -289,11 +297,12 @@ class WordMasker(_WordState):
         self.words = _word_set(words, vocab, constraint.spec())
         self.scope = scope
         self.active = True
+        self.case = 0  # the letter-case shape of the word in progress
 
     def reset(self, context: str) -> None:
         super().reset(context)
         self.active = True
-        self.case = 0  # the letter-case shape of the word in progress
+        self.case = 0
 
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         if not self.active:
