@@ -14,9 +14,9 @@ import gradio as gr
 from studio.drafts import Draft
 
 from . import persistence as store
-from . import rules
+from . import rules, steering
 from .session import Session
-from .work import SettingsIn, Studio, readable
+from .work import SettingsIn, Studio, UserError, readable
 
 HIDDEN = "hidden"
 
@@ -91,7 +91,10 @@ class Handlers:
         s = SettingsIn(*vals)
         draft = draft or ""
         try:
-            gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "")
+            if session.steering_error:
+                raise UserError(session.steering_error)
+            gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "",
+                                                steering=session.steering)
         except Exception as e:
             yield gr.skip(), _warn(e), session
             return
@@ -323,9 +326,14 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     ui.editor.blur(h.candidates, *suggest_io, api_visibility="private", show_progress="minimal", **model)
     ui.cand_refresh.click(h.candidates, *suggest_io, api_name="studio_candidates", show_progress="minimal", **model)
 
-    gen = ui.generate.click(h.generate, [ui.editor, ui.instruction, ui.session, *S],
-                            [ui.editor, ui.status, ui.session], api_name="studio_generate",
-                            show_progress="minimal", **model)
+    # The page's Generate first copies the Steering tab into the session (studio_generate
+    # called as an endpoint skips that step and runs unsteered, as before).
+    sh = steering.wire(ui, studio, demo)
+    gen = ui.generate.click(sh.sync, [ui.session, *ui.steering_inputs], [ui.session],
+                            api_visibility="private", **quick)
+    gen = gen.then(h.generate, [ui.editor, ui.instruction, ui.session, *S],
+                   [ui.editor, ui.status, ui.session], api_name="studio_generate",
+                   show_progress="minimal", **model)
     suggest(gen)
     ui.stop.click(h.stop, None, [ui.status], api_name="studio_stop", **quick)
     suggest(ui.one_word.click(h.one_word, [ui.editor, ui.instruction, ui.session, *S],

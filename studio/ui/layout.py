@@ -1,5 +1,5 @@
-"""The page: the editor and its buttons on the left; next words, constraints, settings and
-drafts on the right, in a quiet theme that reads like a writing desk.  ``build_app`` makes
+"""The page: the editor and its buttons on the left; next words, constraints, settings, drafts
+and steering on the right, in a quiet theme that reads like a writing desk.  ``build_app`` makes
 the components, then callbacks.wire connects them.
 """
 
@@ -14,7 +14,7 @@ from studio.engine import Engine
 from studio.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
-from . import callbacks, rules
+from . import callbacks, rules, steering
 from .config import UiConfig
 from .endpoints import add_endpoints
 from .persistence import EMPTY_BROWSER
@@ -73,11 +73,13 @@ class StudioBlocks(gr.Blocks):
 
 
 def build_app(engine: Engine | None = None, *, space: bool | None = None,
-              config: UiConfig | None = None, store: DraftStore | None = None) -> gr.Blocks:
+              config: UiConfig | None = None, store: DraftStore | None = None,
+              adapter_root=None) -> gr.Blocks:
     """The studio as a gr.Blocks.  ``engine``: the default model's engine (loaded lazily
-    when None); ``space``: Space mode (default: from PEREC_SPACE / SPACE_ID)."""
+    when None); ``space``: Space mode (default: from PEREC_SPACE / SPACE_ID);
+    ``adapter_root``: the Steering tab's adapter folder (default: $PEREC_CACHE/adapters)."""
     cfg = config or UiConfig.from_env(space=space)
-    studio = Studio(cfg, engine=engine, store=store)
+    studio = Studio(cfg, engine=engine, store=store, adapter_root=adapter_root)
     with StudioBlocks(title=TITLE, analytics_enabled=False) as demo:
         ui = _layout(cfg)
         add_endpoints(studio)  # first: the scripting names must not be taken by page events
@@ -139,6 +141,8 @@ def _side_column(ui, cfg: UiConfig) -> None:
             _settings_tab(ui, cfg)
         with gr.Tab("Drafts", id="drafts") as ui.drafts_tab:
             _drafts_tab(ui)
+        with gr.Tab("Steering", id="steering") as ui.steering_tab:
+            steering.layout(ui, cfg)
 
 
 def _constraints_tab(ui) -> None:

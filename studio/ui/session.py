@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from studio.engine import Generation
 
@@ -33,6 +34,8 @@ class Session:
     candidates: list[dict] = field(default_factory=list)  # the next-word list on screen
     candidates_for: str | None = None  # the draft text they were computed for
     last_stop: str = ""  # why the last generation stopped (max_tokens, cancelled, ...)
+    steering: Any = None  # the Steering tab as of the last Generate (steering.SteeringIn), None: off
+    steering_error: str = ""  # why that tab's values could not be read (shown by Generate)
 
     # ------------------------------------------------------------- undo / redo
 

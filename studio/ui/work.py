@@ -8,7 +8,8 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 
@@ -20,6 +21,9 @@ from studio.sampling import Settings
 from . import rules
 from .config import UiConfig
 from .session import Running
+
+if TYPE_CHECKING:
+    from .steering import SteeringIn
 
 log = logging.getLogger("perec.studio")
 
@@ -70,9 +74,11 @@ class Studio:
     """The shared part of the app: config, engines (one per model), drafts, running
     generations.  Per-writer state lives in ``Session``."""
 
-    def __init__(self, config: UiConfig, engine: Engine | None = None, store: DraftStore | None = None):
+    def __init__(self, config: UiConfig, engine: Engine | None = None, store: DraftStore | None = None,
+                 adapter_root: str | Path | None = None):
         self.config = config
         self.default_engine = engine
+        self.adapter_root = adapter_root  # where the Steering tab lists and trains adapters (None: default)
         self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
         self.running = Running()
         self._engine_lock = threading.Lock()
@@ -110,9 +116,10 @@ class Studio:
     # ------------------------------------------------------------- generation
 
     def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
-              instruction: str = "") -> tuple[Generation, str, str]:
+              instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[Generation, str, str]:
         """A generation ready to iterate, the note to show, and the text the generated
         text follows in the draft (the draft, plus a line break for a poem or a reply).
+        ``steering``: the Steering tab's adapters and controllers (None: unsteered).
         Bad input is refused here, before any decoding."""
         if s.mode not in ("continue", "instruct"):
             raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
@@ -134,7 +141,12 @@ class Studio:
         if s.mode == "continue" and not prompt.strip():
             raise UserError("The draft is empty: write a few words for the model to continue "
                             "(or switch to instruct mode and give an instruction).")
-        return eng.stream(prompt, c, settings, s.mode), note, base
+        steer = {}
+        if steering is not None and not steering.is_off():
+            steer = steering.kwargs(eng, root=self.adapter_root, space=self.config.space)
+            if steer:
+                note = "  \n".join(x for x in (note, steering.describe()) if x)
+        return eng.stream(prompt, c, settings, s.mode, **steer), note, base
 
     def stream(self, gen: Generation, session: str) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it."""
