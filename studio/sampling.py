@@ -12,7 +12,7 @@ import torch
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_K = 50
 DEFAULT_TOP_P = 0.95
-DEFAULT_REPETITION_PENALTY = 1.15
+DEFAULT_REPETITION_PENALTY = 1.1  # bench/results/defaults.md
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Iterator
 import gradio as gr
 
 from constraints.base import entries
+from studio.sampling import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 from . import rules
 from .work import SettingsIn, Studio, check_view, readable
@@ -31,8 +32,8 @@ def add_endpoints(studio: Studio) -> None:
     model_slot = dict(concurrency_id="model", concurrency_limit=cfg.concurrency)
 
     def generate(prompt: str, constraints: str = "", form: str = "", max_new_tokens: int = 40,
-                 temperature: float = 0.8, top_k: int = 50, top_p: float = 0.95,
-                 repetition_penalty: float = 1.15, seed: int = -1, mode: str = "continue",
+                 temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
+                 top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY, seed: int = -1, mode: str = "continue",
                  model: str = "", request: gr.Request = None) -> Iterator[str]:
         """Write after ``prompt`` under the constraints (a spec string) and form; streams the
         generated text so far (the prompt is not repeated).  ``seed`` < 0: random."""

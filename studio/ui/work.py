@@ -16,7 +16,8 @@ from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violat
 from studio.candidates import next_candidates
 from studio.drafts import DraftError, DraftStore
 from studio.engine import Engine, Generation, PromptError
-from studio.sampling import Settings
+from studio.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+                             DEFAULT_TOP_P, Settings)
 
 from . import rules
 from .config import UiConfig
@@ -51,10 +52,10 @@ class SettingsIn:
 
     model: str = ""
     mode: str = "continue"
-    temperature: float = 0.8
-    top_k: int = 50
-    top_p: float = 0.95
-    repetition_penalty: float = 1.15
+    temperature: float = DEFAULT_TEMPERATURE
+    top_k: int = DEFAULT_TOP_K
+    top_p: float = DEFAULT_TOP_P
+    repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     max_new_tokens: int = 60
     seed: float | int | None = None  # blank or negative: a new random seed each time
 
