@@ -99,7 +99,8 @@ class FormTokens:
         # these shapes, a later one continues in lower case (or in capitals after capitals).
         self.start_ok = self.shape > 0
         self.lower_ok = self.shape == LOWER
-        self.caps_ok = (self.shape == LOWER) | (self.shape == CAPS)
+        self.caps_ok = (self.shape == LOWER) | (self.shape == CAPS)  # after one capital ("I"+"t")
+        self.caps_only = self.shape == CAPS  # after two or more ("TH"+"E", never "RE"+"s")
         # Tokens that start with their separator, grouped by it: each group is judged
         # once per state, against what the separator written so far may grow into.
         self.groups = {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
@@ -282,7 +283,7 @@ class FormIndex:
             if not at_start:
                 out |= self._sep_part(i, cond, st.U, st.F, st.trail)
         else:
-            shape_ok = self.tok.caps_ok if st.caps else self.tok.lower_ok
+            shape_ok = (self.tok.caps_ok if len(st.p) < 2 else self.tok.caps_only) if st.caps else self.tok.lower_ok
             self._pure_part(out, self.tok.table(st.p), i, cond, st.U, shape_ok)
             w = self.t.index.get(st.p)
             if w is not None:
