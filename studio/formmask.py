@@ -31,7 +31,7 @@ from constraints.forms import FormError
 
 from .masks import Masker, register_builder
 from .vocab import VocabIndex
-from .wordmask import CAPS, LOWER, case_shape, is_word_char, per_vocab, token_words
+from .wordmask import is_word_char, per_vocab, token_words
 
 PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
 START = frozenset({0})
@@ -63,7 +63,6 @@ class FormTokens:
         self.vocab, self.t, self.tw = vocab, word_table(), token_words(vocab)
         n = vocab.size
         self.kind = np.zeros(n, np.int8)
-        self.shape = np.zeros(n, np.int8)  # case of a pure token's letters, or a tail's
         self.tail_lo = np.zeros(n, np.int64)
         self.tail_hi = np.zeros(n, np.int64)
         self.seps = [""] * n
@@ -73,7 +72,6 @@ class FormTokens:
                 continue
             if not self.tw.has_boundary[i]:
                 self.kind[i] = PURE
-                self.shape[i] = case_shape(text)
                 continue
             tail = self.tw.tail[i]
             a, b = 0, len(text)  # the separator: between the head's and the tail's letters
@@ -89,18 +87,11 @@ class FormTokens:
                 if tail:
                     lo, hi = self.t.range(tail)
                     self.tail_lo[i], self.tail_hi[i] = lo, hi
-                    self.shape[i] = case_shape(text[b:])
-                    self.kind[i] = SEP_TAIL if hi > lo and self.shape[i] else 0
+                    self.kind[i] = SEP_TAIL if hi > lo and self.tw.tail_shape[i] else 0
                 else:
                     self.kind[i] = SEP
             if self.kind[i] and not self.tw.head[i]:
                 groups.setdefault((int(self.kind[i]), sep), []).append(i)
-        # A word is lower case, Capitalized or ALL CAPS: its first token may take any of
-        # these shapes, a later one continues in lower case (or in capitals after capitals).
-        self.start_ok = self.shape > 0
-        self.lower_ok = self.shape == LOWER
-        self.caps_ok = (self.shape == LOWER) | (self.shape == CAPS)  # after one capital ("I"+"t")
-        self.caps_only = self.shape == CAPS  # after two or more ("TH"+"E", never "RE"+"s")
         # Tokens that start with their separator, grouped by it: each group is judged
         # once per state, against what the separator written so far may grow into.
         self.groups = {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
@@ -176,7 +167,7 @@ class State(NamedTuple):
     trail: str  # separator characters since the last word
     last: int  # lexicon index of the line's last word, -1 none
     rhymes: tuple  # per letter: (letter, live keys, used word indices)
-    caps: bool = False  # the word in progress is in capitals so far
+    case: int = 0  # letter-case shape of the word in progress (TokenWords.next_case)
 
 
 class FormIndex:
@@ -271,7 +262,7 @@ class FormIndex:
             return self.nothing
         i = st.line
         cond = self.plan.cond(i, st.rhymes)
-        key = (i, cond, st.U, st.F, st.p, st.trail, st.caps)
+        key = (i, cond, st.U, st.F, st.p, st.trail, st.case)
         hit = self._masks.get(key)
         if hit is not None:
             return hit
@@ -283,8 +274,7 @@ class FormIndex:
             if not at_start:
                 out |= self._sep_part(i, cond, st.U, st.F, st.trail)
         else:
-            shape_ok = (self.tok.caps_ok if len(st.p) < 2 else self.tok.caps_only) if st.caps else self.tok.lower_ok
-            self._pure_part(out, self.tok.table(st.p), i, cond, st.U, shape_ok)
+            self._pure_part(out, self.tok.table(st.p), i, cond, st.U, self.tok.tw.case_masks[st.case])
             w = self.t.index.get(st.p)
             if w is not None:
                 M, Fw = self.plan.advance(i, cond, st.U, w)
@@ -300,7 +290,7 @@ class FormIndex:
 
     def _start(self, i: int, cond, U: frozenset) -> np.ndarray:
         out = np.zeros(self.vocab.size, bool)
-        self._pure_part(out, self.tok.table(""), i, cond, U, self.tok.start_ok)
+        self._pure_part(out, self.tok.table(""), i, cond, U, self.tok.tw.case_masks[0])
         return out
 
     # ------------------------------------------------------------------ transitions
@@ -312,8 +302,7 @@ class FormIndex:
         tk, i = self.tok, st.line
         k = tk.kind[tid]
         if k == PURE:
-            caps = bool(tk.shape[tid] == CAPS) and (st.caps or not st.p)
-            return st._replace(p=st.p + tk.tw.head[tid], caps=caps)
+            return st._replace(p=st.p + tk.tw.head[tid], case=tk.tw.next_case(st.case, tid))
         broken = st._replace(line=-2)
         cond = self.plan.cond(i, st.rhymes)
         U, F, last, trail, word = st.U, st.F, st.last, st.trail, st.p + tk.tw.head[tid]
@@ -329,7 +318,7 @@ class FormIndex:
             rhymes = self.plan.end_line(i, st.rhymes, last)
             return State(i + 1, START, False, "", "", -1, rhymes)
         if k == SEP_TAIL:
-            return State(i, U, F, tk.tw.tail[tid], "", last, st.rhymes, bool(tk.shape[tid] == CAPS))
+            return State(i, U, F, tk.tw.tail[tid], "", last, st.rhymes, tk.tw.next_case(0, tid))
         return State(i, U, F, "", trail + tk.seps[tid], last, st.rhymes)
 
     def done(self, st: State) -> bool:

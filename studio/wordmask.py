@@ -136,13 +136,8 @@ class TokenWords:
         tail_ok = ~self.boundary_np | np.array([not t for t in self.tail]) | (tail > 0)
         cont = lambda ok: ((~has_head | ok) & tail_ok)  # noqa: E731
         lower, caps = head == LOWER, (head == CAPS) | (head == ONE_CAP)
-        self.case_masks = {
-            0: torch.from_numpy(cont(head > 0)).to(dev),
-            LOWER: torch.from_numpy(cont(lower)).to(dev),
-            CAPITALIZED: torch.from_numpy(cont(lower)).to(dev),
-            ONE_CAP: torch.from_numpy(cont(lower | caps)).to(dev),
-            CAPS: torch.from_numpy(cont(caps)).to(dev),
-        }
+        self.case_masks = {0: cont(head > 0), LOWER: cont(lower), CAPITALIZED: cont(lower),
+                           ONE_CAP: cont(lower | caps), CAPS: cont(caps)}
 
     def next_case(self, case: int, token_id: int) -> int:
         """The shape of the word in progress after ``token_id``."""
@@ -179,7 +174,7 @@ class WordSet:
         self.name = name
         self.tw = token_words(vocab)
         self._prefix_cache: dict[str, bool] = {}
-        self._masks: dict[tuple[str, bool], torch.Tensor] = {}
+        self._masks: dict[tuple[str, bool, int | None], torch.Tensor] = {}
         self._static: np.ndarray | None = None
         self._static_final: np.ndarray | None = None
 
@@ -204,10 +199,11 @@ class WordSet:
             self._static_final = np.array(final, dtype=bool)
         return self._static, self._static_final
 
-    def mask(self, p: str, final: bool = False) -> torch.Tensor:
-        """Tokens allowed after the word in progress ``p``.  ``final``: the text must be
-        able to end after this token (the last step of the budget)."""
-        key = (p, final)
+    def mask(self, p: str, final: bool = False, case: int | None = None) -> torch.Tensor:
+        """Tokens allowed after the word in progress ``p``, whose letter case so far is
+        ``case`` (TokenWords.next_case; None: any case).  ``final``: the text must be able to end after
+        this token (the last step of the budget)."""
+        key = (p, final, case)
         m = self._masks.get(key)
         if m is not None:
             return m
@@ -235,6 +231,8 @@ class WordSet:
         dyn[ids] = True
         # A bounded token also needs its middle words and tail to be fine.
         m = ((dyn & (static_final if final else static)) | (dyn & ~self.tw.boundary_np)) & self.tw.clean_np
+        if case is not None:
+            m &= self.tw.case_masks[case]
         # p must itself be a word (or empty) before a boundary with an empty head; the
         # trie walk added those tokens only in that case.
         if p == "" or p in self.set:
@@ -307,7 +305,7 @@ class WordMasker(_WordState):
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         if not self.active:
             return None
-        return self._break(self.words.mask(self.p, final=steps_left <= 1) & self.tw.case_masks[self.case])
+        return self._break(self.words.mask(self.p, final=steps_left <= 1, case=self.case))
 
     def advance(self, token_id: int) -> None:
         if not self.active:
