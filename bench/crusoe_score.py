@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import studio  # noqa: E402
+from studio.benchmark import write_report  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "crusoe-one-syllable.txt"
 
@@ -50,12 +51,7 @@ def main() -> None:
     out += ["", f"- filtered / unfiltered perplexity: **{filt.perplexity / base.perplexity:.3f}**",
             "- forbidden tokens belong to the text's few many-syllable words (names such as "
             "\"Friday\"); they are left out of the filtered perplexity, as in the CTGS paper."]
-    body = "\n".join(out) + "\n"
-    dev = str(eng.device).split(":")[0]
-    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"crusoe-score-{dev}.md"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(body)
-    print(body)
+    write_report("\n".join(out) + "\n", "crusoe-score", eng.device, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import studio  # noqa: E402
+from studio.benchmark import write_report  # noqa: E402
 from constraints.base import iter_words  # noqa: E402
 from constraints.formspec import FormConstraint, FormPlan  # noqa: E402
 from constraints.forms import FormError  # noqa: E402
@@ -82,12 +83,7 @@ def main() -> None:
         out += ["skipped (the form cannot be met):"] + [f"- {s}" for s in skipped] + [""]
     out += ["| sonnet | line 13 | our line 14 | ok | ppl |", "|---:|---|---|---|---:|"]
     out += [f"| {s} | {a} | {b} | {'yes' if ok else 'NO'} | {p:.1f} |" for s, a, b, ok, p, _ in rows]
-    text = "\n".join(out) + "\n"
-    dev = str(eng.device).split(":")[0]
-    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"fudge-couplet-{dev}.md"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    print(text)
+    write_report("\n".join(out) + "\n", "fudge-couplet", eng.device, args.out)
 
 
 if __name__ == "__main__":

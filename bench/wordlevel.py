@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import studio  # noqa: E402
+from studio.benchmark import write_report  # noqa: E402
 from constraints.base import entries, iter_words  # noqa: E402
 from constraints.forms import BUILTINS  # noqa: E402
 from constraints.phonetics import estimate_syllables, rhyme_keys, syllable_counts  # noqa: E402
@@ -270,12 +271,7 @@ def main() -> None:
     if "ctgs" in parts:
         ctgs(eng, args.prompts, args.tokens, out)
     out.append(f"total {time.time() - t0:.0f} s")
-    text = "\n".join(out) + "\n"
-    dev = str(eng.device).split(":")[0]
-    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"wordlevel-{dev}.md"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    print(text)
+    write_report("\n".join(out) + "\n", "wordlevel", eng.device, args.out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ All greedy, same prompts, same number of new tokens.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -109,3 +110,14 @@ def run_speed(engine, tokens: int = 100, repeats: int = 2, spec: str = "lipogram
     lines += [f"  {k:<48} {v:8.2f}x" for k, v in ratios.items()]
     return {"device": str(engine.device), "model": engine.name, "tokens": tokens,
             "tokens_per_second": tps, "ratios": ratios, "table": "\n".join(lines)}
+
+
+def write_report(text: str, name: str, device, out: str | Path | None = None) -> Path:
+    """Print a benchmark's report and keep it in ``out`` (default:
+    bench/results/NAME-DEVICE.md, DEVICE being cpu or cuda)."""
+    dev = str(device).split(":")[0]
+    path = Path(out) if out else Path(__file__).resolve().parents[1] / "bench" / "results" / f"{name}-{dev}.md"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    print(text)
+    return path
