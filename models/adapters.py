@@ -57,6 +57,11 @@ def default_root() -> Path:
     return cache_dir() / "adapters"
 
 
+def adapter_folder(root: str | Path | None = None) -> Path:
+    """``root`` as a folder of adapters (None: the default one)."""
+    return Path(root).expanduser() if root else default_root()
+
+
 def inspect_adapter(path: str | Path) -> tuple[AdapterInfo, dict[str, tuple[int, ...]]]:
     """Validate an adapter directory without a model: (info, tensor shapes by name)."""
     p = Path(path).expanduser()
@@ -132,7 +137,7 @@ def check_compatible(info: AdapterInfo, shapes: dict, model, model_name: str) ->
 def list_adapters(root: str | Path | None = None) -> list[dict]:
     """Every adapter directory directly under ``root`` (for the studio's table), with
     its problem in ``error`` when it cannot be loaded."""
-    r = Path(root).expanduser() if root else default_root()
+    r = adapter_folder(root)
     rows = []
     if not r.is_dir():
         return rows

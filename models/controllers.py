@@ -131,6 +131,27 @@ def _word_parts(vocab):
     return _PARTS[id(vocab)][1]
 
 
+def split_words(text: str) -> list[str]:
+    """The words of a typed or listed bank: separated by spaces, newlines, commas or semicolons."""
+    return [w for w in re.split(r"[\s,;]+", text or "") if w]
+
+
+def read_word_list(path) -> list[str]:
+    """The words of a word-list file (UTF-8; '#' starts a comment); ValueError naming
+    ``path`` when it is missing, not text, or holds no words."""
+    p = Path(path).expanduser()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"no such word bank file: {path}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"word bank {path} is not UTF-8 text") from None
+    words = split_words("\n".join(ln.split("#")[0] for ln in text.splitlines()))
+    if not words:
+        raise ValueError(f"word bank {path} has no words")
+    return words
+
+
 class WordBank(Controller):
     """Favour (strength > 0) or disfavour (< 0) a bag of words.  A token gets
     ``strength × coverage``: 1 when it completes a bank word, len(prefix)/len(word) when
@@ -152,18 +173,7 @@ class WordBank(Controller):
 
     @classmethod
     def from_file(cls, path, strength: float = 3.0) -> "WordBank":
-        p = Path(path).expanduser()
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValueError(f"no such word bank file: {path}") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"word bank {path} is not UTF-8 text") from None
-        text = "\n".join(ln.split("#")[0] for ln in text.splitlines())
-        words = [w for w in re.split(r"[\s,;]+", text) if w]
-        if not words:
-            raise ValueError(f"word bank {path} has no words")
-        return cls(words, strength)
+        return cls(read_word_list(path), strength)
 
     def share(self, text: str) -> float:
         """The share of words in ``text`` that are bank words (the bench's measure)."""

@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from models.adapters import AdapterError, AdapterSet, adapters_for, default_root, list_adapters
+from models.adapters import AdapterError, AdapterSet, adapter_folder, adapters_for, list_adapters
 from models.controllers import (
     Controller,
     DiscriminatorGuidance,
@@ -190,17 +190,22 @@ def adapter_table(root: str | Path | None = None) -> list[dict]:
     return list_adapters(root)
 
 
+def adapter_dir_name(name: str) -> str:
+    """The folder an adapter called ``name`` is trained into: letters, digits, - and _
+    (anything else becomes _); AdapterError when nothing of the name is left."""
+    clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in (name or "").strip())
+    if not any(c.isalnum() for c in clean):
+        raise AdapterError("give the adapter a name (letters, digits, - or _)")
+    return clean
+
+
 def train_from_upload(data_path: str | Path, name: str, *, max_steps: int = 100, rank: int = 8,
                       progress: Callable | None = None, root: str | Path | None = None, **kw) -> dict:
     """Train an adapter named ``name`` from an uploaded file into the studio's adapter
     folder; ``progress(step, total, loss)`` after each step.  Returns the summary."""
     from models.train import train_adapter
 
-    clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in (name or "").strip())
-    if not any(c.isalnum() for c in clean):
-        raise AdapterError("give the adapter a name (letters, digits, - or _)")
-    out = Path(root).expanduser() if root else default_root()
-    return train_adapter(data_path, out / clean, max_steps=max_steps, rank=rank, progress=progress,
+    return train_adapter(data_path, adapter_folder(root) / adapter_dir_name(name), max_steps=max_steps, rank=rank, progress=progress,
                          echo=None, bar=False, **kw)
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from studio.steer import DEFAULT_ALPHA, DEFAULT_BANK_STRENGTH, DEFAULT_DISC_STRENGTH, DEFAULT_STEER_STRENGTH
+
 from .config import UiConfig
 from .session import Session
 from .work import Studio, UserError, readable
@@ -51,16 +53,16 @@ class SteeringIn:
     adapters: list[tuple[str, float]] = field(default_factory=list)  # (name on disk or folder, weight)
     bank_words: str = ""
     bank_file: str | None = None
-    bank_strength: float = 3.0
+    bank_strength: float = DEFAULT_BANK_STRENGTH
     steer_text: str = ""
-    steer_strength: float = 1.5
+    steer_strength: float = DEFAULT_STEER_STRENGTH
     expert: str = ""
     anti_expert: str = ""
-    alpha: float = 2.0
+    alpha: float = DEFAULT_ALPHA
     disc_a: str | None = None  # examples to steer toward (.txt), or a text,label .csv
     disc_b: str | None = None  # examples to steer away from (.txt)
     disc_target: str = ""  # the CSV label to steer toward (blank: a 'positive'-like label)
-    disc_strength: float = 2.0
+    disc_strength: float = DEFAULT_DISC_STRENGTH
 
     def is_off(self) -> bool:
         return not (self.adapters or self.bank_words.strip() or self.bank_file or self.steer_text.strip()
@@ -106,20 +108,14 @@ class SteeringIn:
             raise UserError(f"Steering: {readable(e)}") from None
 
     def _bank(self):
-        from models.controllers import WordBank
+        from models.controllers import WordBank, read_word_list, split_words
 
-        words = _words(self.bank_words)
+        words = split_words(self.bank_words)
         if self.bank_file:
             try:
-                text = Path(self.bank_file).read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise UserError(f"the word bank file '{Path(self.bank_file).name}' is gone; upload it again") from None
-            except UnicodeDecodeError:
-                raise UserError(f"the word bank file '{Path(self.bank_file).name}' is not UTF-8 text") from None
-            file_words = _words("\n".join(ln.split("#")[0] for ln in text.splitlines()))
-            if not file_words:
-                raise UserError(f"the word bank file '{Path(self.bank_file).name}' has no words")
-            words += file_words
+                words += read_word_list(self.bank_file)
+            except ValueError as e:  # name the upload, not its temporary path
+                raise UserError(str(e).replace(self.bank_file, f"'{Path(self.bank_file).name}'")) from None
         if not words:
             return None
         strength = _number(self.bank_strength, "word bank strength")
@@ -155,10 +151,6 @@ class SteeringIn:
         return "Steered by " + ", ".join(parts) + "." if parts else ""
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in re.split(r"[\s,;]+", text or "") if w]
-
-
 def _number(value, what: str) -> float:
     try:
         x = float(value)
@@ -170,20 +162,19 @@ def _number(value, what: str) -> float:
 
 
 def adapter_root(studio: Studio) -> Path:
-    from models.adapters import default_root
+    from models.adapters import adapter_folder
 
-    root = getattr(studio, "adapter_root", None)
-    return Path(root).expanduser() if root else default_root()
+    return adapter_folder(studio.adapter_root)
 
 
 def resolve_adapter(name: str, root: str | Path | None, space: bool = False) -> str:
     """An adapter's folder: a name in the adapter folder, or (not on a Space) any folder."""
-    from models.adapters import default_root
+    from models.adapters import adapter_folder
 
     name = (name or "").strip()
     if not name:
         raise UserError("an adapter row has no name")
-    r = Path(root).expanduser() if root else default_root()
+    r = adapter_folder(root)
     if "/" not in name and "\\" not in name and (r / name).is_dir():
         return str(r / name)
     if space:
@@ -352,12 +343,12 @@ def layout(ui, cfg: UiConfig) -> None:
         with gr.Row():
             ui.bank_file = gr.File(label="…or a word list", file_types=[".txt"], elem_id="bank-file",
                                    height=120, scale=2)
-            ui.bank_strength = gr.Slider(-10, 10, 3.0, step=0.5, label="Strength (negative avoids)",
+            ui.bank_strength = gr.Slider(-10, 10, DEFAULT_BANK_STRENGTH, step=0.5, label="Strength (negative avoids)",
                                          elem_id="bank-strength", scale=2)
     with gr.Accordion("Prompt contrast", open=False):
         ui.steer_text = gr.Textbox(label="Describe the text you want (off when blank)", lines=2,
                                    placeholder="e.g. A gloomy story about the sea.", elem_id="steer-text")
-        ui.steer_strength = gr.Slider(0, 5, 1.5, step=0.1, label="Strength γ (1 = plain prompting)",
+        ui.steer_strength = gr.Slider(0, 5, DEFAULT_STEER_STRENGTH, step=0.1, label="Strength γ (1 = plain prompting)",
                                       elem_id="steer-strength")
     with gr.Accordion("DExperts", open=False):
         with gr.Row():
@@ -365,7 +356,7 @@ def layout(ui, cfg: UiConfig) -> None:
                                     elem_id="expert")
             ui.anti_expert = gr.Dropdown([], value=None, label="Anti-expert adapter",
                                          allow_custom_value=not cfg.space, elem_id="anti-expert")
-        ui.alpha = gr.Slider(0, 5, 2.0, step=0.1, label="Strength α", elem_id="alpha")
+        ui.alpha = gr.Slider(0, 5, DEFAULT_ALPHA, step=0.1, label="Strength α", elem_id="alpha")
     with gr.Accordion("Discriminator", open=False):
         gr.Markdown("Two text files, one example per line (toward A, away from B), or one CSV "
                     "with `text,label` as A. It trains on the model the first time you Generate.")
@@ -375,7 +366,7 @@ def layout(ui, cfg: UiConfig) -> None:
         with gr.Row():
             ui.disc_target = gr.Textbox(label="CSV label to steer toward", placeholder="blank: positive/yes/1…",
                                         elem_id="disc-target")
-            ui.disc_strength = gr.Slider(0, 10, 2.0, step=0.5, label="Strength", elem_id="disc-strength")
+            ui.disc_strength = gr.Slider(0, 10, DEFAULT_DISC_STRENGTH, step=0.5, label="Strength", elem_id="disc-strength")
     ui.steering_inputs = [ui.adapter_mix, ui.adapter_extra, ui.bank_words, ui.bank_file, ui.bank_strength,
                           ui.steer_text, ui.steer_strength, ui.expert, ui.anti_expert, ui.alpha,
                           ui.disc_a, ui.disc_b, ui.disc_target, ui.disc_strength]
@@ -396,13 +387,13 @@ class SteeringHandlers:
         if not self.studio.config.space:
             adapters += parse_extra(extra)
         return SteeringIn(adapters=adapters, bank_words=bank_words or "", bank_file=_file(bank_file),
-                          bank_strength=bank_strength if bank_strength is not None else 3.0,
+                          bank_strength=bank_strength if bank_strength is not None else DEFAULT_BANK_STRENGTH,
                           steer_text=steer_text or "",
-                          steer_strength=steer_strength if steer_strength is not None else 1.5,
+                          steer_strength=steer_strength if steer_strength is not None else DEFAULT_STEER_STRENGTH,
                           expert=expert or "", anti_expert=anti or "",
-                          alpha=alpha if alpha is not None else 2.0,
+                          alpha=alpha if alpha is not None else DEFAULT_ALPHA,
                           disc_a=_file(disc_a), disc_b=_file(disc_b), disc_target=disc_target or "",
-                          disc_strength=disc_strength if disc_strength is not None else 2.0)
+                          disc_strength=disc_strength if disc_strength is not None else DEFAULT_DISC_STRENGTH)
 
     def sync(self, session: Session, *vals):
         """Before Generate: keep the writer's steering in their session."""
@@ -439,16 +430,17 @@ class SteeringHandlers:
     def train_adapter(self, file, name, steps, rank, model, progress=None) -> dict:
         """The work behind Train (testable without gradio's event machinery)."""
         from models.adapters import adapters_for
-        from studio.steer import train_from_upload
+        from studio.steer import adapter_dir_name, train_from_upload
 
         if self.studio.config.space:
             raise UserError(SPACE_TRAIN_NOTE)
         path = _file(file)
         if not path:
             raise UserError("upload a training file first (.txt, .md or .jsonl)")
-        clean = "".join(c if c.isalnum() or c in "-_" else "_" for c in (name or "").strip())
-        if not any(c.isalnum() for c in clean):
-            raise UserError("give the adapter a name (letters, digits, - or _)")
+        try:
+            clean = adapter_dir_name(name)
+        except ValueError as e:  # AdapterError
+            raise UserError(str(e)) from None
         try:
             steps = int(steps)
             rank = int(rank)
