@@ -107,9 +107,12 @@ def _word_parts(vocab):
     """Per vocabulary (computed once): [(token, word part, ends the word?)] for tokens that
     write letters, a mask of tokens with a leading boundary (they start a new word), and
     the tokens without one grouped by word part (they may continue the word in progress)."""
-    got = _PARTS.get(id(vocab))
-    if got is not None and got[0] is vocab:
-        return got[1]
+    from studio.vocab import per_vocab
+
+    return per_vocab(_PARTS, vocab, _build_word_parts)
+
+
+def _build_word_parts(vocab):
     parts, by_piece = [], {}
     lead = torch.zeros(vocab.size, dtype=torch.bool)
     for i, (t, sp) in enumerate(zip(vocab.texts, vocab.special)):
@@ -127,8 +130,7 @@ def _word_parts(vocab):
             parts.append((i, word, ends))
             if j == 0:
                 by_piece.setdefault(word, []).append((i, ends))
-    _PARTS[id(vocab)] = (vocab, (parts, lead.to(vocab.device), by_piece))
-    return _PARTS[id(vocab)][1]
+    return parts, lead.to(vocab.device), by_piece
 
 
 def split_words(text: str) -> list[str]:

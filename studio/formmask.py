@@ -30,8 +30,8 @@ from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_
 from constraints.forms import FormError
 
 from .masks import Masker, register_builder
-from .vocab import VocabIndex
-from .wordmask import is_word_char, per_vocab, token_words
+from .vocab import VocabIndex, per_vocab
+from .wordmask import is_word_char, token_words
 
 PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
 START = frozenset({0})
@@ -152,7 +152,7 @@ class FormTokens:
         return arr(ids), arr(los), arr(his), {w: g for w, g in groups.items() if g}
 
 
-_TOKENS: dict[int, FormTokens] = {}
+_TOKENS: dict[int, tuple] = {}
 
 
 def form_tokens(vocab: VocabIndex) -> FormTokens:

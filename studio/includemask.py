@@ -25,7 +25,7 @@ from constraints.base import ImpossibleConstraint
 from constraints.sequence import Include
 
 from .masks import Masker
-from .vocab import VocabIndex
+from .vocab import VocabIndex, per_vocab
 from .wordmask import token_words
 
 INF = 10**6
@@ -36,9 +36,10 @@ def _tail_index(vocab: VocabIndex):
     """(tail -> ids of tokens that start with a boundary and end with a new word ``tail``;
     the mask of tokens that start with a boundary; the mask of those that write no letter
     at all; text -> ids)."""
-    hit = _BY_TAIL.get(id(vocab))
-    if hit is not None and hit[0] is vocab:
-        return hit[1:]
+    return per_vocab(_BY_TAIL, vocab, _build_tail_index)
+
+
+def _build_tail_index(vocab: VocabIndex):
     tw = token_words(vocab)
     by_tail: dict[str, list[int]] = {}
     starts, blanks = [], []
@@ -54,7 +55,6 @@ def _tail_index(vocab: VocabIndex):
             by_text.setdefault(t, []).append(i)
     start_mask = torch.tensor(starts, dtype=torch.bool, device=vocab.device)
     blank_mask = torch.tensor(blanks, dtype=torch.bool, device=vocab.device)
-    _BY_TAIL[id(vocab)] = (vocab, by_tail, start_mask, blank_mask, by_text)
     return by_tail, start_mask, blank_mask, by_text
 
 

@@ -18,6 +18,15 @@ import torch
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
 
+def per_vocab(store: dict, vocab, build):
+    """One ``build(vocab)`` per vocabulary, kept in ``store``: keyed by the vocabulary's
+    id and checked by identity (an id may be reused once a vocabulary is gone)."""
+    hit = store.get(id(vocab))
+    if hit is None or hit[0] is not vocab:
+        hit = store[id(vocab)] = (vocab, build(vocab))
+    return hit[1]
+
+
 @lru_cache(maxsize=1)
 def _unicode_to_byte() -> dict[str, int]:
     """Inverse of GPT-2's bytes_to_unicode table (byte-level BPE's alphabet)."""

@@ -28,7 +28,7 @@ from constraints.base import And, Constraint, ImpossibleConstraint, WordConstrai
 from constraints.lexicon import allowed_words, is_case_sensitive, normalize
 
 from .masks import Masker, register_builder
-from .vocab import VocabIndex
+from .vocab import VocabIndex, per_vocab
 
 
 def is_word_char(ch: str) -> bool:
@@ -68,14 +68,6 @@ def split_runs(text: str) -> list[tuple[bool, str]]:
         else:
             runs.append((w, ch))
     return runs
-
-
-def per_vocab(store: dict, vocab: VocabIndex, build):
-    """One ``build(vocab)`` per vocabulary, kept in ``store``."""
-    hit = store.get(id(vocab))
-    if hit is None or hit.vocab is not vocab:
-        hit = store[id(vocab)] = build(vocab)
-    return hit
 
 
 @dataclass
@@ -157,7 +149,7 @@ class TokenWords:
         return node
 
 
-_TOKEN_WORDS: dict[int, TokenWords] = {}
+_TOKEN_WORDS: dict[int, tuple] = {}
 
 
 def token_words(vocab: VocabIndex) -> TokenWords:
