@@ -80,7 +80,7 @@ def configs(engine, judge, experts) -> list[tuple]:
 
 def measure_controllers(engine, judge, experts, prompts, tokens) -> str:
     from models.controllers import WordBank
-    from studio.sampling import Settings
+    from studio.decode.sampling import Settings
     from studio.scoring import score_text
 
     sea = WordBank.from_file(DATA / "sea.txt")
@@ -128,8 +128,8 @@ def measure_controllers(engine, judge, experts, prompts, tokens) -> str:
 
 
 def measure_distill(engine, tokens: int, steps: int) -> str:
-    from models.distill import OPENINGS, distill, measure
-    from studio.spec import parse_spec
+    from studio.distill import OPENINGS, distill, measure
+    from constraints.spec import parse_spec
 
     c = parse_spec("lipogram:e")
     t0 = time.perf_counter()

@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args()
     import studio
-    from constraints.base import iter_words
+    from constraints.units import iter_words
 
     engine = studio.load()
     rows = ["| settings | constraint | distinct-2 | repeated trigrams | perplexity (base) |",

@@ -23,9 +23,9 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 
 from models.loading import LoadedModel  # noqa: E402
 from studio.benchmark import run_speed  # noqa: E402
-from studio.engine import Engine  # noqa: E402
-from studio.sampling import Settings  # noqa: E402
-from studio.spec import parse_spec  # noqa: E402
+from studio.decode.engine import Engine  # noqa: E402
+from studio.decode.sampling import Settings  # noqa: E402
+from constraints.spec import parse_spec  # noqa: E402
 
 
 def one_b_config(base) -> LlamaConfig:

@@ -71,9 +71,9 @@ def main() -> None:
     from models.adapters import EngineView, adapters_for
     from models.controllers import SourcePlan
     from models.train import TrainingData, chunk_text, train_adapter
-    from studio.sampling import Settings
+    from studio.decode.sampling import Settings
     from studio.scoring import score_text
-    from studio.spec import parse_spec
+    from constraints.spec import parse_spec
 
     t0 = time.perf_counter()
     train, test = split(GADSBY.read_text(encoding="utf-8"))

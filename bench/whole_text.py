@@ -76,8 +76,8 @@ class Perplexity:
 
 
 def run(engine, prompt, spec, tokens, seed, min_tokens=0):
-    from studio.sampling import Settings
-    from studio.spec import parse_spec
+    from studio.decode.sampling import Settings
+    from constraints.spec import parse_spec
 
     c = parse_spec(spec) if spec else None
     g = engine.stream(prompt, c, Settings(max_new_tokens=tokens, min_new_tokens=min_tokens, seed=seed),
@@ -88,7 +88,7 @@ def run(engine, prompt, spec, tokens, seed, min_tokens=0):
 
 
 def bench_include(engine, suite, log, progress) -> None:
-    from studio.includemask import IncludeMasker
+    from studio.masks.include import IncludeMasker
 
     base, inc = Perplexity(engine), Perplexity(engine)
     words = present = forced_words = runs_forced = forced_tokens = inc_tokens = 0
@@ -96,7 +96,7 @@ def bench_include(engine, suite, log, progress) -> None:
         g, _ = run(engine, prompt, None, INCLUDE_TOKENS, seed)
         base.add(prompt, g.result.text)
         g, _ = run(engine, prompt, f"include:{ws}@{INCLUDE_TOKENS}", INCLUDE_TOKENS, seed)
-        m = next(m for m in g.maskers if isinstance(m, IncludeMasker))
+        m = next(m for m in g.masks if isinstance(m, IncludeMasker))
         missing = g.constraint.missing(engine.vocab.decode(g.result.token_ids[:INCLUDE_TOKENS]))
         n = len(ws.split(","))
         words += n
@@ -124,8 +124,8 @@ def bench_include(engine, suite, log, progress) -> None:
 def bench_pangram(engine, suite, log, progress) -> None:
     """Each run streams and stops once the text is a pangram: what is measured is how soon
     it completes (never past 200 tokens) and the perplexity of the text it took."""
-    from studio.sampling import Settings
-    from studio.spec import parse_spec
+    from studio.decode.sampling import Settings
+    from constraints.spec import parse_spec
 
     c = parse_spec("pangram")
     pan = Perplexity(engine)
@@ -153,8 +153,8 @@ def bench_pangram(engine, suite, log, progress) -> None:
 def bench_theme(engine, themes, log) -> list[str]:
     import constraints.semantic as sem
     from constraints.semantic import is_content_word
-    from constraints.base import iter_words
-    from studio.spec import parse_spec
+    from constraints.units import iter_words
+    from constraints.spec import parse_spec
 
     t0 = time.perf_counter()
     cached = (sem.cache_dir() / "semantic").exists() and any((sem.cache_dir() / "semantic").glob("*.npy"))

@@ -28,10 +28,10 @@ from studio.benchmark import write_report  # noqa: E402
 from constraints.base import entries, iter_words  # noqa: E402
 from constraints.forms import BUILTINS  # noqa: E402
 from constraints.phonetics import estimate_syllables, rhyme_keys, syllable_counts  # noqa: E402
-from studio.formmask import FormMasker, prepare, with_form  # noqa: E402
-from studio.sampling import Settings  # noqa: E402
-from studio.spec import parse_spec  # noqa: E402
-from studio.wordmask import WordMasker  # noqa: E402
+from studio.masks.forms import FormMasker, prepare, with_form  # noqa: E402
+from studio.decode.sampling import Settings  # noqa: E402
+from constraints.spec import parse_spec  # noqa: E402
+from studio.masks.words import WordMasker  # noqa: E402
 
 
 def prompts(n: int) -> list[str]:
@@ -234,7 +234,7 @@ def random_engine(path: str, device: str):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from models.loading import LoadedModel
-    from studio.engine import Engine
+    from studio.decode.engine import Engine
 
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))

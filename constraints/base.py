@@ -19,22 +19,13 @@ This package never imports torch.
 from __future__ import annotations
 
 import difflib
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, asdict
-from typing import Callable, ClassVar, Iterable, Iterator
+from typing import Callable, ClassVar, Iterable
+
+from constraints.units import iter_words
 
 LEVELS = ("char", "word", "text")
-
-# A word, for verification: letters, optionally joined by apostrophes ("don't", "o'er").
-# Digits, punctuation and whitespace are not words: word-level rules never judge them.
-WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
-
-
-def iter_words(text: str) -> Iterator[re.Match]:
-    """Every word of ``text`` as a regex match (``.group()``, ``.start()``, ``.end()``)."""
-    return WORD_RE.finditer(text)
-
 
 class SpecError(ValueError):
     """A constraint spec that cannot be understood (unknown name, bad argument)."""
@@ -338,7 +329,7 @@ def split_list(name: str, arg: str | None) -> list[str]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    from . import letters  # noqa: F401
+    from constraints import letters  # noqa: F401
     import importlib
 
     for mod in ("phonetics", "lexicon", "words", "forms", "sequence", "semantic"):

@@ -35,9 +35,10 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from .base import SpecError, Violation, iter_words
-from .lexicon import default_lexicon, normalize
-from .phonetics import estimate_syllables, phones, rhyme_keys, stress_patterns, syllable_counts
+from constraints.base import SpecError, Violation
+from constraints.units import iter_words
+from constraints.lexicon import default_lexicon, normalize
+from constraints.phonetics import estimate_syllables, phones, rhyme_keys, stress_patterns, syllable_counts
 
 UNRHYMED = "-"  # canonical mark; ". x X" are read as it
 

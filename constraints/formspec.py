@@ -23,10 +23,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import SpecError, TextConstraint, Violation, iter_words, register, require_arg
-from .forms import Form, FormError, FormReport, check_form, parse_form
-from .lexicon import default_lexicon, normalize
-from .phonetics import rhyme_keys, sound
+from constraints.cache import BoundedCache
+from constraints.base import SpecError, TextConstraint, Violation, register, require_arg
+from constraints.units import iter_words
+from constraints.forms import Form, FormError, FormReport, check_form, parse_form
+from constraints.lexicon import default_lexicon, normalize
+from constraints.phonetics import rhyme_keys, sound
 
 CLOSING = ",.;:!?"  # marks that may close a line (before its newline, or the poem's end)
 
@@ -359,10 +361,11 @@ class FormPlan:
         self.rhymes0 = tuple(sorted(
             (letter, live, frozenset(self.t.index[w] for w in used))
             for letter, (live, used) in fc.given_rhymes.items()))
-        self._valid: dict = {}
+        self._valid: dict = {}  # per (line, rhyme condition): few, kept whole
         self._kmin: dict = {}
-        self._sets: dict = {}
-        self._adv: dict = {}
+        # Per position set and per word: a long session sees many, so these are bounded.
+        self._sets: BoundedCache[tuple] = BoundedCache(512)
+        self._adv: BoundedCache[tuple] = BoundedCache(1 << 16)
         try:
             self._check_feasible()
         except FormError:
@@ -449,8 +452,6 @@ class FormPlan:
                 if u < ln.budget:
                     final |= self.final_at(i, cond, ln.budget - u)
             hit = self._sets[key] = (mid, final)
-            if len(self._sets) > 512:  # bounded: a long session sees many rhyme states
-                self._sets.pop(next(iter(self._sets)))
         return hit
 
     def advance(self, i: int, cond, U: frozenset, w: int) -> tuple[frozenset, bool]:
@@ -474,8 +475,6 @@ class FormPlan:
                     elif e <= ln.budget - kmin:
                         mid.add(e)
             hit = (frozenset(mid), final)
-            if len(self._adv) > 1 << 16:
-                self._adv.clear()
             self._adv[key] = hit
         return hit
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 import unicodedata
 
-from .base import (
+from constraints.base import (
     CharConstraint,
     ImpossibleConstraint,
     SpecError,

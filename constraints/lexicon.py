@@ -17,19 +17,19 @@ import bisect
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator
 
-from .base import (
+from constraints.base import (
     And,
     Constraint,
     Not,
     Or,
     SpecError,
-    WORD_RE,
     WordConstraint,
     no_arg,
     register,
     require_arg,
     split_list,
 )
+from constraints.units import WORD_RE
 
 # Common words the CMU dictionary lacks, with pronunciations so phonetic rules can
 # judge them too (phonetics.py reads this table).  Kept short on purpose.

@@ -18,9 +18,10 @@ from typing import NamedTuple
 
 import pronouncing
 
-from .base import SpecError, Violation, WORD_RE, WordConstraint, iter_words, register, require_arg
-from .lexicon import EXTRA_PRONUNCIATIONS, normalize
-from .words import edit_distance
+from constraints.base import SpecError, Violation, WordConstraint, register, require_arg
+from constraints.units import WORD_RE, iter_words
+from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
+from constraints.words import edit_distance
 
 # The 39 ARPAbet phonemes of the CMU dictionary (stress digits stripped).
 PHONEMES = frozenset(

@@ -25,8 +25,9 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from .base import SpecError, Violation, WordConstraint, iter_words, register, require_arg
-from .lexicon import FUNCTION_WORDS, default_lexicon, normalize
+from constraints.base import SpecError, Violation, WordConstraint, register, require_arg
+from constraints.units import iter_words
+from constraints.lexicon import FUNCTION_WORDS, default_lexicon, normalize
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_THRESHOLD = 0.3

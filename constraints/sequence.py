@@ -18,20 +18,19 @@ import re
 import string
 from functools import lru_cache
 
-from . import transforms  # noqa: F401  (registers the remaining text transforms)
-from .base import (
+from constraints import transforms  # noqa: F401  (registers the remaining text transforms)
+from constraints.base import (
     SpecError,
     TextConstraint,
     Violation,
-    WORD_RE,
     WordConstraint,
-    iter_words,
     register,
     split_list,
 )
-from .letters import RequiredChars
-from .lexicon import default_lexicon, normalize
-from .words import _every_word_has, _letter_set, letters_of
+from constraints.units import WORD_RE, iter_words
+from constraints.letters import RequiredChars
+from constraints.lexicon import default_lexicon, normalize
+from constraints.words import _every_word_has, _letter_set, letters_of
 
 PRESETS: dict[str, str] = {
     "Pangram": "pangram",
@@ -205,7 +204,7 @@ def word_measures(word: str, unit: str) -> frozenset[int]:
     (empty when CMU does not know it)."""
     if unit == "letters":
         return frozenset({len(letters_of(word))})
-    from .phonetics import syllable_counts
+    from constraints.phonetics import syllable_counts
 
     return syllable_counts(word)
 

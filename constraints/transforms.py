@@ -13,7 +13,7 @@ every letter, which the engine refuses up front (nothing could be written).
 
 from __future__ import annotations
 
-from .letters import _register_class
+from constraints.letters import _register_class
 
 # name -> (char_ok, whether a token's partial UTF-8 bytes may pass, description)
 TRANSFORMS = {

@@ -9,20 +9,19 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from .base import (
+from constraints.base import (
     And,
     Constraint,
     Or,
     SpecError,
     Violation,
-    WORD_RE,
     WordConstraint,
-    iter_words,
     no_arg,
     register,
     require_arg,
 )
-from .lexicon import normalize
+from constraints.units import WORD_RE, iter_words
+from constraints.lexicon import normalize
 
 
 def letters_of(word: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .sources import BASE, Row
+from models.sources import BASE, Row
 
 CONFIG = "adapter_config.json"
 WEIGHTS = "adapter_model.safetensors"
@@ -52,7 +52,7 @@ class AdapterInfo:
 
 def default_root() -> Path:
     """Where the studio keeps adapters it trains (``$PEREC_CACHE/adapters``)."""
-    from .loading import cache_dir
+    from models.loading import cache_dir
 
     return cache_dir() / "adapters"
 

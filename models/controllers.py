@@ -22,9 +22,12 @@ from pathlib import Path
 
 import torch
 
-from .adapters import AdapterSet, adapters_for, mix_rows
-from .discriminator import Discriminator
-from .sources import BASE, BatchedSource, Row
+from constraints.cache import BoundedCache
+from constraints.units import is_boundary
+
+from models.adapters import AdapterSet, adapters_for, mix_rows
+from models.discriminator import Discriminator
+from models.sources import BASE, BatchedSource, Row
 
 
 def _strength(name: str, value, low: float | None = None) -> float:
@@ -33,12 +36,6 @@ def _strength(name: str, value, low: float | None = None) -> float:
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low} (got {value!r})")
     return float(value)
-
-
-def is_boundary(ch: str) -> bool:
-    """Characters that end a word (the engine's rule: letters, digits and apostrophes
-    make words)."""
-    return not (ch.isalnum() or ch in "'’")
 
 
 def tail_so_far(generation, chars: int = 64) -> str:
@@ -100,16 +97,11 @@ class Controller:
 # ---------------------------------------------------------------------- word bank
 
 
-_PARTS: dict[int, tuple] = {}
-
-
 def _word_parts(vocab):
     """Per vocabulary (computed once): [(token, word part, ends the word?)] for tokens that
     write letters, a mask of tokens with a leading boundary (they start a new word), and
     the tokens without one grouped by word part (they may continue the word in progress)."""
-    from studio.vocab import per_vocab
-
-    return per_vocab(_PARTS, vocab, _build_word_parts)
+    return vocab.derived("bank-parts", _build_word_parts)
 
 
 def _build_word_parts(vocab):
@@ -171,7 +163,7 @@ class WordBank(Controller):
                 if self._minlen.get(w[:i], 1 << 30) > len(w):
                     self._minlen[w[:i]] = len(w)
         self._vocab = None
-        self._cont: dict[str, torch.Tensor] = {}
+        self._cont: BoundedCache[torch.Tensor] = BoundedCache(4096)
 
     @classmethod
     def from_file(cls, path, strength: float = 3.0) -> "WordBank":
@@ -217,8 +209,7 @@ class WordBank(Controller):
         if vals:
             out[list(vals)] = torch.tensor(list(vals.values()))
         out = (out * self.strength).to(self._vocab.device)
-        if len(self._cont) < 4096:
-            self._cont[p] = out
+        self._cont[p] = out
         return out
 
     def bias(self, text: str, vocab) -> torch.Tensor:
@@ -310,16 +301,9 @@ class ExpertAntiExpert(Controller):
 def allowed_now(generation) -> torch.Tensor | None:
     """What the hard constraints will allow this step (so probes are not wasted on
     tokens step 4 will mask), or None when nothing is constrained."""
-    maskers = getattr(generation, "maskers", [])
-    if not maskers:
+    if not generation.masks:
         return None
-    steps_left = generation.settings.max_new_tokens - len(getattr(generation, "pieces", ()))
-    allowed = generation.engine.vocab.text_mask()
-    for m in maskers:
-        a = m.allowed(steps_left)
-        if a is not None:
-            allowed = allowed & a
-    return allowed
+    return generation.masks.allowed(generation.settings.max_new_tokens - len(generation.pieces))
 
 
 class DiscriminatorGuidance(Controller):

@@ -28,7 +28,7 @@ from typing import Callable
 
 import torch
 
-from .adapters import CONFIG, META, WEIGHTS, AdapterError
+from models.adapters import CONFIG, META, WEIGHTS, AdapterError
 
 TEXT_SUFFIXES = (".txt", ".md")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -135,7 +135,7 @@ def load_trainable(model=None):
 
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from .loading import EMBEDDED_NAME, LoadedModel, embedded_path, is_embedded
+    from models.loading import EMBEDDED_NAME, LoadedModel, embedded_path, is_embedded
 
     if isinstance(model, LoadedModel):
         m = copy.deepcopy(model.model).float().train()

@@ -17,7 +17,7 @@ from studio.cli import command
 
 @command("train-adapter", "train a LoRA adapter with trl (SFT on text, DPO on chosen/rejected pairs)")
 def cmd_train_adapter(args) -> int:
-    from .train import train_adapter
+    from models.train import train_adapter
 
     def echo(line: str) -> None:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)

@@ -20,11 +20,11 @@ import threading
 from constraints.base import Constraint, Violation
 import constraints.formspec  # noqa: F401  (registers the form: spec)
 
-from .candidates import Candidate, next_candidates
-from .engine import Engine, Generation, Result
-from .sampling import Settings
-from .scoring import Score, score_text
-from .spec import parse_specs
+from studio.candidates import Candidate, next_candidates
+from studio.decode.engine import Engine, Generation, Result
+from studio.decode.sampling import Settings
+from studio.scoring import Score, score_text
+from constraints.spec import parse_specs
 
 _engines: dict[tuple, Engine] = {}
 _lock = threading.Lock()
@@ -54,7 +54,7 @@ def as_constraint(constraints) -> Constraint | None:
 def _form_request(constraints, prompt, mode, form, given, settings):
     """A form (studio/formmask.py) joins the constraints with its given lines; the poem
     starts on its own line, and the token budget fits the form unless one is set."""
-    from .formmask import prepare, with_form
+    from studio.masks.forms import prepare, with_form
 
     c = with_form(as_constraint(constraints), form, given)
     prompt, n = prepare(prompt, c, mode, settings.get("max_new_tokens"))
@@ -74,7 +74,7 @@ def stream(prompt: str, constraints=None, *, model: str | None = None, mode: str
     eng = engine or load(model)
     extra = {}
     if adapter is not None or bank is not None or steer is not None or controllers:
-        from .steer import steering
+        from studio.steer import steering
 
         extra = steering(eng, adapter=adapter, bank=bank, steer=steer, controllers=controllers or ())
     return eng.stream(prompt, as_constraint(constraints), Settings(**settings), mode, **extra)
@@ -108,6 +108,6 @@ def score(text: str, constraints=None, *, model: str | None = None, prompt: str 
 
 def logits_processor(constraints, tokenizer, **kw):
     """Our constraints as a transformers LogitsProcessor for ``model.generate``."""
-    from .hf import ConstraintLogitsProcessor
+    from studio.bridges.hf import ConstraintLogitsProcessor
 
     return ConstraintLogitsProcessor(as_constraint(constraints), tokenizer, **kw)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .sampling import Settings
-from .spec import parse_spec
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
 
 PROMPTS = (
     "The old house on the hill",
@@ -72,7 +72,7 @@ def ctgs_baseline(engine, prompt: str, tokens: int, banned: str = "e") -> str:
 def run_speed(engine, tokens: int = 100, repeats: int = 2, spec: str = "lipogram:e",
               baseline_tokens: int | None = None, prompts=PROMPTS) -> dict:
     """Tokens per second of each row (best of ``repeats`` per prompt, summed over prompts)."""
-    from .hf import ConstraintLogitsProcessor
+    from studio.bridges.hf import ConstraintLogitsProcessor
 
     # Warm up: build masks and caches once, so rows compare steady-state decoding.
     ours(engine, prompts[0], 4, spec)

@@ -16,8 +16,8 @@ import torch
 
 from constraints.base import Constraint
 
-from .masks import build_maskers
-from .source import forward
+from studio.decode.maskset import NO_BUDGET, compile_masks
+from studio.decode.source import forward
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Candidate:
 def _word_start_mask(vocab):
     """Tokens that begin with a word character: they continue the word in progress (the
     same split the word-level masks use, so a word is offered only where they end it)."""
-    from .wordmask import is_word_char
+    from constraints.units import is_word_char
 
     return vocab.mask("word-cont", lambda _i, t: bool(t) and is_word_char(t[0]), allow_eos=False)
 
@@ -65,27 +65,19 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
         raise ValueError(f"n must be >= 1 (got {n})")
     vocab, model = engine.vocab, engine.model
     ids, context, drop_space = engine.encode_prompt(prompt, mode)
-    maskers = build_maskers(constraint, vocab)
-    for m in maskers:
-        m.reset(context)
-    base = [m.snapshot() for m in maskers]
-    steps = 10**6  # candidates have no budget
+    masks = compile_masks(constraint, vocab)
+    masks.reset(context)
+    base = masks.snapshot()
 
     def masked_probs(logits, state):
-        for m, snap in zip(maskers, state):
-            m.restore(snap)
-        allowed = vocab.text_mask()
-        for m in maskers:
-            a = m.allowed(steps)
-            if a is not None:
-                allowed = allowed & a
+        masks.restore(state)
+        allowed = masks.allowed(NO_BUDGET)  # candidates have no budget
         return torch.softmax(logits.float().masked_fill(~allowed, float("-inf")), dim=-1)
 
     def advanced(state, token_id):
-        for m, snap in zip(maskers, state):
-            m.restore(snap)
-            m.advance(token_id)
-        return [m.snapshot() for m in maskers]
+        masks.restore(state)
+        masks.advance(token_id)
+        return masks.snapshot()
 
     logits, cache = forward(model, torch.tensor([ids], device=engine.device), None, logits_to_keep=1)
     probs = masked_probs(logits[0, -1], base)
@@ -146,6 +138,5 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
         order = sorted(range(len(children)), key=lambda i: -children[i][1])[:width]
         frontier = [children[i] for i in order]
         cache.batch_select_indices(torch.tensor([child_rows[i] for i in order], device=engine.device))
-    for m, snap in zip(maskers, base):
-        m.restore(snap)
+    masks.restore(base)
     return sorted(found.values(), key=lambda c: -c.prob)[:n]

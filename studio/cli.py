@@ -65,7 +65,7 @@ def _read_input(path: str | None) -> str:
 
 
 def _constraint(args):
-    from .spec import parse_specs
+    from constraints.spec import parse_specs
 
     return parse_specs(args.constraint or [])
 
@@ -84,7 +84,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 
 def _engine(args):
-    from .api import load
+    from studio.api import load
 
     return load(args.model, device=args.device)
 
@@ -93,7 +93,7 @@ def _engine(args):
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
-    from .sampling import Settings
+    from studio.decode.sampling import Settings
 
     d = Settings()
     p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
@@ -108,7 +108,7 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args):
-    from .sampling import Settings
+    from studio.decode.sampling import Settings
 
     return Settings(
         max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens,
@@ -189,7 +189,7 @@ cmd_generate.add_arguments = _generate_args
 def cmd_candidates(args) -> int:
     constraint = _constraint(args)
     prompt = _prompt(args)
-    from .candidates import next_candidates
+    from studio.candidates import next_candidates
 
     n = args.tokens or args.words
     if n < 1:
@@ -256,7 +256,7 @@ cmd_check.add_arguments = _check_args
 @command("score", "per-token perplexity of a text (with -c: renormalised over allowed tokens)")
 def cmd_score(args) -> int:
     text = _read_input(args.file)
-    from .scoring import score_text
+    from studio.scoring import score_text
 
     s = score_text(_engine(args), text, _constraint(args), prompt=args.prompt or "", window=args.window)
     msg = f"perplexity {s.perplexity:.2f} over {s.tokens} tokens"
@@ -301,7 +301,7 @@ cmd_constraints.add_arguments = lambda p: None
 
 @command("bench", "speed: our loop vs model.generate, constrained vs not (ratios in one run)")
 def cmd_bench(args) -> int:
-    from .benchmark import run_speed
+    from studio.benchmark import run_speed
 
     report = run_speed(_engine(args), tokens=args.tokens, repeats=args.repeats, spec=args.spec)
     _emit(args, report, report["table"])
@@ -376,7 +376,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from constraints.base import ImpossibleConstraint, SpecError
 
-    from .engine import PromptError
+    from studio.decode.engine import PromptError
 
     try:
         from models.loading import ModelLoadError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli import ARGUMENT_HOOKS, CHECK_HOOKS, GENERATE_HOOKS, CliError, _constraint
+from studio.cli import ARGUMENT_HOOKS, CHECK_HOOKS, GENERATE_HOOKS, CliError, _constraint
 
 
 def _form_args(p) -> None:
@@ -33,8 +33,8 @@ def _generate_args(p) -> None:
 
 
 def _generate_hook(args, prompt, constraint):
-    from .formmask import form_of, prepare, with_form
-    from .sampling import Settings
+    from studio.masks.forms import form_of, prepare, with_form
+    from studio.decode.sampling import Settings
 
     c = with_form(constraint, getattr(args, "form", None), getattr(args, "given", None))
     fc = form_of(c)

@@ -14,7 +14,7 @@ import torch
 
 from constraints.base import Constraint
 
-from .masks import build_maskers
+from studio.decode.maskset import compile_masks
 
 
 @dataclass
@@ -45,12 +45,10 @@ def score_text(engine, text: str, constraint: Constraint | None = None, prompt: 
     first = len(prefix) if prefix else 1
     if len(ids) - first < 1:
         raise ValueError("the text is too short to score (one token)")
-    maskers = build_maskers(constraint, vocab)
-    for m in maskers:
-        m.reset(prompt)
-    if maskers and first == 1:
-        maskers_advance(maskers, ids[0])
-    base = vocab.text_mask()
+    masks = compile_masks(constraint, vocab)
+    masks.reset(prompt)
+    if masks and first == 1:
+        masks.advance(ids[0])
 
     total, count, disallowed = 0.0, 0, 0
     stride = window // 2
@@ -62,17 +60,12 @@ def score_text(engine, text: str, constraint: Constraint | None = None, prompt: 
         logits = engine.model(input_ids=x).logits[0].float()  # [L, V]
         targets = list(range(pos, end))
         rows = logits[[t - 1 - start for t in targets]]
-        if maskers:
-            masks = []
+        if masks:
+            allowed = []
             for t in targets:
-                allowed = base
-                for m in maskers:
-                    a = m.allowed(len(ids) - t)
-                    if a is not None:
-                        allowed = allowed & a
-                masks.append(allowed)
-                maskers_advance(maskers, ids[t])
-            rows = rows.masked_fill(~torch.stack(masks), float("-inf"))
+                allowed.append(masks.allowed(len(ids) - t))
+                masks.advance(ids[t])
+            rows = rows.masked_fill(~torch.stack(allowed), float("-inf"))
         logp = torch.log_softmax(rows, dim=-1)
         picked = logp[torch.arange(len(targets)), torch.tensor([ids[t] for t in targets], device=dev)]
         finite = torch.isfinite(picked)
@@ -90,7 +83,3 @@ def score_text(engine, text: str, constraint: Constraint | None = None, prompt: 
         disallowed=disallowed,
     )
 
-
-def maskers_advance(maskers, token_id: int) -> None:
-    for m in maskers:
-        m.advance(token_id)

@@ -173,7 +173,7 @@ def stream_hook(args, engine) -> dict:
 
 
 def _register() -> None:
-    from . import cli
+    from studio import cli
 
     hooks = cli.ARGUMENT_HOOKS.setdefault("generate", [])
     if add_arguments not in hooks:

@@ -58,7 +58,7 @@ def tiny_lm(tokenizer):
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_lm):
-    from studio.engine import Engine
+    from studio.decode.engine import Engine
 
     return Engine(tiny_lm)
 

@@ -122,7 +122,7 @@ def test_shared_copy_shares_weights(tiny_lm):
 
 def test_generate_through_the_api_with_an_adapter(tiny_engine, two_adapters):
     from models.adapters import adapters_for
-    from studio.sampling import Settings
+    from studio.decode.sampling import Settings
     from studio.steer import steering
 
     plain = tiny_engine.generate(PROMPT, None, Settings(max_new_tokens=8, seed=3))

@@ -7,9 +7,9 @@ import torch
 from transformers import LogitsProcessorList
 
 from studio.candidates import next_candidates
-from studio.hf import ConstraintLogitsProcessor
+from studio.bridges.hf import ConstraintLogitsProcessor
 from studio.scoring import score_text
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 
 
 def test_token_candidates_obey_and_are_ranked(tiny_engine):

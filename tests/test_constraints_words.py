@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from constraints.base import And, Not, Or, SpecError, entries
 from constraints.words import Scoped, scope_of
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 
 
 def ok(spec, *words):

@@ -18,8 +18,8 @@ from models.controllers import (
 )
 from models.discriminator import Discriminator, DiscriminatorError, read_csv
 from models.sources import BASE, BatchedSource, Row
-from studio.sampling import Settings
-from studio.source import ModelSource
+from studio.decode.sampling import Settings
+from studio.decode.source import ModelSource
 
 
 def tid(tokenizer, text: str) -> int:
@@ -29,7 +29,7 @@ def tid(tokenizer, text: str) -> int:
 
 
 def gen_after(engine, text: str, **kw):
-    return SimpleNamespace(context=text, pieces=[], engine=engine, maskers=[], settings=Settings(), **kw)
+    return SimpleNamespace(context=text, pieces=[], engine=engine, masks=(), settings=Settings(), **kw)
 
 
 # ---------------------------------------------------------------------- word bank
@@ -163,8 +163,8 @@ def test_discriminator_guidance_reweights_exactly_the_top_k(tiny_engine, tokeniz
 
 
 def test_discriminator_guidance_probes_only_what_constraints_allow(tiny_engine, tokenizer):
-    from studio.masks import build_maskers
-    from studio.spec import parse_spec
+    from studio.decode.maskset import compile_masks
+    from constraints.spec import parse_spec
 
     ids = tokenizer.encode("The old house")
     ctrl = DiscriminatorGuidance(fake_discriminator(tiny_engine.model.config.hidden_size), 1.0, top_k=8)
@@ -172,11 +172,10 @@ def test_discriminator_guidance_probes_only_what_constraints_allow(tiny_engine, 
     ctrl.configure(plan, tiny_engine)
     src = plan.build(tiny_engine)
     scores = src.prefill(ids)
-    maskers = build_maskers(parse_spec("lipogram:e"), tiny_engine.vocab)
-    for m in maskers:
-        m.reset("The old house")
+    masks = compile_masks(parse_spec("lipogram:e"), tiny_engine.vocab)
+    masks.reset("The old house")
     g = gen_after(tiny_engine, "The old house", source=src)
-    g.maskers = maskers
+    g.masks = masks
     delta = ctrl.adjust(scores, g) - scores
     floor = delta.min()
     probed = ((delta - floor).abs() > 1e-4).nonzero().flatten().tolist()
@@ -184,7 +183,7 @@ def test_discriminator_guidance_probes_only_what_constraints_allow(tiny_engine, 
 
 
 def test_controllers_compose_with_hard_constraints(tiny_engine, tokenizer):
-    from studio.spec import parse_spec
+    from constraints.spec import parse_spec
 
     words = ["the", "here", "there", "everyone", "seven", "green", "sea"]
     ctrls = [WordBank(words, strength=8.0)]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from studio.drafts import (Draft, DraftError, DraftImportError, DraftStore, data_dir, export_file,
+from studio.ui.drafts import (Draft, DraftError, DraftImportError, DraftStore, data_dir, export_file,
                            export_text, parse_export)
 
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from constraints.base import ImpossibleConstraint
-from studio.engine import PromptError
-from studio.masks import CharMasker, Masker
-from studio.sampling import Settings
-from studio.spec import parse_spec
+from studio.decode.engine import PromptError
+from studio.masks.base import Masker
+from studio.masks.chars import CharMasker
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
 
 
 def gen(engine, spec=None, prompt="The old house", **kw):
@@ -127,7 +128,7 @@ class Nothing(Masker):
 
 def test_dead_end_stops_with_a_message_naming_the_constraint(tiny_engine):
     g = tiny_engine.stream("Hi", None, Settings(max_new_tokens=10, seed=0))
-    g.maskers.append(Nothing("blocker", tiny_engine.vocab))
+    g.masks.maskers.append(Nothing("blocker", tiny_engine.vocab))
     r = g.run()
     assert r.stop_reason == "dead_end" and "'blocker'" in r.message
 
@@ -164,7 +165,7 @@ class BanAfter(Masker):
 
 def test_back_off_drops_the_dead_word_and_resamples(tiny_engine):
     g = tiny_engine.stream("Hi", None, Settings(max_new_tokens=40, seed=2, max_backoffs=500))
-    g.maskers.append(BanAfter("short-words", tiny_engine.vocab))
+    g.masks.maskers.append(BanAfter("short-words", tiny_engine.vocab))
     streamed = "".join(g)
     r = g.result
     assert r.backoffs > 0

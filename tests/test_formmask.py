@@ -13,9 +13,9 @@ import pytest
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_table
 from constraints.forms import FormError, check_form
-from studio.formmask import LINEEND, PURE, SEP, SEP_TAIL, form_index, prepare, with_form
-from studio.sampling import Settings
-from studio.spec import parse_spec
+from studio.masks.forms import LINEEND, PURE, SEP, SEP_TAIL, form_index, prepare, with_form
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
 from tests.test_cli import perec
 
 SEE = "So long as men can breathe or eyes can see,"

@@ -3,7 +3,7 @@
 import pytest
 
 from constraints.base import ImpossibleConstraint, SpecError, entries
-from studio.spec import parse_spec, parse_specs
+from constraints.spec import parse_spec, parse_specs
 
 
 def test_lipogram_check_finds_every_e_in_either_case():

@@ -14,7 +14,7 @@ from constraints.lexicon import (
     allowed_words,
     default_lexicon,
 )
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 
 
 def test_default_lexicon_is_lowercase_words_only_and_fast():

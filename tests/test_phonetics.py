@@ -10,7 +10,7 @@ from constraints.phonetics import (
     stress_patterns,
     syllable_counts,
 )
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 
 
 def test_lookups():
@@ -116,7 +116,7 @@ def test_phonetic_spec_errors_name_the_problem(spec, needle):
 def test_crusoe_in_words_of_one_syllable_is_996_percent_monosyllabic():
     from pathlib import Path
 
-    from constraints.base import iter_words
+    from constraints.units import iter_words
 
     path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "crusoe-one-syllable.txt"
     if not path.exists():

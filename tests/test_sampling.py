@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from studio.sampling import Sampler, Settings, apply_repetition_penalty
+from studio.decode.sampling import Sampler, Settings, apply_repetition_penalty
 
 
 def _draws(settings, logits, n=400):

@@ -8,8 +8,8 @@ import pytest
 
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.semantic import Theme, lexicon_table, similarity
-from studio.sampling import Settings
-from studio.spec import parse_spec
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
 
 WORDS = ["sea", "ocean", "waves", "wave", "tide", "shore", "beach", "coast", "sailor", "ship",
          "boat", "salt", "water", "fish", "whale", "sand", "car", "engine", "tax", "laptop",
@@ -63,7 +63,7 @@ def test_decoding_keeps_every_content_word_in_the_field(tiny_engine, sea):
 
 
 def test_a_must_use_word_outside_the_theme_is_refused(tiny_engine, sea):
-    from studio.spec import parse_spec as ps
+    from constraints.spec import parse_spec as ps
 
     with pytest.raises(ImpossibleConstraint, match="'laptop' cannot be written under 'theme:ocean,0.41'"):
         tiny_engine.stream("The old house", ps("include:waves,laptop") & sea)

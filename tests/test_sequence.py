@@ -4,7 +4,7 @@ import pytest
 
 from constraints.base import SpecError, entries
 from constraints.sequence import PRESETS, TO_BE, Include, inflections
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 
 
 def messages(spec, text):

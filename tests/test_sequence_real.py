@@ -2,9 +2,9 @@
 
 import pytest
 
-from studio.includemask import IncludeMasker
-from studio.sampling import Settings
-from studio.spec import parse_spec
+from studio.masks.include import IncludeMasker
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
 
 pytestmark = pytest.mark.real
 
@@ -16,7 +16,7 @@ def test_three_must_use_words_within_60_tokens_streamed(real_engine):
     text = "".join(g)
     assert text == g.result.text and g.result.tokens <= 60
     assert c.check(text) == [], text
-    m = next(m for m in g.maskers if isinstance(m, IncludeMasker))
+    m = next(m for m in g.masks if isinstance(m, IncludeMasker))
     assert not m.missing and m.forced_words <= {"lighthouse", "orange", "whisper"}
     assert len(text.split()) >= 20  # prose around the words, not just the words
 

@@ -4,11 +4,11 @@ rhopalism, E-Prime through the word masks, text transforms as decoding constrain
 import pytest
 
 from constraints.base import ImpossibleConstraint
-from studio.includemask import IncludeMasker
-from studio.masks import build_maskers
-from studio.sampling import Settings
-from studio.spec import parse_spec
-from studio.textmask import forcing
+from studio.masks.include import IncludeMasker
+from studio.decode.maskset import compile_masks
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
+from studio.masks.include import forcing
 
 
 def generate(engine, spec, n=40, seed=0, prompt="The old house", **kw):
@@ -20,7 +20,7 @@ def generate(engine, spec, n=40, seed=0, prompt="The old house", **kw):
 
 
 def include_masker(engine, spec):
-    ms = build_maskers(parse_spec(spec), engine.vocab)
+    ms = compile_masks(parse_spec(spec), engine.vocab).maskers
     return next(m for m in ms if isinstance(m, IncludeMasker)), ms
 
 
@@ -31,7 +31,7 @@ def include_masker(engine, spec):
 def test_include_puts_every_word_in_sampled_streamed_text(tiny_engine, seed):
     g, c = generate(tiny_engine, "include:lighthouse,orange,whisper", n=40, seed=seed)
     assert c.check(g.result.text) == []
-    m = next(m for m in g.maskers if isinstance(m, IncludeMasker))
+    m = next(m for m in g.masks if isinstance(m, IncludeMasker))
     assert not m.missing and m.forced <= g.result.tokens
     report = forcing(g)
     assert report["words"] == ["lighthouse", "orange", "whisper"]
@@ -142,9 +142,9 @@ def test_rhopalism_output_obeys_check(tiny_engine, spec):
 
 
 def test_rhopalism_masks_follow_the_chain(tiny_engine):
-    from studio.rhopalmask import RhopalismMasker
+    from studio.masks.rhopalism import RhopalismMasker
 
-    (m,) = build_maskers(parse_spec("rhopalism"), tiny_engine.vocab)
+    (m,) = compile_masks(parse_spec("rhopalism"), tiny_engine.vocab).maskers
     assert isinstance(m, RhopalismMasker)
     tok, texts = tiny_engine.tokenizer, tiny_engine.vocab.texts
     m.reset("")
@@ -160,7 +160,7 @@ def test_rhopalism_masks_follow_the_chain(tiny_engine):
 
 
 def test_e_prime_blocks_contractions_split_across_tokens(tiny_engine):
-    (m,) = build_maskers(parse_spec("e-prime"), tiny_engine.vocab)
+    (m,) = compile_masks(parse_spec("e-prime"), tiny_engine.vocab).maskers
     tok = tiny_engine.tokenizer
     s = tok.encode("'s", add_special_tokens=False)
     assert len(s) == 1

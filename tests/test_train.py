@@ -149,8 +149,8 @@ def test_studio_panel_functions(tiny_lm, text_file, tmp_path):
 
 def test_distil_a_constraint_into_an_adapter(tiny_engine, tiny_lm, tmp_path):
     from models.adapters import adapters_for
-    from models.distill import distill, measure
-    from studio.spec import parse_spec
+    from studio.distill import distill, measure
+    from constraints.spec import parse_spec
 
     c = parse_spec("lipogram:e")
     s = distill(tiny_engine, c, tmp_path / "d", prompts=["The old house", "A dog ran"], per_prompt=1,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from studio.spec import parse_spec
+from constraints.spec import parse_spec
 from studio.ui import persistence, rules
 from studio.ui.config import UiConfig, space_mode
 from studio.ui.session import Running, Session

@@ -1,6 +1,6 @@
 """VocabIndex: token texts, special tokens, partial UTF-8, cached masks."""
 
-from studio.vocab import VocabIndex, vocab_index
+from studio.decode.vocab import VocabIndex, vocab_index
 
 
 def test_token_texts_concatenate_to_the_text(tokenizer):

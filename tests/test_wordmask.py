@@ -8,12 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from constraints.base import iter_words
+from constraints.units import iter_words
 from constraints.lexicon import normalize
-from studio.sampling import Settings
-from studio.spec import parse_spec
-from studio.vocab import vocab_index
-from studio.wordmask import WordSet, is_word_char, token_words
+from studio.decode.sampling import Settings
+from constraints.spec import parse_spec
+from studio.decode.vocab import vocab_index
+from constraints.units import is_word_char
+from studio.masks.words import WordSet, token_words
 
 SPECS = ["syllables:1", "rhymes:day", "starts-with:s", "syllables:<=2 & starts-with:b", "!starts-with:t"]
 
@@ -38,7 +39,7 @@ def test_every_generated_word_obeys(tiny_engine, spec):
 def test_words_keep_a_sane_letter_case(tiny_engine, spec):
     # The tiny model picks tokens at random: without the case masks "seto" + "N" would
     # pass (rules judge lower-cased words).  Every word is lower, Capitalized or CAPS.
-    from studio.wordmask import case_shape
+    from studio.masks.words import case_shape
 
     for seed in range(4):
         r = tiny_engine.generate("The old house", parse_spec(spec), Settings(max_new_tokens=30, seed=seed))

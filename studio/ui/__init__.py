@@ -4,7 +4,7 @@
     build_app().launch()            # or `perec serve`, or `python app.py`
 """
 
-from .config import UiConfig, space_mode
-from .layout import build_app
+from studio.ui.config import UiConfig, space_mode
+from studio.ui.layout import build_app
 
 __all__ = ["build_app", "UiConfig", "space_mode"]

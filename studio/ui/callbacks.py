@@ -11,12 +11,12 @@ import html
 
 import gradio as gr
 
-from studio.drafts import Draft
+from studio.ui.drafts import Draft
 
-from . import persistence as store
-from . import rules, steering
-from .session import Session
-from .work import SettingsIn, Studio, UserError, readable
+from studio.ui import persistence as store
+from studio.ui import rules, steering
+from studio.ui.session import Session
+from studio.ui.work import SettingsIn, Studio, UserError, readable
 
 HIDDEN = "hidden"
 

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.drafts import data_dir
+from studio.ui.drafts import data_dir
 
 LOCAL_MAX_TOKENS = 1000
 SPACE_MAX_TOKENS = 200
@@ -79,7 +79,7 @@ class UiConfig:
 
 
 def _write_secret(path: Path) -> str:
-    from studio.drafts import atomic_write
+    from studio.ui.drafts import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
     s = secrets.token_urlsafe(24)

@@ -16,10 +16,10 @@ from typing import Iterator
 import gradio as gr
 
 from constraints.base import entries
-from studio.sampling import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
+from studio.decode.sampling import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
-from . import rules
-from .work import SettingsIn, Studio, check_view, readable
+from studio.ui import rules
+from studio.ui.work import SettingsIn, Studio, check_view, readable
 
 
 def _fail(e: BaseException) -> gr.Error:

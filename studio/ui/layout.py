@@ -9,17 +9,17 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from studio.drafts import DraftStore
-from studio.engine import Engine
-from studio.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.ui.drafts import DraftStore
+from studio.decode.engine import Engine
+from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
-from . import callbacks, rules, steering
-from .config import UiConfig
-from .endpoints import add_endpoints
-from .persistence import EMPTY_BROWSER
-from .session import Session
-from .work import SCANSION_HEADERS, Studio
+from studio.ui import callbacks, rules, steering
+from studio.ui.config import UiConfig
+from studio.ui.endpoints import add_endpoints
+from studio.ui.persistence import EMPTY_BROWSER
+from studio.ui.session import Session
+from studio.ui.work import SCANSION_HEADERS, Studio
 
 TITLE = "Perec — write under constraints"
 

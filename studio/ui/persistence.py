@@ -1,6 +1,6 @@
 """Drafts glue: which writer owns which drafts, and the two copies of every draft.
 
-Every change is written twice: to the SQLite store on the server (``studio.drafts``) and
+Every change is written twice: to the SQLite store on the server (``studio.ui.drafts``) and
 to the browser's localStorage through ``gr.BrowserState``, so a reload, a closed tab or a
 restarted Space loses nothing.  On load the newer copy wins and the other is brought up
 to date.
@@ -16,10 +16,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from studio.drafts import LOCAL_OWNER, Draft, DraftError, export_file
+from studio.ui.drafts import LOCAL_OWNER, Draft, DraftError, export_file
 
-from .session import Session
-from .work import SettingsIn, Studio
+from studio.ui.session import Session
+from studio.ui.work import SettingsIn, Studio
 
 EMPTY_BROWSER = {"owner": "", "draft": None}
 

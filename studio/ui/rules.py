@@ -1,7 +1,7 @@
 """The active constraint set as the studio edits it: a list of spec strings (ANDed), built
 from the registry, from presets, or from a spec typed by hand; plus the poetic form.
 
-Everything here is pure Python over ``constraints`` and ``studio.spec``: every change is
+Everything here is pure Python over ``constraints`` and ``constraints.spec``: every change is
 validated by parsing, so the set in a session is always one the CLI would accept.
 """
 
@@ -11,7 +11,7 @@ import html
 
 from constraints.base import And, Constraint, SpecError, entries, lookup
 
-from studio.spec import parse_spec, to_spec
+from constraints.spec import parse_spec, to_spec
 
 # Presets: (button label, spec template or None, form).  {arg} is the writer's letter or words.
 PRESETS: dict[str, tuple[str | None, str]] = {
@@ -213,7 +213,7 @@ def form_decoding(form: str) -> tuple[Constraint | None, str]:
         return None, ""
     try:
         lookup("form")
-        import studio.formmask  # noqa: F401  (the decoder behind form:)
+        import studio.masks.forms  # noqa: F401  (the decoder behind form:)
     except (SpecError, ImportError):
         return None, (f"Generating in the form '{form}' needs the form decoder, which this version "
                       "lacks: the model writes freely, and the form is checked line by line below.")
@@ -226,7 +226,7 @@ def form_plan(form: str, draft: str, c: Constraint | None, mode: str, instructio
     if not form:
         return None
     try:
-        from studio.formmask import prepare, token_budget, with_form
+        from studio.masks.forms import prepare, token_budget, with_form
     except ImportError:
         return None
     lines = [ln for ln in draft.split("\n") if ln.strip()]
@@ -235,7 +235,7 @@ def form_plan(form: str, draft: str, c: Constraint | None, mode: str, instructio
     except ValueError as e:  # FormError: too many lines already, given lines that cannot rhyme
         raise RuleError(str(e)) from None
     prompt, _ = prepare(instruction if mode == "instruct" else "", fc_all, mode, None)
-    from studio.formmask import form_of
+    from studio.masks.forms import form_of
 
     return fc_all, prompt, token_budget(form_of(fc_all))
 

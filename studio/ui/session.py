@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.engine import Generation
+from studio.decode.engine import Generation
 
 
 @dataclass

@@ -23,9 +23,9 @@ import gradio as gr
 
 from studio.steer import DEFAULT_ALPHA, DEFAULT_BANK_STRENGTH, DEFAULT_DISC_STRENGTH, DEFAULT_STEER_STRENGTH
 
-from .config import UiConfig
-from .session import Session
-from .work import Studio, UserError, readable
+from studio.ui.config import UiConfig
+from studio.ui.session import Session
+from studio.ui.work import Studio, UserError, readable
 
 TABLE_HEADERS = ["adapter", "base model", "method", "rank", "steps", "loss", "problem"]
 MIX_HEADERS = ["use", "adapter", "weight"]

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Iterator
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 
 from studio.candidates import next_candidates
-from studio.drafts import DraftError, DraftStore
-from studio.engine import Engine, Generation, PromptError
-from studio.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.ui.drafts import DraftError, DraftStore
+from studio.decode.engine import Engine, Generation, PromptError
+from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P, Settings)
 
-from . import rules
-from .config import UiConfig
-from .session import Running
+from studio.ui import rules
+from studio.ui.config import UiConfig
+from studio.ui.session import Running
 
 if TYPE_CHECKING:
-    from .steering import SteeringIn
+    from studio.ui.steering import SteeringIn
 
 log = logging.getLogger("perec.studio")
 

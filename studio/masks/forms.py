@@ -25,13 +25,16 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from constraints.cache import BoundedCache
+
 from constraints.base import And, Constraint, ImpossibleConstraint
 from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_table
 from constraints.forms import FormError
 
-from .masks import Masker, register_builder
-from .vocab import VocabIndex, per_vocab
-from .wordmask import is_word_char, token_words
+from studio.masks.base import Masker
+from studio.decode.vocab import VocabIndex
+from constraints.units import is_word_char
+from studio.masks.words import token_words
 
 PURE, LINEEND, SEP, SEP_TAIL = 1, 2, 3, 4  # token kinds (0: never in a poem)
 START = frozenset({0})
@@ -108,7 +111,7 @@ class FormTokens:
                 if w is not None:
                     whole[w] = True
         self.pool = (f"whole-tokens:{id(vocab)}", whole)
-        self._tables: dict[str, tuple] = {}
+        self._tables: BoundedCache[tuple] = BoundedCache(4096)
         self._root = self._walk("")
 
     def table(self, p: str) -> tuple:
@@ -117,13 +120,7 @@ class FormTokens:
         word ``p + head``, the bounded tokens with a non-empty head that finish it."""
         if not p:
             return self._root
-        hit = self._tables.pop(p, None)
-        if hit is None:
-            hit = self._walk(p)
-            if len(self._tables) >= 4096:
-                self._tables.pop(next(iter(self._tables)))
-        self._tables[p] = hit  # most recent last
-        return hit
+        return self._tables.get_or_make(p, lambda: self._walk(p))
 
     def _walk(self, p: str) -> tuple:
         t, kind, words = self.t, self.kind, self.t.words
@@ -152,11 +149,8 @@ class FormTokens:
         return arr(ids), arr(los), arr(his), {w: g for w, g in groups.items() if g}
 
 
-_TOKENS: dict[int, tuple] = {}
-
-
 def form_tokens(vocab: VocabIndex) -> FormTokens:
-    return per_vocab(_TOKENS, vocab, FormTokens)
+    return vocab.derived("form-tokens", FormTokens)
 
 
 class State(NamedTuple):
@@ -179,9 +173,9 @@ class FormIndex:
         self.plan = FormPlan(fc, pool=self.tok.pool)
         self.t = self.plan.t
         self.nothing = torch.zeros(vocab.size, dtype=torch.bool, device=vocab.device)
-        self._masks: dict = {}
-        self._parts: dict = {}
-        self._cums: dict = {}
+        self._masks: BoundedCache[torch.Tensor] = BoundedCache(2048)
+        self._parts: BoundedCache[np.ndarray] = BoundedCache(1024)
+        self._cums: BoundedCache[np.ndarray] = BoundedCache(64)
 
     def start(self, context: str) -> State:
         ctx = context.rstrip(" ")
@@ -193,23 +187,14 @@ class FormIndex:
     def _cum(self, i: int, cond, U: frozenset) -> np.ndarray:
         """Cumulative count of the words allowed from ``U``: a prefix range [lo, hi) is
         alive iff cum[hi] > cum[lo]."""
-        key = (i, cond, U)
-        hit = self._cums.get(key)
-        if hit is None:
+        def make():
             mid, final = self.plan.sets(i, cond, U)
-            hit = np.concatenate([[0], np.cumsum(mid | final, dtype=np.int64)])
-            if len(self._cums) >= 64:
-                self._cums.pop(next(iter(self._cums)))
-            self._cums[key] = hit
-        return hit
+            return np.concatenate([[0], np.cumsum(mid | final, dtype=np.int64)])
+
+        return self._cums.get_or_make((i, cond, U), make)
 
     def _cached_part(self, key, make) -> np.ndarray:
-        hit = self._parts.get(key)
-        if hit is None:
-            if len(self._parts) >= 1024:
-                self._parts.pop(next(iter(self._parts)))
-            hit = self._parts[key] = make()
-        return hit
+        return self._parts.get_or_make(key, make)
 
     def _sep_ok(self, kind: int, sep: str, trail: str, U: frozenset, F: bool, last_line: bool) -> bool:
         """Whether a separator token fits after ``trail`` (written since the last word):
@@ -283,8 +268,6 @@ class FormIndex:
         if self.done(st):
             out[list(self.vocab.eos_ids)] = True
         m = torch.from_numpy(out).to(self.vocab.device)
-        if len(self._masks) >= 2048:
-            self._masks.pop(next(iter(self._masks)))
         self._masks[key] = m
         return m
 
@@ -338,17 +321,8 @@ class FormIndex:
         return st.line == -1 or (not st.p and st.U == START and st.last < 0) or self.done(st)
 
 
-_INDEXES: dict[tuple, FormIndex] = {}
-
-
 def form_index(fc: FormConstraint, vocab: VocabIndex) -> FormIndex:
-    key = (fc.spec(), fc.given, id(vocab))
-    fi = _INDEXES.get(key)
-    if fi is None or fi.vocab is not vocab:
-        if len(_INDEXES) >= 16:
-            _INDEXES.pop(next(iter(_INDEXES)))
-        fi = _INDEXES[key] = FormIndex(fc, vocab)
-    return fi
+    return vocab.derived(("form-index", fc.spec(), fc.given), lambda v: FormIndex(fc, v))
 
 
 class FormMasker(Masker):
@@ -379,8 +353,7 @@ class FormMasker(Masker):
         self.state = snap
 
 
-@register_builder(lambda c: isinstance(c, FormConstraint))
-def _build(cs: list[Constraint], vocab: VocabIndex) -> list[Masker]:
+def build_form(cs: list[FormConstraint], vocab: VocabIndex) -> list[Masker]:
     if len(cs) > 1:
         raise ImpossibleConstraint("only one form at a time: " + ", ".join(c.spec() for c in cs))
     return [FormMasker(cs[0], vocab)]

@@ -26,16 +26,10 @@ import torch
 
 from constraints.base import And, Constraint, ImpossibleConstraint, WordConstraint
 from constraints.lexicon import allowed_words, is_case_sensitive, normalize
+from constraints.units import is_word_char
 
-from .masks import Masker, register_builder
-from .vocab import VocabIndex, per_vocab
-
-
-def is_word_char(ch: str) -> bool:
-    # Letters and apostrophes make words; digits, punctuation and spaces separate them
-    # (the same split as constraints.base.WORD_RE, written independently).  WORD_RE's
-    # letters are \w minus decimal digits, so "¹" or "½" join a word ("baby¹ball").
-    return (ch.isalnum() and not ch.isdecimal()) or ch in "'’"
+from studio.masks.base import Masker
+from studio.decode.vocab import VocabIndex
 
 
 LOWER, CAPITALIZED, CAPS = 1, 2, 3  # letter-case shapes a word may take (0: none of them)
@@ -149,11 +143,8 @@ class TokenWords:
         return node
 
 
-_TOKEN_WORDS: dict[int, tuple] = {}
-
-
 def token_words(vocab: VocabIndex) -> TokenWords:
-    return per_vocab(_TOKEN_WORDS, vocab, TokenWords)
+    return vocab.derived("token-words", TokenWords)
 
 
 class WordSet:
@@ -319,27 +310,17 @@ class WordMasker(_WordState):
         super().restore(base)
 
 
-_WORD_SETS: dict[tuple, WordSet] = {}
-
-
 def _word_set(words, vocab: VocabIndex, name: str) -> WordSet:
-    key = (name, id(vocab))
-    ws = _WORD_SETS.get(key)
-    if ws is None or ws.vocab is not vocab:
-        ws = _WORD_SETS[key] = WordSet(words, vocab, name)
-    return ws
+    return vocab.derived(("word-set", name), lambda v: WordSet(words, v, name))
 
 
 def _scope(c: Constraint) -> str:
     return getattr(c, "scope", "every")
 
 
-def _is_word_leaf(c: Constraint) -> bool:
-    return isinstance(c, WordConstraint)
-
-
-@register_builder(_is_word_leaf)
-def _build(cs: list[Constraint], vocab: VocabIndex) -> list[Masker]:
+def build_words(cs: list[WordConstraint], vocab: VocabIndex) -> list[Masker]:
+    """The word rules of every word share one masker (their word sets intersect);
+    title-case and each scoped rule (next:, line-end:) get their own."""
     maskers: list[Masker] = []
     every = [c for c in cs if _scope(c) == "every"]
     title = [c for c in every if c.spec() == "title-case"]

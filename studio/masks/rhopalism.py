@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import torch
 
+from constraints.cache import BoundedCache
+
 from constraints.lexicon import default_lexicon, normalize
 from constraints.sequence import SENTENCE_END, Rhopalism, word_measures
 
-from .vocab import VocabIndex
-from .wordmask import WordSet, _WordState, is_word_char, split_runs, token_words
+from studio.decode.vocab import VocabIndex
+from studio.masks.base import Masker
+from constraints.units import is_word_char
+from studio.masks.words import WordSet, _WordState, split_runs, token_words
 
 Need = frozenset | None
 
@@ -111,7 +115,7 @@ class RhopalismMasker(_WordState):
         self.t = _tables(vocab, constraint.unit, constraint.restart)
         self.restart = constraint.restart
         self.need: Need = None
-        self._masks: dict[tuple, torch.Tensor] = {}
+        self._masks: BoundedCache[torch.Tensor] = BoundedCache(8192)
         self.eos = vocab.ids_mask(vocab.eos_ids)
 
     def reset(self, context: str) -> None:
@@ -147,8 +151,6 @@ class RhopalismMasker(_WordState):
         m = m & tw.clean_mask
         if not p or p in ws.set:
             m = m | self.eos
-        if len(self._masks) > 8192:
-            self._masks.clear()
         self._masks[key] = m
         return m
 
@@ -176,3 +178,7 @@ class RhopalismMasker(_WordState):
 
     def restore(self, snap) -> None:
         self.p, self.must_break, self.need = snap
+
+
+def build_rhopalism(cs: list[Rhopalism], vocab: VocabIndex) -> list[Masker]:
+    return [RhopalismMasker(c, vocab) for c in cs]

@@ -14,8 +14,8 @@ from transformers import LogitsProcessor
 
 from constraints.base import Constraint
 
-from .masks import build_maskers
-from .vocab import vocab_index
+from studio.decode.maskset import compile_masks
+from studio.decode.vocab import vocab_index
 
 
 class ConstraintLogitsProcessor(LogitsProcessor):
@@ -37,25 +37,22 @@ class ConstraintLogitsProcessor(LogitsProcessor):
         self._prompt_len: int | None = None
         self._states: dict[tuple, list] = {}
         self._vocab = None
-        self._maskers = None
+        self._masks = None
 
     def _setup(self, scores: torch.Tensor, prompt_len: int) -> None:
         size = self.vocab_size or scores.shape[-1]
         self._vocab = vocab_index(self.tokenizer, size, scores.device)
-        self._maskers = build_maskers(self.constraint, self._vocab)
-        for m in self._maskers:
-            m.reset(self.context)
+        self._masks = compile_masks(self.constraint, self._vocab)
+        self._masks.reset(self.context)
         self._prompt_len = prompt_len
-        self._states = {(): [m.snapshot() for m in self._maskers]}
+        self._states = {(): self._masks.snapshot()}
 
     def _state_for(self, generated: tuple) -> list:
         state = self._states.get(generated)
         if state is None:
-            parent = self._state_for(generated[:-1])
-            for m, snap in zip(self._maskers, parent):
-                m.restore(snap)
-                m.advance(generated[-1])
-            state = [m.snapshot() for m in self._maskers]
+            self._masks.restore(self._state_for(generated[:-1]))
+            self._masks.advance(generated[-1])
+            state = self._masks.snapshot()
             self._states[generated] = state
         return state
 
@@ -66,16 +63,8 @@ class ConstraintLogitsProcessor(LogitsProcessor):
         steps_left = (self.max_new_tokens - step) if self.max_new_tokens else 10**6
         rows = []
         for row in input_ids[:, self._prompt_len:].tolist():
-            state = self._state_for(tuple(row))
-            allowed = self._vocab.text_mask()
-            for m, snap in zip(self._maskers, state):
-                m.restore(snap)
-                a = m.allowed(steps_left)
-                if a is not None:
-                    allowed = allowed & a
-            if not all(m.done_ok() for m in self._maskers):
-                allowed = allowed & ~self._vocab.ids_mask(self._vocab.eos_ids)
-            rows.append(allowed)
+            self._masks.restore(self._state_for(tuple(row)))
+            rows.append(self._masks.step_mask(steps_left))
         allowed = torch.stack(rows)
         if allowed.shape[-1] < scores.shape[-1]:  # a padded output layer
             pad = torch.zeros(allowed.shape[0], scores.shape[-1] - allowed.shape[-1],

@@ -8,7 +8,7 @@
    perplexity there means the constrained text reads more like the model's own fluent
    text.  The constraint still holds either way: it is enforced at step 4.
 
-It drives the engine, so it imports studio.sampling / studio.scoring inside its functions
+It drives the engine, so it imports studio.decode.sampling / studio.scoring inside its functions
 (models/ never imports the studio at module level).
 """
 
@@ -19,8 +19,8 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from .adapters import adapters_for
-from .train import TrainingData, train_adapter
+from models.adapters import adapters_for
+from models.train import TrainingData, train_adapter
 
 # Story openings for the distillation data; the measurement uses its own prompts.
 OPENINGS = [
@@ -41,7 +41,7 @@ def generate_examples(engine, constraint, prompts: list[str], per_prompt: int = 
     per prompt (fixed seeds).  ``controllers()`` returns fresh steering keyword arguments
     per generation.  Training then puts the loss on the completion only: the prompt was
     not written under the constraint."""
-    from studio.sampling import Settings
+    from studio.decode.sampling import Settings
 
     texts = []
     total = len(prompts) * per_prompt
@@ -81,10 +81,10 @@ def measure(engine, constraint, adapter_dir, prompts: list[str], *, tokens: int 
             settings: dict | None = None) -> dict:
     """Constrained generations with and without the adapter, each scored under the base
     model: {'base': {...}, 'adapter': {...}} with perplexity, constraint violations, tok/s."""
-    from studio.sampling import Settings
+    from studio.decode.sampling import Settings
     from studio.scoring import score_text
 
-    from .controllers import SourcePlan
+    from models.controllers import SourcePlan
 
     aset = adapters_for(engine)
     name = aset.load(adapter_dir).name

@@ -21,19 +21,16 @@ from typing import Iterator
 import torch
 
 from constraints.base import Constraint, ImpossibleConstraint
+from constraints.units import is_boundary
 
-from .masks import Masker, build_maskers
-from .sampling import Sampler, Settings, apply_repetition_penalty
-from .source import ModelSource
-from .vocab import VocabIndex, vocab_index
+from studio.decode.maskset import MaskSet, compile_masks
+from studio.decode.sampling import Sampler, Settings, apply_repetition_penalty
+from studio.decode.source import ModelSource
+from studio.decode.vocab import VocabIndex, vocab_index
 
 
 class PromptError(ValueError):
     """A prompt the engine cannot start from (e.g. empty in continue mode)."""
-
-
-class DeadEnd(RuntimeError):
-    """No token satisfies the constraints and back-off could not find a way out."""
 
 
 MODES = ("continue", "instruct")
@@ -66,11 +63,6 @@ class Result:
         return d
 
 
-def is_boundary(ch: str) -> bool:
-    """Characters that end a word (for holding back the word in progress)."""
-    return not (ch.isalnum() or ch in "'’")
-
-
 class Generation:
     """One streamed generation: iterate for text pieces; ``result`` when done.
     ``cancel()`` (from any thread) stops the decode loop within one step."""
@@ -89,7 +81,7 @@ class Generation:
         self.result: Result | None = None
         # Built now, so bad input is refused before any decoding.
         self.input_ids, self.context, self.drop_space = engine.encode_prompt(prompt, mode)
-        self.maskers: list[Masker] = build_maskers(constraint, engine.vocab)
+        self.masks: MaskSet = compile_masks(constraint, engine.vocab)
         self.text = ""
 
     def cancel(self) -> None:
@@ -110,10 +102,8 @@ class Generation:
         dev = eng.device
         t0 = time.perf_counter()
         sampler = Sampler(s, dev)
-        for m in self.maskers:
-            m.reset(self.context)
-        base_allowed = vocab.text_mask()
-        eos_mask = vocab.ids_mask(vocab.eos_ids)
+        masks = self.masks
+        masks.reset(self.context)
         seen = torch.zeros(vocab.size, dtype=torch.bool, device=dev)
         seen[torch.tensor(self.input_ids, device=dev)] = True
 
@@ -141,18 +131,11 @@ class Generation:
             for c in self.controllers:
                 scores = c.adjust(scores, self)
             scores = apply_repetition_penalty(scores, seen, s.repetition_penalty)
-            for m in self.maskers:
-                b = m.bias(steps_left)
-                if b is not None:
-                    scores = scores + b
+            b = masks.bias(steps_left)
+            if b is not None:
+                scores = scores + b
             # 4. hard
-            allowed = base_allowed
-            for m in self.maskers:
-                a = m.allowed(steps_left)
-                if a is not None:
-                    allowed = allowed & a
-            if step < s.min_new_tokens or not all(m.done_ok() for m in self.maskers):
-                allowed = allowed & ~eos_mask
+            allowed = masks.step_mask(steps_left, may_end=step >= s.min_new_tokens)
             if step in banned:
                 allowed = allowed & ~vocab.ids_mask(banned[step])
             any_ok = allowed.any()
@@ -172,8 +155,7 @@ class Generation:
                 utf8.setstate(dec_state)
                 banned.pop(step, None)
                 banned.setdefault(step - 1, set()).add(prev)
-                for m, snap in zip(self.maskers, snaps):
-                    m.restore(snap)
+                masks.restore(snaps)
                 pieces.pop()
                 ends.pop()
                 self.source.crop(len(self.input_ids) + len(history))
@@ -185,9 +167,8 @@ class Generation:
                 stop_reason = "eos"
                 break
             # 7. advance
-            history.append((token_id, logits, [m.snapshot() for m in self.maskers], utf8.getstate()))
-            for m in self.maskers:
-                m.advance(token_id)
+            history.append((token_id, logits, masks.snapshot(), utf8.getstate()))
+            masks.advance(token_id)
             seen.index_fill_(0, choice.reshape(1), True)  # on the device: no host sync
             piece = utf8.decode(vocab.raw[token_id])
             if not pieces and self.drop_space and piece.startswith(" "):
@@ -200,7 +181,7 @@ class Generation:
                 pieces = [text[:hit]]
                 stop_reason = "stop_string"
                 break
-            if all(m.safe() for m in self.maskers):
+            if masks.safe():
                 safe_len, safe_tokens = len(text), len(history)
             cut = self._stream_cut(text, ends, safe_len, emitted)
             if cut > emitted:
@@ -212,7 +193,7 @@ class Generation:
         if stop_reason != "stop_string":
             pieces.append(utf8.decode(b"", final=True))
         text = "".join(pieces)
-        if not all(m.done_ok() for m in self.maskers):
+        if not masks.done_ok():
             # A dead end is trimmed too: the result always obeys every rule.
             text, history = text[:safe_len], history[:safe_tokens]
             message = message or "trimmed to the last point where every constraint holds"
@@ -249,7 +230,7 @@ class Generation:
         return emitted
 
     def _stop_hit(self, text: str, new_from: int) -> int | None:
-        if not self.settings.stop or not all(m.done_ok() for m in self.maskers):
+        if not self.settings.stop or not self.masks.done_ok():
             return None
         hits = []
         for stop in self.settings.stop:
@@ -259,10 +240,7 @@ class Generation:
         return min(hits) if hits else None
 
     def _dead_end_message(self, steps_left: int) -> str:
-        blocking = [m.name for m in self.maskers
-                    if (a := m.allowed(steps_left)) is not None and not bool(a.any())]
-        names = blocking or [m.name for m in self.maskers]
-        return "no allowed continuation under " + " & ".join(f"'{n}'" for n in names)
+        return "no allowed continuation under " + " & ".join(f"'{n}'" for n in self.masks.blocking(steps_left))
 
 
 class Engine:
@@ -311,13 +289,5 @@ class Engine:
                  settings: Settings | None = None, mode: str = "continue", **kw) -> Result:
         return self.stream(prompt, constraint, settings, mode, **kw).run()
 
-    def maskers(self, constraint: Constraint | None) -> list[Masker]:
-        return build_maskers(constraint, self.vocab)
 
-
-def refuse_impossible(constraint: Constraint | None, engine: Engine) -> None:
-    """Raise ImpossibleConstraint now if the set cannot be satisfied."""
-    build_maskers(constraint, engine.vocab)
-
-
-__all__ = ["Engine", "Generation", "Result", "PromptError", "DeadEnd", "ImpossibleConstraint"]
+__all__ = ["Engine", "Generation", "Result", "PromptError", "ImpossibleConstraint"]

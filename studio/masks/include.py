@@ -21,22 +21,23 @@ from __future__ import annotations
 
 import torch
 
+from constraints.cache import BoundedCache
+
 from constraints.base import ImpossibleConstraint
 from constraints.sequence import Include
 
-from .masks import Masker
-from .vocab import VocabIndex, per_vocab
-from .wordmask import token_words
+from studio.masks.base import Masker
+from studio.decode.vocab import VocabIndex
+from studio.masks.words import token_words
 
 INF = 10**6
-_BY_TAIL: dict[int, tuple] = {}
 
 
 def _tail_index(vocab: VocabIndex):
     """(tail -> ids of tokens that start with a boundary and end with a new word ``tail``;
     the mask of tokens that start with a boundary; the mask of those that write no letter
     at all; text -> ids)."""
-    return per_vocab(_BY_TAIL, vocab, _build_tail_index)
+    return vocab.derived("include-tails", _build_tail_index)
 
 
 def _build_tail_index(vocab: VocabIndex):
@@ -86,7 +87,7 @@ class IncludeMasker(Masker):
         self._blank_ok = bool((static & self.blank_mask).any())
         self._cont: dict[str, list[int]] = {}
         self.cost = {w: min(self._form_cost(f) for f in fs) for w, fs in self.forms.items()}
-        self._cache: dict[tuple, tuple] = {}
+        self._cache: BoundedCache[tuple] = BoundedCache(4096)  # long sessions stay bounded
 
     def _cont_of(self, form: str) -> list[int]:
         """cont[k]: fewest tokens without a boundary that write form[k:] after form[:k]."""
@@ -187,8 +188,6 @@ class IncludeMasker(Masker):
                             consider(i, done, tw.tail[i])
         ids = list(cands)
         hit = (self.need(p, missing), self.need("", after_word), ids, [cands[i] for i in ids], {})
-        if len(self._cache) > 4096:  # long sessions: keep the cache bounded
-            self._cache.clear()
         self._cache[key] = hit
         return hit
 
@@ -303,22 +302,17 @@ class IncludeMasker(Masker):
 
     # ------------------------------------------------------------ before decoding
 
-    def check_with(self, maskers: list[Masker]) -> None:
-        """Refuse a word the other rules make impossible, naming them; count each word's
-        tokens under the others' static masks."""
-        others = [m for m in maskers if m is not self and not isinstance(m, IncludeMasker)]
-        static = self.vocab.text_mask()
-        for m in others:
-            s = m.static_mask()
-            if s is not None:
-                static = static & s
-        self._set_static(static)
+    def check_with(self, others) -> None:
+        """Refuse a word the other rules (``others``, a MaskSet without must-use words)
+        make impossible, naming them; count each word's tokens under their static masks."""
+        static = others.static_mask()
+        self._set_static(self.vocab.text_mask() if static is None else self.vocab.text_mask() & static)
         for w in self.constraint.words:
             if any(self._writable(f, others) for f in self.forms[w]):
                 continue
-            blockers = [n for m in others if not any(self._writable(f, [m]) for f in self.forms[w])
+            blockers = [n for m in others if not any(self._writable(f, others.subset([m])) for f in self.forms[w])
                         for n in _blame(m, self.forms[w])]
-            names = " & ".join(f"'{n}'" for n in (blockers or [m.name for m in others]))
+            names = " & ".join(f"'{n}'" for n in (blockers or others.names))
             what = f"no form of the word {w!r}" if self.constraint.forms else f"the word {w!r}"
             raise ImpossibleConstraint(f"'{self.name}': {what} cannot be written under {names}")
         bad = [w for w, c in self.cost.items() if c >= INF]
@@ -330,7 +324,7 @@ class IncludeMasker(Masker):
             raise ImpossibleConstraint(f"'{self.name}': the words take at least {least} tokens, "
                                        f"more than the budget @{self.constraint.within}")
 
-    def _writable(self, form: str, others: list[Masker]) -> bool:
+    def _writable(self, form: str, others) -> bool:
         """Whether `` form`` (lower, Capitalised or UPPER) can be written token by token
         under ``others`` from a fresh start, and the text could end right after it."""
         for v in dict.fromkeys((form, form.capitalize(), form.upper())):
@@ -352,14 +346,13 @@ def _blame(m: Masker, forms) -> list[str]:
     return [m.name]
 
 
-def _spell(s: str, maskers: list[Masker], by_text: dict[str, list[int]], ends: torch.Tensor) -> bool:
+def _spell(s: str, masks, by_text: dict[str, list[int]], ends: torch.Tensor) -> bool:
     """Walk the positions of ``s``: a position is reached when some token writing the next
-    piece is allowed by every masker in the state reached before it."""
-    saved = [m.snapshot() for m in maskers]
+    piece is allowed by every masker of ``masks`` in the state reached before it."""
+    saved = masks.snapshot()
     try:
-        for m in maskers:
-            m.reset("")
-        states: dict[int, list] = {0: [m.snapshot() for m in maskers]}
+        masks.reset("")
+        states: dict[int, tuple] = {0: masks.snapshot()}
         for i in range(len(s)):
             if i not in states:
                 continue
@@ -367,29 +360,28 @@ def _spell(s: str, maskers: list[Masker], by_text: dict[str, list[int]], ends: t
                 if j in states:
                     continue
                 for tid in by_text.get(s[i:j], ()):
-                    for m, snap in zip(maskers, states[i]):
-                        m.restore(snap)
-                    if all(_allows(m, tid) for m in maskers):
-                        for m in maskers:
-                            m.advance(tid)
-                        states[j] = [m.snapshot() for m in maskers]
+                    masks.restore(states[i])
+                    if masks.allows(tid):
+                        masks.advance(tid)
+                        states[j] = masks.snapshot()
                         break
         if len(s) not in states:
             return False
         # The word must be able to end here: a boundary or the end of the text may follow.
-        for m, snap in zip(maskers, states[len(s)]):
-            m.restore(snap)
-        ok = ends.clone()
-        for m in maskers:
-            a = m.allowed(10**6)
-            if a is not None:
-                ok &= a
-        return bool(ok.any())
+        masks.restore(states[len(s)])
+        return bool((ends & masks.allowed(10**6)).any())
     finally:
-        for m, snap in zip(maskers, saved):
-            m.restore(snap)
+        masks.restore(saved)
 
 
-def _allows(m: Masker, token_id: int) -> bool:
-    a = m.allowed(10**6)
-    return a is None or bool(a[token_id])
+def forcing(generation) -> dict:
+    """How much must-use forcing a finished generation needed: the tokens chosen under
+    forcing, and the words they wrote a part of (the fewer, the more natural the text)."""
+    ms = generation.masks.of_type(IncludeMasker)
+    return {"forced_tokens": sum(m.forced for m in ms),
+            "forced_words": sorted({w for m in ms for w in m.forced_words}),
+            "words": sorted({w for m in ms for w in m.constraint.words})}
+
+
+def build_include(cs: list[Include], vocab: VocabIndex) -> list[Masker]:
+    return [IncludeMasker(c, vocab) for c in cs]

@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Hashable
 
 import torch
 
+from constraints.cache import BoundedCache
+
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
-
-
-def per_vocab(store: dict, vocab, build):
-    """One ``build(vocab)`` per vocabulary, kept in ``store``: keyed by the vocabulary's
-    id and checked by identity (an id may be reused once a vocabulary is gone)."""
-    hit = store.get(id(vocab))
-    if hit is None or hit[0] is not vocab:
-        hit = store[id(vocab)] = (vocab, build(vocab))
-    return hit[1]
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +82,13 @@ class VocabIndex:
         self.texts = [b.decode("utf-8", errors="replace") for b in self.raw]
         self.eos_ids = _end_ids(tokenizer, self.size)
         self._masks: dict[object, torch.Tensor] = {}
+        # Tables derived from this vocabulary (token words, form tokens, word sets, form
+        # indexes): built on first use and owned here, so they live and die with it.
+        self._derived: BoundedCache = BoundedCache(64)
+
+    def derived(self, key: Hashable, build: Callable[["VocabIndex"], object]):
+        """``build(self)``, computed once per ``key`` and kept with this vocabulary."""
+        return self._derived.get_or_make(key, lambda: build(self))
 
     # ------------------------------------------------------------------ masks
 

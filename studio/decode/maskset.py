@@ -1,0 +1,210 @@
+"""The mask set: one constraint compiled against one vocabulary, for one sequence.
+
+``compile_masks(constraint, vocab)`` is the one explicit compile step.  Each top-level
+conjunct of the constraint is claimed by the first family in ``FAMILIES`` (a table, in
+this file, read top to bottom: no registration by import side effect), each family
+builds its maskers (studio/masks/, a module per family; their heavy tables are derived
+once per vocabulary and shared), and the whole set is checked for feasibility before any
+decoding.  The result is a ``MaskSet``: the composition the decode loop, next-word
+candidates, scoring, the transformers and vLLM bridges and the controllers all use.
+Nothing else loops over maskers.
+
+Like xgrammar's compiler / matcher split: the tables are compiled and cached once, the
+state (word in progress, line, missing words) belongs to one sequence.  ``fork()`` gives
+another sequence its own state over the same tables (variants, search, batched rows).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+
+from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, WordConstraint
+from constraints.formspec import FormConstraint
+from constraints.letters import RequiredChars, conflicts
+from constraints.sequence import Include, Pangram, Rhopalism
+
+from studio.decode.vocab import VocabIndex
+from studio.masks.base import Masker
+from studio.masks.chars import build_chars, build_pangram, build_required
+from studio.masks.forms import build_form
+from studio.masks.include import IncludeMasker, build_include
+from studio.masks.rhopalism import build_rhopalism
+from studio.masks.words import build_words
+
+Builder = Callable[[list, VocabIndex], list[Masker]]
+
+# (constraint class, builder of the maskers for all its conjuncts).  A conjunct belongs to
+# the first class it is an instance of, so subclasses come before their bases (a pangram
+# is a set of required letters, steered its own way).  The order is also the maskers'.
+FAMILIES: tuple[tuple[type, Builder], ...] = (
+    (Rhopalism, build_rhopalism),
+    (Include, build_include),
+    (Pangram, build_pangram),
+    (CharConstraint, build_chars),
+    (RequiredChars, build_required),
+    (WordConstraint, build_words),
+    (FormConstraint, build_form),
+)
+
+NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
+
+
+class MaskSet:
+    """The maskers of one constraint for one sequence, composed.
+
+    Per step: ``bias`` (soft steering, summed), ``allowed`` (hard masks, ANDed with the
+    tokens that write text), then ``advance`` with the chosen token.  ``snapshot`` /
+    ``restore`` rewind for back-off and search; ``done_ok`` says whether the text may end
+    here, ``safe`` whether it may be streamed for good, ``blocking`` which rules leave
+    nothing allowed."""
+
+    def __init__(self, maskers: list[Masker], vocab: VocabIndex):
+        self.maskers = maskers
+        self.vocab = vocab
+        self.text_mask = vocab.text_mask()
+        self.eos_mask = vocab.ids_mask(vocab.eos_ids)
+
+    def __len__(self) -> int:
+        return len(self.maskers)
+
+    def __iter__(self):
+        return iter(self.maskers)
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.maskers]
+
+    def of_type(self, kind: type) -> list[Masker]:
+        return [m for m in self.maskers if isinstance(m, kind)]
+
+    # ------------------------------------------------------------------ per step
+
+    def reset(self, context: str) -> None:
+        """Start a sequence after ``context`` (the text the model continues)."""
+        for m in self.maskers:
+            m.reset(context)
+
+    def bias(self, steps_left: int) -> torch.Tensor | None:
+        total = None
+        for m in self.maskers:
+            b = m.bias(steps_left)
+            if b is not None:
+                total = b if total is None else total + b
+        return total
+
+    def allowed(self, steps_left: int) -> torch.Tensor:
+        """Tokens every masker allows (EOS as the maskers say)."""
+        allowed = self.text_mask
+        for m in self.maskers:
+            a = m.allowed(steps_left)
+            if a is not None:
+                allowed = allowed & a
+        return allowed
+
+    def step_mask(self, steps_left: int, may_end: bool = True) -> torch.Tensor:
+        """What a decoder may write next: ``allowed``, and EOS only where the text may end
+        (every rule done and, by the caller's settings, ``may_end``)."""
+        allowed = self.allowed(steps_left)
+        if not may_end or not self.done_ok():
+            allowed = allowed & ~self.eos_mask
+        return allowed
+
+    def advance(self, token_id: int) -> None:
+        for m in self.maskers:
+            m.advance(token_id)
+
+    def allows(self, token_id: int, steps_left: int = NO_BUDGET) -> bool:
+        """Whether every masker allows ``token_id`` now (one token: no full AND)."""
+        for m in self.maskers:
+            a = m.allowed(steps_left)
+            if a is not None and not bool(a[token_id]):
+                return False
+        return True
+
+    def done_ok(self) -> bool:
+        return all(m.done_ok() for m in self.maskers)
+
+    def safe(self) -> bool:
+        return all(m.safe() for m in self.maskers)
+
+    def snapshot(self) -> tuple:
+        return tuple(m.snapshot() for m in self.maskers)
+
+    def restore(self, snap: tuple) -> None:
+        for m, s in zip(self.maskers, snap):
+            m.restore(s)
+
+    def blocking(self, steps_left: int) -> list[str]:
+        """The rules that allow nothing now (all of them when none does alone)."""
+        names = [m.name for m in self.maskers
+                 if (a := m.allowed(steps_left)) is not None and not bool(a.any())]
+        return names or self.names
+
+    def static_mask(self) -> torch.Tensor | None:
+        """What the rules allow whatever the state (None: no static rule)."""
+        out = None
+        for m in self.maskers:
+            s = m.static_mask()
+            if s is not None:
+                out = s if out is None else out & s
+        return out
+
+    # ------------------------------------------------------------------ sequences
+
+    def fork(self) -> "MaskSet":
+        """Another sequence's mask set: the same compiled tables, its own state (a copy
+        of this one's now)."""
+        twin = MaskSet([copy.copy(m) for m in self.maskers], self.vocab)
+        twin.restore(self.snapshot())
+        return twin
+
+    def subset(self, maskers) -> "MaskSet":
+        """Some of these maskers as a set of their own (sharing their state objects)."""
+        return MaskSet(list(maskers), self.vocab)
+
+
+def compile_masks(constraint: Constraint | None, vocab: VocabIndex) -> MaskSet:
+    """The mask set of ``constraint`` over ``vocab``; refuses impossible sets up front
+    (ImpossibleConstraint, naming the rules)."""
+    if constraint is None:
+        return MaskSet([], vocab)
+    groups: dict[int, list[Constraint]] = {}
+    for leaf in constraint.leaves():
+        for i, (kind, _build) in enumerate(FAMILIES):
+            if isinstance(leaf, kind):
+                groups.setdefault(i, []).append(leaf)
+                break
+        else:
+            raise ImpossibleConstraint(f"no decoder for constraint '{leaf.spec()}' in this version")
+    maskers = [m for i, cs in sorted(groups.items()) for m in FAMILIES[i][1](cs, vocab)]
+    masks = MaskSet(maskers, vocab)
+    check_feasible(constraint, masks)
+    return masks
+
+
+def check_feasible(constraint: Constraint, masks: MaskSet) -> None:
+    """Refuse, before decoding, constraint sets no text can satisfy."""
+    chars = [c for c in constraint.leaves() if isinstance(c, CharConstraint)]
+    for req in (c for c in constraint.leaves() if isinstance(c, RequiredChars)):
+        for ch in chars:
+            bad = conflicts(ch, req)
+            if bad:
+                raise ImpossibleConstraint(
+                    f"'{req.spec()}' needs the letter '{bad}' but '{ch.spec()}' bans it"
+                )
+    # Must-use words judge themselves against the other rules: is each word writable?
+    others = masks.subset(m for m in masks if not isinstance(m, IncludeMasker))
+    for m in masks.of_type(IncludeMasker):
+        m.check_with(others)
+    static = masks.static_mask()
+    if static is not None:
+        # Writing needs letters of the Latin alphabet (the lexicon's and the forms' alphabet).
+        vocab = masks.vocab
+        letters = vocab.mask("has-latin", lambda _i, t: any("a" <= ch.lower() <= "z" for ch in t),
+                             allow_eos=False)
+        if not bool((static & letters).any()):
+            names = ", ".join(f"'{m.name}'" for m in masks if m.static_mask() is not None)
+            raise ImpossibleConstraint(f"{names}: every letter is banned, nothing can be written")

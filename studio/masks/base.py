@@ -1,0 +1,57 @@
+"""The Masker protocol: one kind of constraint as per-step token masks (pipeline step 4).
+
+A Masker turns one kind of constraint into a boolean mask over the vocabulary at each
+step, keeping whatever state it needs (the tail of the text, the word in progress, what
+is still missing).  Masks are built once and cached on the model's device; per step a
+masker only looks up and combines tensors.  ``studio.decode.maskset`` compiles a
+constraint into the maskers of each family (this package, a module per family) and
+composes them; nothing else loops over maskers.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from studio.decode.vocab import VocabIndex
+
+
+class Masker:
+    """One constraint (or a group of the same kind) as per-step masks."""
+
+    def __init__(self, name: str, vocab: VocabIndex):
+        self.name = name  # the spec, for messages
+        self.vocab = vocab
+
+    def reset(self, context: str) -> None:
+        """Start a new generation after ``context`` (the text the model continues)."""
+
+    def allowed(self, steps_left: int) -> torch.Tensor | None:
+        """Boolean mask of allowed next tokens (EOS included), or None for 'all'."""
+        return None
+
+    def bias(self, steps_left: int) -> torch.Tensor | None:
+        """Soft steering added to the logits (float tensor), or None."""
+        return None
+
+    def advance(self, token_id: int) -> None:
+        """The token was chosen: update state."""
+
+    def done_ok(self) -> bool:
+        """Whether the text may end here."""
+        return True
+
+    def safe(self) -> bool:
+        """Whether text up to here can be streamed for good.  Rules that force their way
+        to the end (required letters) are always safe; a rule that may have to trim the
+        text back to its last good point (line-final words) is safe only where it holds."""
+        return True
+
+    def snapshot(self):
+        return None
+
+    def restore(self, snap) -> None:
+        pass
+
+    def static_mask(self) -> torch.Tensor | None:
+        """What is allowed regardless of state (for up-front feasibility checks)."""
+        return None
