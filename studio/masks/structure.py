@@ -42,6 +42,7 @@ from constraints.units import counted_words, unit, unit_key
 
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
+from studio.masks.chars import CharMasker
 from studio.masks.words import WordMasker, WordSet, token_words
 
 INF = 10**9
@@ -205,6 +206,7 @@ class Rest:
     chars: int  # fewest characters
     rigid: bool  # that shortest completion has no free word (its length is fixed)
     can_grow: bool  # a free word could still be added somewhere
+    ends: int = 0  # free sentence ends in it (each after a word of two letters or more)
 
 
 class _Counts:
@@ -418,7 +420,7 @@ class _Counts:
         chars = max(chars, 0)
         grow = w_need < w_hi and ((open_ and cap_cur > need_cur) or (free > 0 and (self.sw.hi is None or self.sw.hi > self.sw.lo))
                                   or n < n_max)
-        return Rest(tokens + extra, chars, free_words - n_fixed <= 0 and not free, grow)
+        return Rest(tokens + extra, chars, free_words - n_fixed <= 0 and not free, grow, (1 if open_ else 0) + free)
 
 
 # ---------------------------------------------------------------- the masker
@@ -443,6 +445,7 @@ class StructureMasker(Masker):
         self.words: WordSet | None = None
         self.chars = plan.text.chars if plan.text.chars != ANY else None
         self._table: tuple | None = None
+        self._full: CompletionLengths | None = None
         self._cache: BoundedCache = BoundedCache(2048)
         self.reset("")
 
@@ -452,7 +455,7 @@ class StructureMasker(Masker):
         word they allow may take more tokens, which the budget keeps room for)."""
         self.peers = [m for m in peers if m is not self]
         self.words = next((m.words for m in self.peers if isinstance(m, WordMasker) and m.scope == "every"), None)
-        self._table = None
+        self._table = self._full = None
 
     def _complete(self, p: str) -> torch.Tensor | None:
         """Letter tokens after which the word (``p`` so far) is one the word rules allow;
@@ -582,8 +585,10 @@ class StructureMasker(Masker):
         if ch is not None:
             if ch.hi is not None and chars_after + r.chars > ch.hi:
                 return False
+            # Words may grow to reach the count, a token's worth of letters at a time (the
+            # exact landing is planned near the end, where words must be dictionary words).
             short = ch.lo - chars_after - r.chars
-            if short > 0 and (not r.can_grow or math.ceil(short / self.toks.max_len) > budget - r.tokens - extra):
+            if short > 0 and math.ceil(short / self.toks.max_len) > budget - r.tokens - extra:
                 return False
         return True
 
@@ -797,51 +802,73 @@ class StructureMasker(Masker):
     def _landing_near(self) -> bool:
         return self.chars is not None and self.chars.hi is not None and self.chars.hi - self.c <= WINDOW
 
+    def _allowed_words(self, pool) -> tuple[str, frozenset]:
+        """(a key, the words of ``pool`` the other rules allow: their word set and their
+        character rules)."""
+        words = pool if self.words is None else pool & self.words.set
+        rules = [c for m in self.peers if isinstance(m, CharMasker) for c in m.constraints]
+        words = frozenset(w for w in words if all(c.word_ok(w) for c in rules))
+        key = " & ".join([self.words.name if self.words is not None else "any"] + [c.spec() for c in rules])
+        return key, words
+
     def _word_table(self):
-        """(completion lengths of the words allowed here; per token as a new word: their
-        bits, the same without 'a one-letter word ends here', the least of them)."""
+        """(completion lengths of the common words allowed here; per token as a new word:
+        their bits, the same without 'a one-letter word ends here', the least of each).
+        New words land on common words (one token after a space), for a natural ending."""
         if self._table is None:
             common = self.vocab.derived("structure-common-words", lambda v: _common_words(self.toks))
-            words = common if self.words is None else common & self.words.set
-            table = _completions("common" if self.words is None else self.words.name, words)
+            key, words = self._allowed_words(common)
+            table = _completions("common: " + key, words)
             bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
             one = np.array([len(q) == 1 for q in self.toks.letters])
             end_bits = np.where(one, bits & ~np.int64(1), bits)
             low = np.array([_lowest_bit(int(x)) for x in bits], dtype=np.int64)
+            low_end = np.array([_lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
             dev = self.vocab.device
-            self._table = (table, torch.from_numpy(bits).to(dev), torch.from_numpy(end_bits).to(dev),
-                           torch.from_numpy(low).to(dev))
+            self._table = (table, *(torch.from_numpy(a).to(dev) for a in (bits, end_bits, low, low_end)))
         return self._table
 
-    def _landing(self, after: State, pre: int = 0) -> tuple[int, int, int | None, int]:
-        """For counts ``after`` (a word under way): the chars left (lo, hi), the length of
-        an ending that closes the text right after the word (a sentence end), and the least
-        length from which any longer ending with free words can be written."""
+    def _full_table(self) -> CompletionLengths:
+        """Completion lengths over every dictionary word allowed here: a word begun before
+        the count came near may be a rarer one."""
+        if self._full is None:
+            key, words = self._allowed_words(frozenset(default_lexicon().words))
+            self._full = _completions("all: " + key, words)
+        return self._full
+
+    def _landing(self, after: State, pre: int = 0) -> "Landing":
+        """For counts ``after`` (a word under way, ``pre`` characters before it still to
+        come): how many characters may follow the word, and which endings fit them."""
         c = self.counts
-        lo, hi = self.chars.lo - self.c - pre, self.chars.hi - self.c - pre
-        r = c.rest(after)
-        if r is None:
-            return lo, hi, None, INF
-        exact = None
-        if after.last_ok and after.ws >= c.sw.lo:
-            ended = self._ended(after)
-            re_ = c.rest(ended)
-            if re_ is not None and re_.tokens == 0:
-                exact = 1
-        flex = (r.chars + (3 if r.rigid else 1)) if r.can_grow else INF
-        return lo, hi, exact, flex
+        land = Landing(self.chars.lo - self.c - pre, self.chars.hi - self.c - pre)
+        if after.last_ok and after.ws >= c.sw.lo:  # the word may end its sentence
+            r = c.rest(self._ended(after))
+            if r is not None:
+                if r.tokens == 0:
+                    land.exact.append(1)  # a sentence end, and the text is complete
+                    if self._may_go_on(self._ended(after)):
+                        land.flex_end = 1 + 4  # or another sentence: " Ab." at least
+                elif r.rigid and not r.can_grow:
+                    land.exact.append(1 + r.chars)
+                else:
+                    land.flex_end = 1 + r.chars + r.ends
+        if after.ws < self.cap:  # another word may follow in this sentence
+            r = c.rest(self._with_word(after, False, ""))
+            if r is not None:
+                land.flex_more = 2 + r.chars + r.ends
+        return land
 
     def _start_landing(self, after: State, pre: int = 0) -> torch.Tensor:
-        _table, bits, end_bits, low = self._word_table()
-        lo, hi, exact, flex = self._landing(after, pre)
+        _table, bits, end_bits, low, low_end = self._word_table()
+        land = self._landing(after, pre)
         L = self.toks.lens
-        return _land(bits, end_bits, low, lo - L, hi - L, exact, flex)
+        return land.fits(bits, end_bits, low, low_end, L)
 
     def _continue_landing(self) -> torch.Tensor:
         """Letters after which an allowed word can still end the word in progress so that
         the char count is met."""
         T = self.toks
-        table = self._word_table()[0]
+        table = self._full_table()
         key = ("cont", self.p)
         hit = self._cache.get(key)
         if hit is None:
@@ -849,24 +876,24 @@ class StructureMasker(Masker):
             stack = [("", T.root)]
             while stack:
                 q, node = stack.pop()
-                if q:
-                    b = table.bits(self.p + q)
-                    ids += [i for i in node.pure if T.kind[i] == LET]
-                    bits += [b] * (len(ids) - len(bits))
+                b = table.bits(self.p + q) if q else 0
+                if b:
+                    more = [i for i in node.pure if T.kind[i] == LET]
+                    ids += more
+                    bits += [b] * len(more)
                 for ch, child in node.children.items():
                     if table.bits(self.p + q + ch):
                         stack.append((q + ch, child))
             dev = self.vocab.device
+            low = [_lowest_bit(b) for b in bits]
             hit = self._cache[key] = (torch.tensor(ids, dtype=torch.long, device=dev),
                                       torch.tensor(bits, dtype=torch.int64, device=dev),
-                                      torch.tensor([_lowest_bit(b) for b in bits], dtype=torch.int64, device=dev))
+                                      torch.tensor(low, dtype=torch.int64, device=dev))
         idx, bt, lowt = hit
         out = torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
         if len(idx):
-            lo, hi, exact, flex = self._landing(self.s)
-            L = T.lens[idx]
-            end_bt = torch.where(torch.tensor(len(self.p) == 0), bt & ~1, bt)
-            out[idx] = _land(bt, end_bt, lowt, lo - L, hi - L, exact, flex)
+            # The word in progress already has a letter: with more, it is no initial.
+            out[idx] = self._landing(self.s).fits(bt, bt, lowt, lowt, T.lens[idx])
         return out
 
     # ------------------------------------------------------------ steering
@@ -1006,19 +1033,34 @@ def _edge_ok(at: dict, word: str) -> bool:
     return w is None or unit_key(w) == word
 
 
-def _land(bits, end_bits, low, lo, hi, exact, flex) -> torch.Tensor:
-    """Per token: some completion length d (a bit of ``bits``) leaves between lo and hi
-    characters for an ending of length ``exact``, or at least ``flex`` (then any length
-    from there can be written)."""
-    ok = (low + flex) <= hi
-    if exact is not None:
-        a = torch.clamp(lo - exact, min=0)
-        b = hi - exact
-        width = torch.clamp(b - a + 1, min=0, max=62)
-        window = (torch.ones_like(width) << width) - 1
-        hit = ((end_bits >> torch.clamp(a, max=62)) & window) != 0
-        ok = ok | (hit & (b >= 0))
-    return ok & (bits != 0)
+@dataclass
+class Landing:
+    """Characters that may follow a word under way (lo..hi), and the endings after it: exact
+    lengths, and the least length from which any longer one can be written, with the word
+    ending its sentence (two letters or more) or with more words after it."""
+
+    lo: int
+    hi: int
+    exact: list = None
+    flex_end: int = INF
+    flex_more: int = INF
+
+    def __post_init__(self):
+        self.exact = [] if self.exact is None else self.exact
+
+    def fits(self, bits, end_bits, low, low_end, length) -> torch.Tensor:
+        """Per token (writing ``length`` characters): some completion d of its word (a bit
+        of ``bits``) leaves room for one of the endings."""
+        lo, hi = self.lo - length, self.hi - length
+        ok = ((low_end + self.flex_end) <= hi) | ((low + self.flex_more) <= hi)
+        for e in self.exact:
+            a = torch.clamp(lo - e, min=0)
+            b = hi - e
+            width = torch.clamp(b - a + 1, min=0, max=62)
+            window = (torch.ones_like(width) << width) - 1
+            hit = ((end_bits >> torch.clamp(a, max=62)) & window) != 0
+            ok = ok | (hit & (b >= 0))
+        return ok & (bits != 0)
 
 
 # ---------------------------------------------------------------- one word
