@@ -254,3 +254,24 @@ def test_per_sentence_rules_agree_with_collie(collie, text):
     import json
     assert last.check(text, good)
     assert parse_spec("sentence-ends:" + json.dumps(good)).check(text) == []
+
+
+# ------------------------------------------------------------------ studio presets
+
+
+def test_studio_presets_for_structure():
+    from studio.ui import rules
+
+    assert rules.preset("Exactly N sentences", "3") == ("sentences:3", "")
+    assert rules.preset("Every sentence starts with…", "He") == ("each-sentence:(starts-with-word:He)", "")
+    assert rules.preset("N words per sentence", "8..12") == ("each-sentence:(words:8..12)", "")
+    with pytest.raises(rules.RuleError, match="give a number"):
+        rules.preset("Exactly N sentences", " ")
+    with pytest.raises(rules.RuleError, match="expected a count"):
+        rules.preset("Exactly N sentences", "sea,salt")
+    with pytest.raises(rules.RuleError, match="not one word"):
+        rules.preset("Every sentence starts with…", "He said")
+    # The rule picker takes a scoped rule as a spec, as typed.
+    assert rules.make_spec("each-sentence", "(words:8..12 & starts-with-word:It)") == \
+        "each-sentence:(words:8..12 & starts-with-word:It)"
+    assert rules.make_spec("each-paragraph", "sentences:2") == "each-paragraph:(sentences:2)"
