@@ -181,3 +181,29 @@ def test_budget_too_small_is_refused_before_any_text(tiny_engine):
 def test_impossible_targets_are_refused_when_compiling(tiny_engine, spec, why):
     with pytest.raises(ImpossibleConstraint, match=why):
         compile_masks(parse_spec(spec), tiny_engine.vocab)
+
+
+def feed(vocab, tokenizer, spec, text):
+    """Write ``text`` token by token (the tokenizer's own split) through the masks; return
+    the mask set and the tokens the masks refused."""
+    masks = compile_masks(parse_spec(spec), vocab)
+    masks.reset("")
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    refused = []
+    for k, t in enumerate(ids):
+        if not masks.allows(t, len(ids) - k + 5):
+            refused.append(vocab.texts[t])
+        masks.advance(t)
+    return masks, refused
+
+
+def test_contractions_count_as_the_splitter_counts_them(tiny_engine, tokenizer):
+    text = "He doesn't know, it's fine. They're here!"
+    assert len(counted_words(text)) == 10  # He does n't know it 's fine They 're here
+    masks, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2 & words:10", text)
+    assert refused == [] and masks.done_ok()
+    m = masks.maskers[0]
+    assert (m.s.wt, m.s.st) == (10, 2)
+    # 't only after a word ending in n (Treebank splits n't, not 't); no other punctuation.
+    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:1", "It't is (not) 3 fine.")
+    assert "'t" in refused and " (" in refused and "3" in refused

@@ -46,8 +46,11 @@ from studio.masks.chars import CharMasker
 from studio.masks.words import WordMasker, WordSet, token_words
 
 INF = 10**9
-OTHER, LET, SLET, INNER, ENDP, SP, NL, NL2 = range(8)
+OTHER, LET, SLET, INNER, ENDP, SP, NL, NL2, APOS = range(9)
 INNER_CHARS, END_CHARS = ",;:", ".!?"
+# Contractions: Treebank splits "it's" into "it" "'s" and "doesn't" into "does" "n't", two
+# words each; the decoder writes them as a word and then one of these tokens.
+CONTRACTIONS = {"'s": "'s", "'m": "'m", "'d": "'d", "'ll": "'ll", "'re": "'re", "'ve": "'ve", "'t": "n't"}
 # Letter-only words the Treebank tokenizer cuts in two ("can" "not", "gon" "na", ...).
 SPLIT_WORDS = frozenset({"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
 NATURAL_WORDS = 14  # a sentence's length when no rule and no budget says otherwise
@@ -82,6 +85,8 @@ class StructureTokens:
                 self.letters[i] = body.lower()
                 cap[i] = body[0].isupper()
                 split[i] = body.lower() in SPLIT_WORDS
+            elif t in CONTRACTIONS:
+                kind[i] = APOS
             elif t in INNER_CHARS:
                 kind[i] = INNER
             elif t in END_CHARS:
@@ -91,7 +96,8 @@ class StructureTokens:
         self.kind = kind
         dev = vocab.device
         as_mask = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-        self.masks = {k: as_mask(kind == k) for k in range(1, 8)}
+        self.masks = {k: as_mask(kind == k) for k in range(1, 9)}
+        self.contraction = {c: vocab.ids_mask(self.by_text.get(c, [])) for c in CONTRACTIONS}
         ok = ~split
         self.word_start = {  # tokens that start a word: any case / a capital
             (LET, False): as_mask((kind == LET) & ok), (LET, True): as_mask((kind == LET) & ok & cap),
@@ -623,7 +629,7 @@ class StructureMasker(Masker):
         if ph == "word":
             m = self._boundary_mask(budget)
             if not self.locked:
-                m = m | self._continue_mask(budget)
+                m = m | self._continue_mask(budget) | self._contraction_mask(budget)
             return m
         if ph == "inner":
             m = self._word_mask(s, budget, sentence_start=False, space=True)
@@ -677,6 +683,20 @@ class StructureMasker(Masker):
         if self._landing_near():
             m = m & self._continue_landing()
         return m
+
+    def _contraction_mask(self, budget: int) -> torch.Tensor:
+        """'s 'm 'd 'll 're 've after a word, 't after one ending in n: a word of its own to
+        the splitter, so it counts as one (and may not take a given word's place)."""
+        T, s, p = self.toks, self.s, self.p
+        if s.ws >= self.cap or self._landing_near() or self._next_word(s, False) is not None or len(p) < 1:
+            return T.none
+        out = T.none
+        for c, tb in CONTRACTIONS.items():
+            if (c == "'t") and (len(p) < 2 or not p.endswith("n")):
+                continue
+            if self._fits(self._with_word(s, False, unit_key(tb)), budget, self.c + len(c)):
+                out = out | T.contraction[c]
+        return out
 
     def _split_continuations(self, p: str) -> torch.Tensor:
         key = ("split", p)
@@ -787,7 +807,7 @@ class StructureMasker(Masker):
                 out = out | T.masks[SP]
         may_break = (s.para_last_ok and s.pst >= c.ps.lo and s.pwc >= c.pw.lo
                      and (c.G.hi is None or s.g + 1 < c.G.hi) and (not c.closings or s.closing_done))
-        if may_break and (self.plan.paragraph.rules or self.plan.paragraph_ends or c.G != ANY):
+        if may_break and (self.plan.paragraph.rules or self.plan.paragraph_ends or "paragraphs" in self.plan.text.rules):
             nxt = self._new_paragraph(s)
             if self._sentence_mask(nxt, budget - 1, space=False, pre=2).any():
                 out = out | T.masks[NL2]
@@ -946,6 +966,11 @@ class StructureMasker(Masker):
         if not self.fixed and ph in SENTENCE_START and self._closing_due(self.s):
             self.fixed, self.closing = (" " if ph == "end" else "") + self.counts.closings[self.s.g], True
             self._plan_sentence()
+        elif not self.fixed and self.toks.kind[token_id] == APOS and ph == "word":
+            self.s = self._with_word(self.s, False, unit_key(CONTRACTIONS[text]))
+            self.p, self.locked = unit_key(CONTRACTIONS[text]), True
+            self.c += len(text)
+            return
         elif not self.fixed and self._starts_given(text, token_id):
             pass  # the given word is under way in self.fixed
         elif not self.fixed:
