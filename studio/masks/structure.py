@@ -5,7 +5,8 @@ The checker splits sentences with Punkt and words with Treebank (constraints.uni
 decoder keeps the text inside a small surface grammar on which both splitters are
 predictable, so its own counts are theirs:
 
-- a word is a run of ASCII letters (not "cannot", "gonna", ... which Treebank splits);
+- a word is a run of ASCII letters and digits (not "cannot", "gonna", ... which Treebank
+  splits), possibly followed by a contraction ('s 'm 'd 'll 're 've, n't), a word of its own;
 - inside a sentence, words are separated by one space, or by ", " "; " ": ";
 - a sentence ends with . ! or ? right after a word of two letters or more (Punkt keeps
   "a." or "I." inside the sentence, as an initial);
@@ -62,6 +63,12 @@ def _is_letters(s: str) -> bool:
     return bool(s) and s.isascii() and s.isalpha()
 
 
+def _is_word(s: str) -> bool:
+    """Word characters of the surface grammar: ASCII letters and digits ("3rd", "1899": one
+    Treebank token each; a number before ". " and a capital still ends a sentence for Punkt)."""
+    return bool(s) and s.isascii() and s.isalnum()
+
+
 class StructureTokens:
     """Per vocabulary: each token's class in the surface grammar and the tables the
     structure masks use."""
@@ -80,7 +87,7 @@ class StructureTokens:
             self.by_text.setdefault(t, []).append(i)
             lens[i] = len(t)
             body = t[1:] if t[0] == " " else t
-            if _is_letters(body):
+            if _is_word(body):
                 kind[i] = SLET if t[0] == " " else LET
                 self.letters[i] = body.lower()
                 cap[i] = body[0].isupper()
@@ -95,6 +102,7 @@ class StructureTokens:
                 kind[i] = {" ": SP, "\n": NL, "\n\n": NL2}.get(t, OTHER)
         self.kind = kind
         dev = vocab.device
+        self.alpha = torch.from_numpy(np.array([_is_letters(q) for q in self.letters])).to(dev)
         as_mask = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
         self.masks = {k: as_mask(kind == k) for k in range(1, 9)}
         self.contraction = {c: vocab.ids_mask(self.by_text.get(c, [])) for c in CONTRACTIONS}
@@ -1020,7 +1028,7 @@ class StructureMasker(Masker):
             self.case = T.next_case(self.case if self.phase == "word" else 0, token_id)
         for ch in text:
             ph = self.phase
-            if ch.isalpha():
+            if ch.isascii() and ch.isalnum():
                 if ph == "word":
                     self.p += ch.lower()
                     self.s = self._ok_last(self.s, self.p)
@@ -1149,7 +1157,7 @@ class OneWordMasker(Masker):
 
     def allowed(self, steps_left: int) -> torch.Tensor:
         T = self.toks
-        first = T.masks[LET] | (T.masks[SLET] if (self.drop and not self.p) else T.none)
+        first = (T.masks[LET] | (T.masks[SLET] if (self.drop and not self.p) else T.none)) & T.alpha
         ws = self.word_set()
         if ws is not None:
             return ws.mask(self.p, final=steps_left <= 1, case=self.case if self.p else None) & (first | T.eos)
