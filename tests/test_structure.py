@@ -6,7 +6,8 @@ import pytest
 
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.spec import parse_spec
-from constraints.structure import Count, closing_text, parse_count, plan_structure
+from constraints.structure import Count, closing_text, parse_count
+from constraints.structure_plan import plan_structure
 from constraints.units import counted_words, paragraphs, sentences, unit_key
 
 
