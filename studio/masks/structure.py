@@ -132,10 +132,6 @@ class StructureMasker(Masker):
         r = self.counts.rest(self.s)
         return r is not None and r.tokens == 0 and (self.chars is None or self.c in self.chars)
 
-    def tokens_needed(self) -> int:
-        r = self.counts.rest(self.s)
-        return INF if r is None else r.tokens
-
     # ------------------------------------------------------------ given words
 
     def _last_word(self, s: State) -> str | None:
@@ -272,12 +268,12 @@ class StructureMasker(Masker):
             return self._sentence_mask(s, budget, space=False)
         if ph == "nl":
             return T.masks[NL] if self._fits(self._new_paragraph(s), budget - 1, self.c + 1) else T.none
-        # start: any letter case (a continuation may go on mid-sentence); a leading space
-        # only after a prompt ending in a word, or where the engine drops it
-        m = self._sentence_mask(s, budget, space=False, capital=False)
-        if self.lead != "none":
-            m = m | self._sentence_mask(s, budget, space=True, capital=False)
-        return m
+        # start: a capital, unless a prompt ending in a word or a space is continued mid-
+        # sentence; a leading space only there (after a word, or dropped by the engine)
+        if self.lead == "none":
+            return self._sentence_mask(s, budget, space=False)
+        return self._sentence_mask(s, budget, space=False, capital=False) | \
+            self._sentence_mask(s, budget, space=True, capital=False)
 
     def _plan(self, steps_left: int) -> None:
         """At the first step: sentences per paragraph, and whether the budget fits at all."""
@@ -620,7 +616,7 @@ class StructureMasker(Masker):
         if given is None or given == CLASH:
             return False
         sep = " " if ph in ("word", "inner", "end") or (ph == "start" and text.startswith(" ")) else ""
-        word = sep + self._cased(given, sentence_start and ph != "start")
+        word = sep + self._cased(given, sentence_start and (ph != "start" or self.lead == "none"))
         if not word.startswith(text):
             return False
         if sentence_start:
