@@ -48,7 +48,7 @@ from studio.masks.oneword import OneWordMasker
 from studio.masks.structure_counts import Counts, State
 from studio.masks.structure_tokens import (
     APOS, CONTRACTIONS, END_CHARS, ENDP, INF, INNER, INNER_CHARS, LET, NL, NL2, SLET, SP, SPLIT_WORDS,
-    CompletionLengths, Landing, common_words, completions, lowest_bit, structure_tokens,
+    CompletionLengths, Landing, common_words, lowest_bit, structure_tokens,
 )
 from studio.masks.words import WordMasker, WordSet
 
@@ -446,38 +446,44 @@ class StructureMasker(Masker):
     def _landing_near(self) -> bool:
         return self.chars is not None and self.chars.hi is not None and self.chars.hi - self.c <= WINDOW
 
-    def _allowed_words(self, pool) -> tuple[str, frozenset]:
-        """(a key, the words of ``pool`` the other rules allow: their word set and their
-        character rules)."""
-        words = pool if self.words is None else pool & self.words.set
+    def _word_rules(self) -> tuple[str, list]:
+        """(a key, the other rules' character constraints): with their word set, what a
+        word landing on a char count must obey."""
         rules = [c for m in self.peers if isinstance(m, CharMasker) for c in m.constraints]
-        words = frozenset(w for w in words if all(c.word_ok(w) for c in rules))
         key = " & ".join([self.words.name if self.words is not None else "any"] + [c.spec() for c in rules])
-        return key, words
+        return key, rules
+
+    def _allowed(self, pool, rules) -> frozenset:
+        words = pool if self.words is None else pool & self.words.set
+        return frozenset(w for w in words if all(c.word_ok(w) for c in rules))
 
     def _word_table(self):
         """(completion lengths of the common words allowed here; per token as a new word:
         their bits, the same without 'a one-letter word ends here', the least of each).
-        New words land on common words (one token after a space), for a natural ending."""
+        New words land on common words (one token after a space), for a natural ending.
+        Built once per vocabulary and set of rules."""
         if self._table is None:
-            common = self.vocab.derived("structure-common-words", lambda v: common_words(self.toks))
-            key, words = self._allowed_words(common)
-            table = completions("common: " + key, words)
-            bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
-            one = np.array([len(q) == 1 for q in self.toks.letters])
-            end_bits = np.where(one, bits & ~np.int64(1), bits)
-            low = np.array([lowest_bit(int(x)) for x in bits], dtype=np.int64)
-            low_end = np.array([lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
-            dev = self.vocab.device
-            self._table = (table, *(torch.from_numpy(a).to(dev) for a in (bits, end_bits, low, low_end)))
+            key, rules = self._word_rules()
+
+            def build(vocab):
+                table = CompletionLengths(self._allowed(common_words(self.toks), rules))
+                bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
+                one = np.array([len(q) == 1 for q in self.toks.letters])
+                end_bits = np.where(one, bits & ~np.int64(1), bits)
+                low = np.array([lowest_bit(int(x)) for x in bits], dtype=np.int64)
+                low_end = np.array([lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
+                return (table, *(torch.from_numpy(a).to(vocab.device) for a in (bits, end_bits, low, low_end)))
+
+            self._table = self.vocab.derived(("structure-landing", key), build)
         return self._table
 
     def _full_table(self) -> CompletionLengths:
         """Completion lengths over every dictionary word allowed here: a word begun before
         the count came near may be a rarer one."""
         if self._full is None:
-            key, words = self._allowed_words(frozenset(default_lexicon().words))
-            self._full = completions("all: " + key, words)
+            key, rules = self._word_rules()
+            self._full = self.vocab.derived(("structure-landing-all", key), lambda v: CompletionLengths(
+                self._allowed(frozenset(default_lexicon().words), rules)))
         return self._full
 
     def _landing(self, after: State, pre: int = 0) -> "Landing":

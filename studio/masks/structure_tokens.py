@@ -6,7 +6,6 @@ character count)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -144,11 +143,6 @@ class CompletionLengths:
 
     def bits(self, q: str) -> int:
         return self.table.get(q, 0)
-
-
-@lru_cache(maxsize=4)
-def completions(key: str, words: frozenset) -> CompletionLengths:
-    return CompletionLengths(words)
 
 
 def common_words(toks: "StructureTokens") -> frozenset:
