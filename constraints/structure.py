@@ -396,7 +396,7 @@ class _Scope(StructureRule):
         out = []
         for i, (a, b) in enumerate(self.units(text), 1):
             for v in self.inner.check(text[a:b]):
-                out.append(Violation(a + v.start, a + v.end, self.spec(), f"{self.per} {i} {v.message}"))
+                out.append(Violation(a + v.start, a + v.end, self.spec(), f"{self.per} {i}: {v.message}"))
         return out
 
 
