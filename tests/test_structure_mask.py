@@ -210,3 +210,13 @@ def test_contractions_count_as_the_splitter_counts_them(tiny_engine, tokenizer):
     assert "'t" in refused and " (" in refused and " -" in refused
     _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2 & words:7", "It was 1899. The 3rd one won.")
     assert refused == []
+
+
+def test_contractions_keep_banned_words_out_of_the_splitters_units(tiny_engine, tokenizer):
+    # Treebank reads "This'll" as "This" "'ll": under ban-words:this, COLLIE's units hold the
+    # banned word, so the mask refuses the contraction ("It's" stays fine).
+    spec = "sentences:1 & ban-words:this,is"
+    _, refused = feed(tiny_engine.vocab, tokenizer, spec, "This'll do.")
+    assert "'ll" in refused
+    _, refused = feed(tiny_engine.vocab, tokenizer, spec, "It's fine.")
+    assert refused == []

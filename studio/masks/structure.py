@@ -318,6 +318,11 @@ class StructureMasker(Masker):
         for c, tb in CONTRACTIONS.items():
             if (c == "'t") and (len(p) < 2 or not p.endswith("n")):
                 continue
+            # The splitter's first word ("this" of "this'll", "does" of "doesn't") is a word of
+            # its own to COLLIE's units: the word rules must allow it too.
+            base = p[:-1] if c == "'t" else p
+            if self.words is not None and base not in self.words.set:
+                continue
             if self._fits(self._with_word(s, False, unit_key(tb)), budget, self.c + len(c)):
                 out = out | T.contraction[c]
         return out
