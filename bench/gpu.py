@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 from models.loading import LoadedModel  # noqa: E402
 from studio.benchmark import run_speed  # noqa: E402
 from studio.decode.engine import Engine  # noqa: E402
-from studio.decode.sampling import Settings  # noqa: E402
+from studio.decode.settings import Settings  # noqa: E402
 from constraints.spec import parse_spec  # noqa: E402
 
 

@@ -14,10 +14,11 @@ _EXPORTS = {
     "generate": "studio.api", "stream": "studio.api", "candidates": "studio.api",
     "check": "studio.api", "score": "studio.api", "load": "studio.api",
     "logits_processor": "studio.api", "as_constraint": "studio.api", "variants": "studio.api",
+    "run": "studio.api", "request": "studio.api",
     "Engine": "studio.decode.engine", "Generation": "studio.decode.engine",
     "Result": "studio.decode.engine", "PromptError": "studio.decode.engine",
-    "Settings": "studio.decode.sampling",
-    "Request": "studio.request",
+    "Settings": "studio.decode.settings",
+    "Request": "studio.request", "Steering": "studio.request",
     "parse_spec": "constraints.spec", "parse_specs": "constraints.spec",
 }
 

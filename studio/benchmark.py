@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 
 PROMPTS = (

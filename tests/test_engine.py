@@ -11,7 +11,7 @@ from constraints.base import ImpossibleConstraint
 from studio.decode.engine import PromptError
 from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 
 

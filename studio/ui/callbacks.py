@@ -111,9 +111,37 @@ class Handlers:
         session.last_stop = gen.result.stop_reason
         yield base + text, _status_for(gen.result, note), session
 
+    def variants(self, draft, instruction, session: Session, *vals):
+        """Decode the variants side by side and show them; nothing enters the draft yet."""
+        draft = draft or ""
+        k = len(self.variant_slots)
+        try:
+            if session.steering_error:
+                raise UserError(session.steering_error)
+            texts, note, base = self.studio.variants(draft, session.active, session.form, SettingsIn(*vals),
+                                                     k=k, instruction=instruction or "",
+                                                     steering=session.steering)
+        except Exception as e:
+            return [gr.skip()] * (k + 1) + [session, _warn(e)]
+        session.variants, session.variants_for, session.variants_base = texts, draft, base
+        status = f"{k} variants: keep one with its button." + (f"  \n{note}" if note else "")
+        return [gr.Group(visible=True)] + texts + [session, status]
+
+    def use_variant(self, index: int, draft, session: Session):
+        """Put variant ``index`` into the draft, as one insertion Undo can take back."""
+        draft = draft or ""
+        if not (0 <= index < len(session.variants)) or session.variants_for != draft:
+            return gr.skip(), gr.Group(visible=False), session, "The draft changed since: make new variants."
+        added = session.variants_base[len(draft):] + session.variants[index]
+        session.inserted(len(draft), added)
+        session.variants, session.variants_for = [], None
+        return draft + added, gr.Group(visible=False), session, f"Kept variant {index + 1}."
+
     def stop(self, request: gr.Request):
+        # When something stops, its own event writes the last word ("Stopped by the writer
+        # after N tokens"); a "Stopping…" here could arrive after it and hide it.
         n = self.studio.running.stop(request.session_hash)
-        return "Stopping…" if n else "Nothing is being generated."
+        return gr.skip() if n else "Nothing is being generated."
 
     def one_word(self, draft, instruction, session: Session, *vals):
         draft = draft or ""
@@ -237,16 +265,14 @@ class Handlers:
                 session.active = rules.add([a for a in session.active if a.split(":", 1)[0] != name], spec)
             if form:
                 session.form = rules.check_form_spec(form)
-            _, note = rules.form_decoding(session.form)
-            return self.rules_view(session, note)
+            return self.rules_view(session, "")
         except Exception as e:
             return [gr.skip()] * 5 + [_warn(e)]
 
     def form_changed(self, form, session: Session):
         try:
             session.form = rules.check_form_spec(form)
-            _, note = rules.form_decoding(session.form)
-            return self.rules_view(session, note)
+            return self.rules_view(session, "")
         except Exception as e:
             return [gr.skip()] * 5 + [_warn(e)]
 
@@ -335,6 +361,16 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
                    [ui.editor, ui.status, ui.session], api_name="studio_generate",
                    show_progress="minimal", **model)
     suggest(gen)
+    h.variant_slots = ui.variant_texts
+    var = ui.variants.click(sh.sync, [ui.session, *ui.steering_inputs], [ui.session],
+                            api_visibility="private", **quick)
+    var.then(h.variants, [ui.editor, ui.instruction, ui.session, *S],
+             [ui.variants_box, *ui.variant_texts, ui.session, ui.status], api_name="studio_variants",
+             show_progress="minimal", **model)
+    for i, btn in enumerate(ui.variant_use):
+        suggest(btn.click(lambda draft, session, i=i: h.use_variant(i, draft, session), [ui.editor, ui.session],
+                          [ui.editor, ui.variants_box, ui.session, ui.status],
+                          api_name=f"studio_use_variant_{i + 1}", **quick))
     ui.stop.click(h.stop, None, [ui.status], api_name="studio_stop", **quick)
     suggest(ui.one_word.click(h.one_word, [ui.editor, ui.instruction, ui.session, *S],
                               [ui.editor, ui.session, ui.status], api_name="studio_one_word", **model))

@@ -55,7 +55,7 @@ class Draft:
     form: str = ""  # a form spec (constraints.forms.parse_form), "" for none
     mode: str = "continue"
     model: str = ""  # "" for the embedded default
-    settings: dict = field(default_factory=dict)  # studio.decode.sampling.Settings fields
+    settings: dict = field(default_factory=dict)  # studio.decode.settings.Settings fields
     created: float = 0.0
     updated: float = 0.0
 
@@ -281,7 +281,7 @@ def parse_export(data: str | bytes) -> Draft:
 def _validate_rules(constraints: list[str], form: str, settings: dict) -> None:
     from constraints.base import SpecError
 
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from constraints.spec import parse_spec
 
     for c in constraints:

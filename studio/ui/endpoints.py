@@ -16,7 +16,7 @@ from typing import Iterator
 import gradio as gr
 
 from constraints.base import entries
-from studio.decode.sampling import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
+from studio.decode.settings import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 from studio.ui import rules
 from studio.ui.work import SettingsIn, Studio, check_view, readable
@@ -53,6 +53,23 @@ def add_endpoints(studio: Studio) -> None:
             yield text
         if gen.result is not None and gen.result.stop_reason == "dead_end":
             gr.Warning(gen.result.message)
+
+    def variants(prompt: str, constraints: str = "", form: str = "", k: int = 3, max_new_tokens: int = 40,
+                 temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
+                 top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
+                 seed: int = -1, mode: str = "continue", model: str = "") -> list[str]:
+        """``k`` continuations of ``prompt`` decoded side by side (one batch), each obeying
+        the constraints; seeds ``seed``, ``seed + 1``, ... (``seed`` < 0: random)."""
+        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
+        try:
+            active = rules.from_spec_text(constraints)
+            if mode == "instruct":
+                texts, _note, _base = studio.variants("", active, _form(form), s, k=int(k), instruction=prompt)
+            else:
+                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=int(k))
+        except Exception as e:
+            raise _fail(e) from None
+        return texts
 
     def candidates(prompt: str, constraints: str = "", form: str = "", n: int = 10,
                    mode: str = "continue", model: str = "") -> list[dict]:
@@ -103,6 +120,7 @@ def add_endpoints(studio: Studio) -> None:
         return studio.running.stop(request.session_hash) if request is not None else 0
 
     gr.api(generate, api_name="generate", **model_slot)
+    gr.api(variants, api_name="variants", **model_slot)
     gr.api(candidates, api_name="candidates", **model_slot)
     gr.api(one_word, api_name="one_word", **model_slot)
     gr.api(check, api_name="check", concurrency_limit=None)

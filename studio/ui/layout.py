@@ -11,7 +11,7 @@ import gradio as gr
 
 from studio.ui.drafts import DraftStore
 from studio.decode.engine import Engine
-from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
 from studio.ui import callbacks, rules, steering
@@ -20,6 +20,8 @@ from studio.ui.endpoints import add_endpoints
 from studio.ui.persistence import EMPTY_BROWSER
 from studio.ui.session import Session
 from studio.ui.work import SCANSION_HEADERS, Studio
+
+VARIANTS = 3  # continuations the Variants button shows side by side
 
 TITLE = "Perec — write under constraints"
 
@@ -113,10 +115,21 @@ def _editor_column(ui) -> None:
     with gr.Row(equal_height=True):
         ui.generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2, min_width=110)
         ui.stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=70)
+        ui.variants = gr.Button("Variants", elem_id="variants", scale=1, min_width=90)
         ui.one_word = gr.Button("One more word", elem_id="one-word", scale=2, min_width=130)
         ui.undo = gr.Button("↶ Undo", elem_id="undo", scale=1, min_width=70)
         ui.redo = gr.Button("↷ Redo", elem_id="redo", scale=1, min_width=70)
     ui.status = gr.Markdown("", elem_id="status")
+    # Variants: continuations decoded side by side; the writer keeps one (Undo takes it back).
+    with gr.Group(visible=False, elem_id="variants-box") as ui.variants_box:
+        ui.variant_texts, ui.variant_use = [], []
+        with gr.Row(equal_height=True):
+            for i in range(VARIANTS):
+                with gr.Column(min_width=160):
+                    ui.variant_texts.append(gr.Textbox(label=f"Variant {i + 1}", lines=5, interactive=False,
+                                                       elem_id=f"variant-{i + 1}"))
+                    ui.variant_use.append(gr.Button(f"Use variant {i + 1}", size="sm",
+                                                    elem_id=f"variant-use-{i + 1}"))
     with gr.Group():
         ui.highlight = gr.HighlightedText(label="Live check", elem_id="check", combine_adjacent=False,
                                           show_legend=True, interactive=False)

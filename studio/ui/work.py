@@ -6,27 +6,31 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
+from constraints.forms import check_form
 
 from studio.candidates import next_candidates
 from studio.ui.drafts import DraftError, DraftStore
-from studio.decode.engine import Engine, Generation, PromptError
-from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.decode.engine import Engine, PromptError
+from studio.decode.generation import Generation
+from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P, Settings)
 
 from studio.ui import rules
 from studio.ui.config import UiConfig
 from studio.ui.session import Running
+from studio.request import Prepared, Request, prepare, token_budget
 
 if TYPE_CHECKING:
     from studio.ui.steering import SteeringIn
 
 log = logging.getLogger("perec.studio")
+
+MAX_VARIANTS = 4  # continuations side by side in the studio
 
 
 class UserError(ValueError):
@@ -82,23 +86,24 @@ class Studio:
         self.adapter_root = adapter_root  # where the Steering tab lists and trains adapters (None: default)
         self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
         self.running = Running()
-        self._engine_lock = threading.Lock()
 
     # ------------------------------------------------------------- engines and settings
 
     def engine(self, model: str | None = "") -> Engine:
         from models.loading import ModelLoadError, is_embedded
 
+        import studio
+
         name = (model or "").strip()
         if is_embedded(name):
-            with self._engine_lock:
-                if self.default_engine is None:
-                    self.default_engine = _load(None, True)
-                return self.default_engine
+            if self.default_engine is None:
+                # studio.load loads a model once per process (models.loading holds the lock).
+                self.default_engine = studio.load(None)
+            return self.default_engine
         if self.default_engine is not None and name == self.default_engine.name:
             return self.default_engine
         try:
-            return _load(name, self.config.allow_local_models)
+            return studio.load(name, allow_local=self.config.allow_local_models)
         except ModelLoadError as e:
             raise UserError(f"Could not load the model: {e}") from None
 
@@ -116,38 +121,74 @@ class Studio:
 
     # ------------------------------------------------------------- generation
 
-    def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
-              instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[Generation, str, str]:
-        """A generation ready to iterate, the note to show, and the text the generated
-        text follows in the draft (the draft, plus a line break for a poem or a reply).
-        ``steering``: the Steering tab's adapters and controllers (None: unsteered).
-        Bad input is refused here, before any decoding."""
+    def request(self, draft: str, active: list[str], form: str, s: SettingsIn, instruction: str = "",
+                steering: "SteeringIn | None" = None, variants: int = 1) -> tuple[Request, str]:
+        """The Request for Generate / Variants, and the text the generated text follows in
+        the draft (the draft, plus a line break for a poem or a reply).  With a form, the
+        draft's lines are the poem so far and the model writes the lines it lacks."""
         if s.mode not in ("continue", "instruct"):
             raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
-        settings = self.settings(s)
-        c, note = rules.combined(active), ""
-        plan = rules.form_plan(form, draft, c, s.mode, instruction)
-        if plan is not None:
-            # The draft's lines are the poem so far; the model writes the lines it lacks.
-            c, prompt, budget = plan
-            settings.max_new_tokens = min(self.config.max_tokens_cap, max(settings.max_new_tokens, budget))
+        settings = self.settings(s).to_dict()
+        c = rules.combined(active)
+        if form:
+            lines = [ln for ln in draft.split("\n") if ln.strip()]
+            if not lines and s.mode == "continue" and not instruction.strip():
+                raise UserError("The draft is empty: write the poem's first words, or switch to "
+                                "instruct mode and give an instruction.")
+            req = Request(prompt=instruction if s.mode == "instruct" else "", constraints=c, form=form,
+                          given=lines or None, mode=s.mode, settings=settings, variants=variants)
+            try:
+                fc = prepare(req).form
+            except ValueError as e:  # FormError: too many lines already, lines that cannot rhyme
+                raise UserError(str(e)) from None
+            # The budget fits the lines still to write, within the cap.
+            req.settings["max_new_tokens"] = min(self.config.max_tokens_cap,
+                                                 max(settings["max_new_tokens"], token_budget(fc)))
             base = draft if not draft or draft.endswith("\n") else draft + "\n"
-        else:
-            _, note = rules.form_decoding(form)
-            prompt = draft if s.mode == "continue" else instruction
-            base = draft
-            if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
-                base = draft + "\n\n"  # a reply starts its own paragraph
-        eng = self.engine(s.model)
+            return req, base
+        prompt = draft if s.mode == "continue" else instruction
         if s.mode == "continue" and not prompt.strip():
             raise UserError("The draft is empty: write a few words for the model to continue "
                             "(or switch to instruct mode and give an instruction).")
-        steer = {}
+        base = draft
+        if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
+            base = draft + "\n\n"  # a reply starts its own paragraph
+        return Request(prompt=prompt, constraints=c, mode=s.mode, settings=settings, variants=variants), base
+
+    def _prepared(self, req: Request, s: SettingsIn, steering: "SteeringIn | None") -> tuple[Prepared, str]:
+        eng = self.engine(s.model)
+        prepared = prepare(req, eng)
+        note = ""
         if steering is not None and not steering.is_off():
             steer = steering.kwargs(eng, root=self.adapter_root, space=self.config.space)
             if steer:
-                note = "  \n".join(x for x in (note, steering.describe()) if x)
-        return eng.stream(prompt, c, settings, s.mode, **steer), note, base
+                prepared.steer = steer
+                note = steering.describe()
+        return prepared, note
+
+    def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
+              instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[Generation, str, str]:
+        """A generation ready to iterate, the note to show, and the text the generated
+        text follows in the draft.  ``steering``: the Steering tab's adapters and
+        controllers (None: unsteered).  Bad input is refused here, before any decoding.
+        With batching on, the row joins the engine's shared batch (continuous batching)."""
+        req, base = self.request(draft, active, form, s, instruction)
+        prepared, note = self._prepared(req, s, steering)
+        gen = prepared.stream(self.engine(s.model))
+        if self.config.batching:
+            self.engine(s.model).scheduler().submit(gen)
+        return gen, note, base
+
+    def variants(self, draft: str, active: list[str], form: str, s: SettingsIn, k: int = 3,
+                 instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[list[str], str, str]:
+        """``k`` continuations decoded side by side (one batch): their texts, a note, and
+        the text they follow in the draft."""
+        if not isinstance(k, int) or not 2 <= k <= MAX_VARIANTS:
+            raise UserError(f"variants: choose 2 to {MAX_VARIANTS} (asked for {k})")
+        req, base = self.request(draft, active, form, s, instruction, variants=k)
+        prepared, note = self._prepared(req, s, steering)
+        results = prepared.variants(self.engine(s.model))
+        return [r.text for r in results], note, base
 
     def stream(self, gen: Generation, session: str) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it."""
@@ -177,9 +218,12 @@ class Studio:
         # A form shapes whole lines: its decoder starts at a line start, so mid-line the
         # list obeys the rules only (the live check still scans the line).
         if form and draft.endswith("\n"):
-            plan = rules.form_plan(form, draft, c, "continue")
-            if plan is not None:
-                c, prompt, _ = plan
+            lines = [ln for ln in draft.split("\n") if ln.strip()]
+            try:
+                p = prepare(Request(constraints=c, form=form, given=lines or None))
+            except ValueError as e:
+                raise UserError(str(e)) from None
+            c, prompt = p.constraint, p.prompt
         eng = self.engine(s.model)
         return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
 
@@ -202,16 +246,6 @@ class Studio:
 
     def check(self, text: str, active: list[str], form: str) -> "CheckView":
         return check_view(text, active, form)
-
-
-_load_lock = threading.Lock()
-
-
-def _load(model: str | None, allow_local: bool) -> Engine:
-    import studio
-
-    with _load_lock:  # one model load at a time: two writers asking at once load it once
-        return studio.load(model, allow_local=allow_local)
 
 
 # ----------------------------------------------------------------- the live check
@@ -241,11 +275,8 @@ def check_view(text: str, active: list[str], form: str) -> CheckView:
     vs = list(c.check(text)) if c is not None else []
     rows, report = None, None
     if form:
-        m = rules.forms_module()
-        if m is None:
-            raise UserError("poetic forms are not available in this version")
         try:
-            rep = m.check_form(form, text)
+            rep = check_form(form, text)
         except ValueError as e:
             raise UserError(str(e)) from None
         vs += rep.violations
