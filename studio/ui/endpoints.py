@@ -97,7 +97,7 @@ def add_endpoints(studio: Studio) -> None:
         """Every place ``text`` breaks the constraints or the form: ok, violations (start,
         end, rule, message), a summary, and for a form the per-line report."""
         try:
-            return check_view(text, rules.from_spec_text(constraints), _form(form)).to_dict()
+            return studio.check(text, rules.from_spec_text(constraints), _form(form)).to_dict()
         except Exception as e:
             raise _fail(e) from None
 
@@ -115,6 +115,13 @@ def add_endpoints(studio: Studio) -> None:
         return [{"name": e.name, "level": e.level, "description": e.description,
                  "example": e.example, "takes_arg": e.takes_arg} for e in entries()]
 
+    def status() -> dict:
+        """The model's state: phase (idle, converting, loading, ready, failed), a sentence,
+        and whether Generate can start at once."""
+        from models.loading import PROGRESS
+
+        return {"phase": PROGRESS.phase, "describe": PROGRESS.describe(), "ready": studio.engine_ready("")}
+
     def stop(request: gr.Request = None) -> int:
         """Stop this client's running generations (within one decoding step); returns how many."""
         return studio.running.stop(request.session_hash) if request is not None else 0
@@ -127,6 +134,7 @@ def add_endpoints(studio: Studio) -> None:
     gr.api(parse, api_name="parse", concurrency_limit=None)
     gr.api(registry, api_name="constraints", concurrency_limit=None)
     gr.api(stop, api_name="stop", concurrency_limit=None)
+    gr.api(status, api_name="status", concurrency_limit=None)
 
 
 def _form(form: str) -> str:

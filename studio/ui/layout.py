@@ -71,6 +71,9 @@ class StudioBlocks(gr.Blocks):
     def launch(self, *args, **kwargs):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
+        cap = getattr(getattr(self, "studio", None), "config", None)
+        if cap is not None and cap.max_upload:
+            kwargs.setdefault("max_file_size", cap.max_upload)  # gradio refuses bigger uploads
         return super().launch(*args, **kwargs)
 
 
@@ -82,6 +85,8 @@ def build_app(engine: Engine | None = None, *, space: bool | None = None,
     ``adapter_root``: the Steering tab's adapter folder (default: $PEREC_CACHE/adapters)."""
     cfg = config or UiConfig.from_env(space=space)
     studio = Studio(cfg, engine=engine, store=store, adapter_root=adapter_root)
+    if engine is None and cfg.warm_up:
+        studio.warm_up()
     with StudioBlocks(title=TITLE, analytics_enabled=False) as demo:
         ui = _layout(cfg)
         add_endpoints(studio)  # first: the scripting names must not be taken by page events
@@ -98,17 +103,22 @@ def _layout(cfg: UiConfig) -> SimpleNamespace:
     with gr.Row(elem_id="masthead"):
         gr.Markdown(f"# Perec\nWrite with a language model under constraints: lipograms, one "
                     f"syllable, tautograms, forms, word banks.{' (shared Space)' if cfg.space else ''}")
+    # While the model loads (or converts, on the first start) the page works without it
+    # and this line says how far the model is; it hides once the model is ready.
+    ui.model_banner = gr.Markdown("", elem_id="model-status", visible=False)
+    ui.model_timer = gr.Timer(1.0)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=480):
-            _editor_column(ui)
+            _editor_column(ui, cfg)
         with gr.Column(scale=2, min_width=380):
             _side_column(ui, cfg)
     return ui
 
 
-def _editor_column(ui) -> None:
+def _editor_column(ui, cfg: UiConfig) -> None:
     ui.chips_html = gr.HTML(rules.chips_html([], ""), elem_id="active-chips")
     ui.editor = gr.Textbox(label="Draft", lines=16, max_lines=48, elem_id="editor", autofocus=True,
+                           max_length=cfg.max_chars,
                            placeholder="Begin here, and let the model go on in your constraints…")
     ui.instruction = gr.Textbox(label="Instruction (instruct mode)", lines=2, visible=False,
                                 elem_id="instruction", placeholder="e.g. Write about the sea.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -107,6 +108,33 @@ class Studio:
         except ModelLoadError as e:
             raise UserError(f"Could not load the model: {e}") from None
 
+    def check_size(self, text: str, what: str = "draft") -> None:
+        """Refuse a text over this server's cap (Space mode), before any work on it."""
+        cap = self.config.max_chars
+        if cap is not None and len(text or "") > cap:
+            raise UserError(f"The {what} is too long for this shared Space: {len(text):,} characters "
+                            f"(the limit is {cap:,}). Keep the part you are working on here, or run "
+                            "Perec on your own machine for long texts.")
+
+    def engine_ready(self, model: str | None = "") -> bool:
+        """Whether Generate can start at once (the default model is loaded)."""
+        from models.loading import is_embedded
+
+        return not is_embedded((model or "").strip()) or self.default_engine is not None
+
+    def warm_up(self) -> threading.Thread:
+        """Load (or, on the first start, convert) the default model in the background, so
+        the page is usable meanwhile; models.loading.PROGRESS says how far it is."""
+        def load():
+            try:
+                self.engine("")
+            except Exception as e:  # noqa: BLE001  (PROGRESS holds the reason; Generate shows it)
+                log.warning("warming up the model failed: %s", e)
+
+        t = threading.Thread(target=load, name="perec-warm-up", daemon=True)
+        t.start()
+        return t
+
     def settings(self, s: SettingsIn) -> Settings:
         cap = self.config.max_tokens_cap
         n = int(s.max_new_tokens if s.max_new_tokens is not None else 0)
@@ -128,6 +156,8 @@ class Studio:
         draft's lines are the poem so far and the model writes the lines it lacks."""
         if s.mode not in ("continue", "instruct"):
             raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
+        self.check_size(draft, "draft")
+        self.check_size(instruction, "instruction")
         settings = self.settings(s).to_dict()
         c = rules.combined(active)
         if form:
@@ -208,6 +238,7 @@ class Studio:
                    n: int = 10, instruction: str = "") -> list[dict]:
         """The next words that obey the rules, most probable first, as dicts
         (text: exactly what to append; display; prob)."""
+        self.check_size(draft, "draft")
         prompt, mode = draft, "continue"
         if not draft.strip():
             if s.mode == "instruct" and instruction.strip():
@@ -245,6 +276,7 @@ class Studio:
     # ------------------------------------------------------------- live check
 
     def check(self, text: str, active: list[str], form: str) -> "CheckView":
+        self.check_size(text, "draft")
         return check_view(text, active, form)
 
 
