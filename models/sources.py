@@ -203,6 +203,27 @@ class BatchSource:
             self.seqs[seq.id] = seq
 
     @torch.inference_mode()
+    def fork(self, sid: int, copies: int = 1) -> list[int]:
+        """New sequences that continue from where ``sid`` is now (a search keeps the best
+        line and tries the next one several ways): its rows are copied in the cache."""
+        seq = self.seqs[sid]
+        idx = torch.arange(seq.start, seq.start + seq.n, device=self.device).repeat(copies)
+        for layer in self.cache.layers:
+            layer.keys = torch.cat([layer.keys, layer.keys[idx]], dim=0)
+            layer.values = torch.cat([layer.values, layer.values[idx]], dim=0)
+        start = self.mask.shape[0]
+        self.mask = torch.cat([self.mask, self.mask[idx]], dim=0)
+        out = []
+        for c in range(copies):
+            twin = _Seq(self._next_id, seq.rows, self.device)
+            self._next_id += 1
+            twin.length, twin.row_logits = seq.length, seq.row_logits
+            twin.start = start + c * seq.n
+            self.seqs[twin.id] = twin
+            out.append(twin.id)
+        return out
+
+    @torch.inference_mode()
     def remove(self, sid: int) -> None:
         """Drop a finished sequence; its rows leave the cache."""
         seq = self.seqs.pop(sid)

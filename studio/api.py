@@ -49,7 +49,7 @@ def load(model: str | None = None, device: str | None = "auto", dtype=None,
 
 def request(prompt: str, constraints=None, *, mode: str = "continue", form=None, given=None,
             adapter=None, bank=None, steer=None, expert=None, discriminator=None, controllers=None,
-            variants: int = 1, search: int = 1, model: str | None = None, **settings) -> Request:
+            variants: int = 1, search: int | None = None, model: str | None = None, **settings) -> Request:
     """The Request these keyword arguments describe (``settings``: Settings fields)."""
     steering = Steering(adapter=adapter, bank=bank, steer=steer, expert=expert, discriminator=discriminator,
                         controllers=list(controllers or ()))

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from studio.decode.generation import Generation, Result
 
 MODES = ("continue", "instruct")
+# Candidate lines tried per line of a poem when the request says nothing (the search,
+# studio/decode/search.py); chosen by bench/fudge_couplet.py --search 1 2 4 8.  Prose is
+# decoded on one path unless a width is asked for.
+DEFAULT_POEM_SEARCH = 4
 # Steering strengths when a writer gives none (studio/steer.py applies them).
 DEFAULT_BANK_STRENGTH = 3.0
 DEFAULT_STEER_STRENGTH = 1.5
@@ -80,7 +84,7 @@ class Request:
     settings: dict = field(default_factory=dict)  # Settings fields; max_new_tokens None: fit the form
     steering: Steering | None = None
     variants: int = 1  # continuations decoded side by side
-    search: int = 1  # candidate lines per poem line (forms), decoded as one batch
+    search: int | None = None  # candidate lines per line, decoded as one batch (None: the default)
     model: str | None = None  # None: the embedded model
     id: str | None = None  # the caller's name for it (perec batch)
 
@@ -142,7 +146,21 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     steer: dict = field(default_factory=dict)
 
-    def stream(self, engine: "Engine") -> "Generation":
+    @property
+    def search(self) -> int:
+        """The search width this request decodes with."""
+        if self.request.search is not None:
+            return self.request.search
+        return DEFAULT_POEM_SEARCH if self.form is not None and self.request.variants == 1 else 1
+
+    def stream(self, engine: "Engine"):
+        """A Generation, or a LineSearch when the search width is above one (both are read
+        the same way: iterate for text, ``result``, ``cancel()``)."""
+        if self.search > 1:
+            from studio.decode.search import LineSearch
+
+            return LineSearch(engine, self.prompt, self.constraint, self.settings, self.request.mode,
+                              width=self.search, **self.steer)
         return engine.stream(self.prompt, self.constraint, self.settings, self.request.mode, **self.steer)
 
     def generate(self, engine: "Engine") -> "Result":
@@ -190,8 +208,12 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
         raise RequestError("prompt must be a string")
     for name in ("variants", "search"):
         v = getattr(r, name)
+        if name == "search" and v is None:
+            continue
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise RequestError(f"{name} must be a positive integer (got {v!r})")
+    if r.variants > 1 and (r.search or 1) > 1:
+        raise RequestError("ask for variants or a search width, not both (each variant is one path)")
     if not isinstance(r.settings, dict):
         raise RequestError("settings must be a mapping of setting names to values")
     unknown = set(r.settings) - set(SETTING_NAMES)

@@ -25,6 +25,9 @@ def generate_args(p) -> None:
     add_sampling(p)
     p.add_argument("--variants", type=int, default=1, metavar="K",
                    help="write K continuations side by side, decoded as one batch (seeds SEED, SEED+1, ...)")
+    p.add_argument("--search", type=int, default=None, metavar="K",
+                   help="try each line K ways in one batch and keep the one the model finds likeliest "
+                        "(default: 4 for a poem, 1 otherwise)")
     add_steering(p)
 
 
@@ -39,7 +42,7 @@ def run_generate(args) -> int:
         prompt_of(args)  # raises: no prompt
     req = Request(prompt=prompt or "", constraints=args.constraint, form=args.form, given=args.given,
                   mode=args.mode, settings=settings_of(args), steering=steering_of(args),
-                  variants=args.variants, model=args.model)
+                  variants=args.variants, search=args.search, model=args.model)
     prepare(req)  # refuse bad input before loading the model
     eng = engine_of(args)
     prepared = prepare(req, eng)

@@ -20,6 +20,7 @@ done, ``cancel()`` from any thread to stop it before its next step.
 from __future__ import annotations
 
 import codecs
+import copy
 import queue
 import threading
 import time
@@ -58,6 +59,7 @@ class Result:
     first_token_seconds: float = 0.0
     settings: dict = field(default_factory=dict)
     token_ids: list[int] = field(default_factory=list)
+    search: int = 1  # candidate lines tried per line (studio/decode/search.py)
 
     @property
     def tokens_per_second(self) -> float:
@@ -113,6 +115,11 @@ class Generation:
         self._pending: list[str] = []  # streamed pieces not yet handed to the reader
         self.done = False
         self.error: BaseException | None = None  # why the row failed, if it did
+        # A search ranks lines by the model's own likelihood: per token written, its log
+        # probability under the logits before any steering or mask (kept on the device).
+        self.track_likelihood = False
+        self.logprobs: list[torch.Tensor] = []
+        self.newlines = 0  # line breaks written (a search parks a row at each)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -235,6 +242,9 @@ class Generation:
                 return DONE
             self.backoffs += 1
             prev, self.logits, snap, dec_state = self.history.pop()
+            if self.track_likelihood:
+                self.logprobs.pop()
+            self.newlines -= self.pieces[-1].count("\n")
             self.utf8.setstate(dec_state)
             self.banned.pop(step, None)
             self.banned.setdefault(step - 1, set()).add(prev)
@@ -250,6 +260,8 @@ class Generation:
             self.stop_reason = "eos"
             return DONE
         # 7. advance
+        if self.track_likelihood:
+            self.logprobs.append(torch.log_softmax(self.logits, dim=-1)[token_id])
         self.history.append((token_id, self.logits, self.masks.snapshot(), self.utf8.getstate()))
         self.masks.advance(token_id)
         self.seen.index_fill_(0, choice.reshape(1), True)  # on the device: no host sync
@@ -258,6 +270,7 @@ class Generation:
             piece = piece[1:]
         self.pieces.append(piece)
         self.ends.append((self.ends[-1] if self.ends else 0) + len(piece))
+        self.newlines += piece.count("\n")
         text = "".join(self.pieces)
         hit = self._stop_hit(text, len(text) - len(piece))
         if hit is not None:
@@ -274,6 +287,25 @@ class Generation:
 
     def set_logits(self, logits: torch.Tensor) -> None:
         self.logits = logits
+
+    def fork(self, source: SeqView, seed: int | None) -> "Generation":
+        """A row that goes on from this one's state with its own sampler (``seed``) and its
+        own copies of everything that changes; ``source`` is its forked place in the batch
+        (BatchSource.fork).  A cancel of either stops both."""
+        twin = copy.copy(self)
+        twin.settings = Settings.from_dict(dict(self.settings.to_dict(), seed=seed))
+        twin.sampler = Sampler(twin.settings, self.engine.device)
+        twin.masks = self.masks.fork()
+        twin.history, twin.logprobs = list(self.history), list(self.logprobs)
+        twin.banned = {k: set(v) for k, v in self.banned.items()}
+        twin.pieces, twin.ends = list(self.pieces), list(self.ends)
+        twin.seen = self.seen.clone()
+        twin.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        twin.utf8.setstate(self.utf8.getstate())
+        twin.source = source
+        twin._pending, twin._outbox = [], None
+        twin.done, twin.error, twin.result = False, None, None
+        return twin
 
     def finish(self) -> None:
         """The row is done: trim to the last point where every rule holds, stream the

@@ -26,6 +26,9 @@ class Decoder:
         self.engine = engine
         self.batches: dict[int, BatchSource] = {}  # id(model) -> its batch
         self.rows: list[Generation] = []
+        # Rows that wait in the batch without stepping (a search holds a finished line
+        # until every candidate line is done); they keep their place and state.
+        self.parked: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -57,7 +60,7 @@ class Decoder:
         failed: ``row.error`` says why)."""
         finished: list[Generation] = []
         proposals = []
-        for g in list(self.rows):
+        for g in [g for g in self.rows if id(g) not in self.parked]:
             try:
                 p = g.propose()
             except Exception as e:  # noqa: BLE001  (one row's error must not stop the others)
@@ -116,7 +119,16 @@ class Decoder:
 
     # ------------------------------------------------------------------ leaving
 
+    def adopt(self, g: Generation) -> None:
+        """Take a row already in one of this decoder's batches (a fork)."""
+        self.rows.append(g)
+
+    def discard(self, g: Generation) -> None:
+        """Drop a row without finishing it (a search's losing candidate)."""
+        self._leave(g)
+
     def _leave(self, g: Generation) -> None:
+        self.parked.discard(id(g))
         self.rows.remove(g)
         batch = g.source.batch
         batch.remove(g.source.sid)

@@ -74,7 +74,7 @@ class Handlers:
             d.model, d.mode, s.get("temperature", gr.skip()), s.get("top_k", gr.skip()),
             s.get("top_p", gr.skip()), s.get("repetition_penalty", gr.skip()),
             min(s.get("max_new_tokens", self.studio.config.default_max_tokens), cap),
-            -1 if seed is None else seed,
+            -1 if seed is None else seed, s.get("search", 0),
             gr.Dropdown(choices=store.choices(self.studio, session), value=d.id), status,
         ]
 

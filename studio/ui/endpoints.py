@@ -34,10 +34,11 @@ def add_endpoints(studio: Studio) -> None:
     def generate(prompt: str, constraints: str = "", form: str = "", max_new_tokens: int = 40,
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
                  top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY, seed: int = -1, mode: str = "continue",
-                 model: str = "", request: gr.Request = None) -> Iterator[str]:
+                 model: str = "", search: int = 0, request: gr.Request = None) -> Iterator[str]:
         """Write after ``prompt`` under the constraints (a spec string) and form; streams the
-        generated text so far (the prompt is not repeated).  ``seed`` < 0: random."""
-        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
+        generated text so far (the prompt is not repeated).  ``seed`` < 0: random;
+        ``search``: lines tried per line (0: automatic, 4 for a poem, 1 for prose)."""
+        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed, search)
         try:
             active = rules.from_spec_text(constraints)
             if mode == "instruct":

@@ -19,7 +19,8 @@ from studio.ui.config import UiConfig
 from studio.ui.endpoints import add_endpoints
 from studio.ui.persistence import EMPTY_BROWSER
 from studio.ui.session import Session
-from studio.ui.work import SCANSION_HEADERS, Studio
+from studio.request import DEFAULT_POEM_SEARCH
+from studio.ui.work import MAX_SEARCH, SCANSION_HEADERS, Studio
 
 VARIANTS = 3  # continuations the Variants button shows side by side
 
@@ -214,7 +215,11 @@ def _settings_tab(ui, cfg: UiConfig) -> None:
         ui.max_tokens = gr.Slider(1, cfg.max_tokens_cap, cfg.default_max_tokens, step=1,
                                   label=f"Max tokens (up to {cfg.max_tokens_cap})", elem_id="max-tokens")
         ui.seed = gr.Number(-1, label="Seed (-1 = random)", precision=0, elem_id="seed")
-    ui.settings = [ui.model, ui.mode, ui.temperature, ui.top_k, ui.top_p, ui.rep, ui.max_tokens, ui.seed]
+    ui.search = gr.Slider(0, MAX_SEARCH, 0, step=1, elem_id="search",
+                          label="Search width: each line tried this many ways, the likeliest kept "
+                                f"(0 = automatic: {DEFAULT_POEM_SEARCH} for a poem, 1 for prose)")
+    ui.settings = [ui.model, ui.mode, ui.temperature, ui.top_k, ui.top_p, ui.rep, ui.max_tokens, ui.seed,
+                   ui.search]
 
 
 def _drafts_tab(ui) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("perec.studio")
 
 MAX_VARIANTS = 4  # continuations side by side in the studio
+MAX_SEARCH = 8  # candidate lines per line the settings panel offers
 
 
 class UserError(ValueError):
@@ -63,6 +64,13 @@ class SettingsIn:
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     max_new_tokens: int = 60
     seed: float | int | None = None  # blank or negative: a new random seed each time
+    search: int | float = 0  # lines tried per line; 0: automatic (studio.request.DEFAULT_POEM_SEARCH)
+
+    def search_value(self) -> int | None:
+        n = int(self.search or 0)
+        if n < 0 or n > MAX_SEARCH:
+            raise UserError(f"search width must be 0 (automatic) to {MAX_SEARCH} (got {n})")
+        return n or None
 
     def seed_value(self) -> int | None:
         if self.seed is None or self.seed == "" or float(self.seed) < 0:
@@ -73,7 +81,8 @@ class SettingsIn:
         """The draft's record of its settings (the Settings fields, plus model and mode)."""
         return {"temperature": float(self.temperature), "top_k": int(self.top_k), "top_p": float(self.top_p),
                 "repetition_penalty": float(self.repetition_penalty),
-                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value()}
+                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value(),
+                "search": int(self.search or 0)}
 
 
 class Studio:
@@ -166,7 +175,8 @@ class Studio:
                 raise UserError("The draft is empty: write the poem's first words, or switch to "
                                 "instruct mode and give an instruction.")
             req = Request(prompt=instruction if s.mode == "instruct" else "", constraints=c, form=form,
-                          given=lines or None, mode=s.mode, settings=settings, variants=variants)
+                          given=lines or None, mode=s.mode, settings=settings, variants=variants,
+                          search=None if variants > 1 else s.search_value())
             try:
                 fc = prepare(req).form
             except ValueError as e:  # FormError: too many lines already, lines that cannot rhyme
@@ -183,7 +193,8 @@ class Studio:
         base = draft
         if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
             base = draft + "\n\n"  # a reply starts its own paragraph
-        return Request(prompt=prompt, constraints=c, mode=s.mode, settings=settings, variants=variants), base
+        return Request(prompt=prompt, constraints=c, mode=s.mode, settings=settings, variants=variants,
+                       search=None if variants > 1 else s.search_value()), base
 
     def _prepared(self, req: Request, s: SettingsIn, steering: "SteeringIn | None") -> tuple[Prepared, str]:
         eng = self.engine(s.model)
@@ -205,7 +216,7 @@ class Studio:
         req, base = self.request(draft, active, form, s, instruction)
         prepared, note = self._prepared(req, s, steering)
         gen = prepared.stream(self.engine(s.model))
-        if self.config.batching:
+        if self.config.batching and prepared.search == 1:  # a search drives its own batch
             self.engine(s.model).scheduler().submit(gen)
         return gen, note, base
 
