@@ -230,13 +230,14 @@ def test_replay_flags_tokens_the_rules_forbid(tokenizer):
 
 @pytest.mark.parametrize("spec", ["lipogram:e", "lipogram:e & require:z", "ban:the & pangram",
                                   "lowercase & no-digits", "syllables:1", "syllables:1 & starts-with:s",
-                                  "rhymes:day", "syllables:1 | starts-with:b"])
+                                  "rhymes:day", "syllables:1 | starts-with:b", "form:haiku",
+                                  "form:limerick"])
 def test_rules_that_never_dead_end_run_in_vllm(spec):
     assert refusal(parse_specs([spec])) is None
 
 
 @pytest.mark.parametrize("spec,named", [
-    ("form:haiku", "form:haiku"),
+    ("form:haiku & lipogram:e", "form:haiku & lipogram:e"),
     ("syllables:1 & lipogram:e", "syllables:1 & lipogram:e"),  # ' cont': every completion has an e
     ("lipogram:e & include:sea,salt", "include:sea,salt"),
     ("title-case", "title-case"),
@@ -252,8 +253,8 @@ def test_validate_params_refuses_back_off_rules_and_bad_args():
     PerecLogitsProcessor.validate_params(params("lipogram:e"))
     PerecLogitsProcessor.validate_params(params(None))
     PerecLogitsProcessor.validate_params(params("syllables:1"))
-    with pytest.raises(ValueError, match="form:haiku.*back-off"):
-        PerecLogitsProcessor.validate_params(params("form:haiku"))
+    with pytest.raises(ValueError, match="syllables:1 & lipogram:e.*back-off"):
+        PerecLogitsProcessor.validate_params(params("syllables:1 & lipogram:e"))
     with pytest.raises(ValueError, match="unknown constraint"):
         PerecLogitsProcessor.validate_params(params("nonsense:1"))
     with pytest.raises(ValueError, match="unknown key"):
@@ -277,9 +278,24 @@ def test_prepare_carries_rules_prompt_and_settings(tokenizer):
     assert free.params["temperature"] == 0.0 and free.params["stop"] == ["\n"]
 
 
+def test_prepare_starts_a_form_on_its_own_line_with_its_budget(tokenizer):
+    from studio.masks.forms import token_budget, with_form
+
+    p = prepare({"id": "h", "prompt": "Autumn rain", "form": "haiku"}, tokenizer)
+    assert p.context == "Autumn rain\n"
+    assert p.params["max_tokens"] == token_budget(with_form(None, "haiku"))
+    args = p.params["extra_args"]["perec"]
+    assert args["constraints"] == "form:haiku" and args["given"] == []
+    g = prepare({"id": "g", "prompt": "Autumn rain", "form": "haiku",
+                 "given": ["an old silent pond"]}, tokenizer)
+    assert g.context == "Autumn rain\nan old silent pond\n"
+    spec = RowSpec.from_args(g.params["extra_args"]["perec"])
+    assert spec.constraint() == g.constraint  # the given lines survive the trip to vLLM
+
+
 @pytest.mark.parametrize("request_, match", [
     ({"prompt": "x", "constraints": "syllables:1 & lipogram:e"}, "back-off"),
-    ({"prompt": "x", "form": "haiku"}, "form:haiku.*back-off"),
+    ({"prompt": "x", "form": "haiku", "constraints": "lipogram:e"}, "lipogram:e & form:haiku.*back-off"),
     ({"prompt": "x", "constraints": "nonsense:1"}, "unknown constraint"),
     ({"prompt": "x", "settings": {"max_new_tokens": 0}}, "max_new_tokens"),
     ({"prompt": "x", "settings": {"temprature": 1}}, "unknown setting"),
@@ -315,9 +331,13 @@ def test_vllm_runs_two_prompts_under_the_rules(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     import json
 
+    from studio.api import check as studio_check
+    from studio.masks.forms import with_form
+
     rows = {r["id"]: r for r in map(json.loads, [line for line in run.stdout.splitlines() if line.startswith("{")])}
     assert set(rows) == {"e", "h", "f"}
-    assert "back-off" in rows["h"]["error"]
+    assert rows["h"]["stop_reason"] == "eos"  # a whole haiku
+    assert studio_check(rows["h"]["text"], with_form(None, "haiku")) == []
     assert rows["e"]["tokens"] > 5 and "e" not in rows["e"]["text"].lower()
     assert parse_spec("lipogram:e").check(rows["e"]["text"]) == []
     assert rows["f"]["tokens"] > 5 and rows["f"]["constraints"] == ""

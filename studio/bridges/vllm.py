@@ -29,6 +29,7 @@ from types import SimpleNamespace
 from typing import Iterable, Iterator
 
 from constraints.base import CharConstraint, Constraint, WordConstraint
+from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars
 
 from studio.api import _form_request, as_constraint
@@ -65,11 +66,15 @@ def refusal(constraint: Constraint | None) -> str | None:
       progress stays a prefix of an allowed word, and every prefix can be finished a
       letter at a time, then ended by a space.  The one exception is the budget's last
       token, which must finish the word: where no single token does, the text is trimmed
-      to its last whole word, with a message.
+      to its last whole word, with a message;
+    - a form alone: its plan offers only words that still fit the line's syllables, metre
+      and rhyme (studio/masks/forms.py); measured, 0 dead ends in 64 haiku and 64
+      limericks with back-off off.
 
-    Anything that mixes the two (a word-level rule under a lipogram: ' cont' is a prefix
-    of one-syllable words, all of them with an e), forms, must-use words, rhopalism, title
-    case and scoped rules can reach such a state; our engine backs off out of it."""
+    Anything that mixes these (a word rule under a lipogram: ' cont' is a prefix of
+    one-syllable words, all of them with an e; 13 of 64 texts met a dead end), must-use
+    words, rhopalism, title case and scoped rules can reach such a state; our engine
+    backs off out of it."""
     if constraint is None:
         return None
     leaves = constraint.leaves()
@@ -78,8 +83,11 @@ def refusal(constraint: Constraint | None) -> str | None:
         return None
     if not chars and all(_one_word_set(c) for c in leaves):
         return None
-    # Name the rules that cannot run here; where word rules meet character rules, all.
-    others = [c for c in leaves if c not in chars and not _one_word_set(c)]
+    if len(leaves) == 1 and isinstance(leaves[0], FormConstraint):
+        return None
+    # Name the rules that cannot run here; where rules that run alone meet, all of them.
+    others = [c for c in leaves if c not in chars and not _one_word_set(c)
+              and not isinstance(c, FormConstraint)]
     names = " & ".join(c.spec() for c in others or leaves)
     return f"{names} needs Perec's engine (back-off): use --backend perec"
 
