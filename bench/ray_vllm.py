@@ -39,6 +39,19 @@ def ended_from(tokens: list[int], max_tokens: int, eos_ids) -> str:
     return "length" if len(tokens) >= max_tokens else "eos"
 
 
+def stop_local_ray(ray) -> None:
+    """ray.shutdown(), then end what it leaves behind of this script's own process tree:
+    it kills the engine's actor outright, and vLLM's worker process under it lives on."""
+    import psutil
+
+    ours = psutil.Process().children(recursive=True)
+    ray.shutdown()
+    _gone, alive = psutil.wait_procs(ours, timeout=10)
+    for p in alive:
+        p.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=8)
@@ -107,7 +120,7 @@ def main() -> None:
     t0 = time.perf_counter()
     out = processor(ray.data.from_items(rows)).take_all()
     secs = time.perf_counter() - t0
-    ray.shutdown()
+    stop_local_ray(ray) if local else ray.shutdown()
 
     eos = set(prepared[next(iter(prepared))].masks.vocab.eos_ids)
     results = []

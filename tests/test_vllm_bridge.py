@@ -217,12 +217,16 @@ def test_replay_tells_a_generation_as_our_engine_does(tiny_engine):
         assert (out.text, out.stop_reason, out.token_ids) == (r.text, r.stop_reason, r.token_ids)
 
 
-def test_replay_flags_tokens_the_rules_forbid(tokenizer):
+def test_replay_trims_a_budget_that_ends_mid_word(tokenizer):
+    """The budget ran out inside a word a word rule has not finished: the text is cut
+    back to the last whole word, which passes the rule's check."""
     vocab = vocab_index(tokenizer, len(tokenizer))
-    toks = tokenizer.encode(" big red dog", add_special_tokens=False)
-    out = replay(compile_masks(parse_spec("lipogram:e"), vocab), "", toks, ended="length", max_tokens=10)
-    assert out.text == " big"
-    assert "breaks the rules" in out.message
+    c = parse_spec("syllables:1")
+    toks = tokenizer.encode(" the big red dog ran to the cont", add_special_tokens=False)
+    out = replay(compile_masks(c, vocab), "", toks, ended="length", max_tokens=len(toks))
+    assert out.text == " the big red dog ran to the"
+    assert out.stop_reason == "max_tokens" and "trimmed" in out.message
+    assert c.check(out.text) == []
 
 
 # ---------------------------------------------------------------- refusals and requests

@@ -4,9 +4,10 @@ the end (the token budget ran out mid-word, or a dead end forced EOS), the text 
 to its last point where every rule holds, with a message.
 
 The logits processor lives in vLLM's engine process and cannot report back, so the
-calling process replays the request's tokens through a fresh mask set of the same rules:
-advancing a mask set costs a fraction of a decode step, and the replay also confirms that
-every token was one the rules allowed.
+calling process replays the request's tokens through a mask set of the same rules: it
+only advances the rules' state (no masks are built here; the engine process built them),
+so it costs a fraction of a decode step.  That the tokens obeyed the rules is the
+processor's job (studio/bridges/rows.py) and is judged by each rule's own ``check``.
 """
 
 from __future__ import annotations
@@ -44,11 +45,6 @@ def replay(masks: MaskSet, context: str, token_ids: list[int], *, ended: str,
     cut = False  # stopped here rather than where the other engine did
     for tok in token_ids:
         if tok in vocab.eos_ids:
-            break
-        if not masks.allows(tok, max_tokens - len(kept)):
-            stop_reason = "dead_end"
-            message = f"token {tok} ({vocab.texts[tok]!r}) breaks the rules: were they applied in vLLM?"
-            cut = True
             break
         masks.advance(tok)
         kept.append(tok)

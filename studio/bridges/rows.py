@@ -152,15 +152,22 @@ class RuleRows:
             steps_left = row.max_tokens - row.seen
             allowed.append(row.masks.step_mask(steps_left, may_end=row.seen >= row.min_tokens))
             biases.append(row.masks.bias(steps_left))
-        ok = fit(torch.stack(allowed), logits.shape[-1])
+        ok = fit(torch.stack(allowed), logits.shape[-1]).to(logits.device)
         # A dead end (nothing allowed): EOS alone, so the request ends here.
         ok[:, self.end_id] |= ~ok.any(dim=1)
-        at = torch.tensor(index, device=logits.device)
-        rows = logits.index_select(0, at)
+        bias = None
         if any(b is not None for b in biases):
             zero = torch.zeros(self.vocab.size, device=logits.device)
-            rows = rows + fit(torch.stack([zero if b is None else b for b in biases]), logits.shape[-1])
-        logits.index_copy_(0, at, rows.masked_fill(~ok.to(logits.device), float("-inf")))
+            bias = fit(torch.stack([zero if b is None else b for b in biases]), logits.shape[-1])
+        if len(index) == logits.shape[0]:  # every row has rules (the common batch): in place
+            if bias is not None:
+                logits += bias
+            return logits.masked_fill_(~ok, float("-inf"))
+        at = torch.tensor(index, device=logits.device)
+        rows = logits.index_select(0, at)
+        if bias is not None:
+            rows = rows + bias
+        logits.index_copy_(0, at, rows.masked_fill(~ok, float("-inf")))
         return logits
 
 

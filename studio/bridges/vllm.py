@@ -305,6 +305,10 @@ def run_batch(requests: Iterable[dict], model_dir=None, *, llm=None, max_in_flig
 
     llm = llm or make_llm(model_dir, **llm_kw)
     engine = llm.llm_engine
+    if PROCESSOR not in (engine.model_config.logits_processors or []) and \
+            PerecLogitsProcessor not in (engine.model_config.logits_processors or []):
+        raise ValueError("this LLM was made without Perec's logits processor: make it with "
+                         f"make_llm(), or LLM(..., logits_processors=['{PROCESSOR}'])")
     mc = engine.model_config
     tokenizer = _tokenizer(mc.tokenizer)  # as the processor's
     model = Path(mc.model).name
