@@ -181,7 +181,7 @@ def main() -> None:
            f"{a.runs} interleaved rounds.  Every text judged by the rule's own `check`.\n"]
     for name in runners:
         out += [f"## {name}\n",
-                "| rules | requests run | refused | texts failing check | stop reasons | tok/s (median) "
+                "| rules | requests run | refused | texts failing check (all rounds) | stop reasons (all rounds) | tok/s (median) "
                 "| ratio to vLLM unconstrained: median [min, max] | cold (warm-up) s |",
                 "|---|---:|---:|---:|---|---:|---|---:|"]
         for arm in arms:

@@ -356,3 +356,26 @@ def test_vllm_runs_two_prompts_under_the_rules(tmp_path):
     assert rows["e"]["tokens"] > 5 and "e" not in rows["e"]["text"].lower()
     assert parse_spec("lipogram:e").check(rows["e"]["text"]) == []
     assert rows["f"]["tokens"] > 5 and rows["f"]["constraints"] == ""
+
+
+def test_vllm_model_dir_drops_the_gguf_note_in_a_copy(tmp_path):
+    import json
+
+    from studio.bridges.vllm import model_name, vllm_model_dir
+
+    src = tmp_path / "m-f32"
+    src.mkdir()
+    config = {"model_type": "llama", "quantization_config": {"quant_method": "gguf", "gguf_file": "x.gguf"}}
+    (src / "config.json").write_text(json.dumps(config))
+    (src / "model.safetensors").write_bytes(b"weights")
+    dst = vllm_model_dir(src)
+    assert dst != src and dst.name == "m-f32-vllm"
+    assert "quantization_config" not in json.loads((dst / "config.json").read_text())
+    assert (dst / "model.safetensors").read_bytes() == b"weights"
+    assert json.loads((src / "config.json").read_text()) == config  # our loader's copy is untouched
+    assert vllm_model_dir(src) == dst  # again: the same folder
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    assert vllm_model_dir(plain) == plain
+    assert model_name(str(dst)) == "m-f32-vllm"

@@ -273,6 +273,17 @@ def vllm_model_dir(model_dir: str | os.PathLike | None = None) -> Path:
     return dst
 
 
+def model_name(folder: str) -> str:
+    """The name results carry: the embedded model's own name for its vLLM copy, as our
+    engine reports it; else the folder's name."""
+    from models.loading import EMBEDDED_NAME, cache_dir, embedded_path
+
+    path = Path(folder)
+    if path.parent == cache_dir() and path.name == f"{embedded_path()[0].name}-vllm":
+        return EMBEDDED_NAME
+    return path.name
+
+
 # ---------------------------------------------------------------- batches
 
 
@@ -311,7 +322,7 @@ def run_batch(requests: Iterable[dict], model_dir=None, *, llm=None, max_in_flig
                          f"make_llm(), or LLM(..., logits_processors=['{PROCESSOR}'])")
     mc = engine.model_config
     tokenizer = _tokenizer(mc.tokenizer)  # as the processor's
-    model = Path(mc.model).name
+    model = model_name(mc.model)
     pending = iter(requests)
     live: dict[str, tuple[Prepared, list[int], float]] = {}
     t0 = time.perf_counter()
