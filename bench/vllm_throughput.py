@@ -107,7 +107,7 @@ def timed(run: Runner, requests: list[dict]) -> tuple[float, list[dict]]:
 def judge(arm: str | None, results: list[dict]) -> dict:
     """Tokens, refusals, stop reasons and the independent check of every text."""
     from studio.api import as_constraint, check
-    from studio.masks.forms import with_form
+    from studio.request import with_form
 
     ok = [r for r in results if "error" not in r]
     errors = Counter(r["error"] for r in results if "error" in r)

@@ -23,7 +23,7 @@ import threading
 
 from constraints.base import Violation
 
-from studio.candidates import Candidate, next_candidates
+from studio.next_words import Candidate, next_candidates
 from studio.decode.engine import Engine
 from studio.decode.generation import Generation, Result
 from studio.request import Request, Steering, as_constraint, prepare

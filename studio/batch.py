@@ -205,17 +205,7 @@ def run_batch(in_path: str | Path, out_path: str | Path, engine=None, backend: s
                 engine = load(model)
             run_engine(lines, engine, writer, progress, rows, on_update=bar)
         elif backend == "vllm":
-            try:
-                from studio.bridges.vllm import run_requests
-            except ImportError as e:
-                raise RequestError(f"the vLLM backend needs vLLM ({e}): run `make vllm` and use .venv-vllm") from None
-            for obj in run_requests(lines, model=model):
-                writer.write(obj)
-                progress.done += 1
-                progress.errors += "error" in obj
-                progress.tokens += obj.get("tokens", 0)
-                if bar:
-                    bar(progress)
+            run_vllm(lines, writer, progress, model, on_update=bar)
         else:
             raise RequestError(f"unknown backend '{backend}' (perec or vllm)")
     finally:
@@ -223,6 +213,32 @@ def run_batch(in_path: str | Path, out_path: str | Path, engine=None, backend: s
         if bar:
             bar(progress, final=True)
     return progress
+
+
+def run_vllm(lines: list[Line], writer: Writer, progress: Progress, model: str | None = None,
+             on_update: Callable[[Progress], None] | None = None) -> None:
+    """The same lines through vLLM with Perec's rules as its logits processor
+    (studio/bridges/vllm.py); requests it cannot honour come back as error lines."""
+    try:
+        import vllm  # noqa: F401
+    except ImportError as e:
+        raise RequestError(f"the vLLM backend needs vLLM ({e}): run `make vllm` and use .venv-vllm") from None
+    from studio.bridges.vllm import make_llm, run_batch
+
+    for line in lines:
+        if line.request is None:
+            writer.write({"id": line.id, "error": line.error})
+            progress.done += 1
+            progress.errors += 1
+    good = [ln.request for ln in lines if ln.request is not None]
+    if good:
+        for obj in run_batch(good, llm=make_llm(model)):
+            writer.write(obj)
+            progress.done += 1
+            progress.errors += "error" in obj
+            progress.tokens += obj.get("tokens", 0)
+            if on_update:
+                on_update(progress)
 
 
 def _bar(progress: Progress, skipped: int):

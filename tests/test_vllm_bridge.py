@@ -21,7 +21,7 @@ from studio.bridges.outcome import replay
 from studio.bridges.rows import RowSpec
 from studio.bridges.vllm import PerecLogitsProcessor, prepare, refusal
 from studio.decode.maskset import compile_masks
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from studio.decode.vocab import vocab_index
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -294,7 +294,7 @@ def test_prepare_carries_rules_prompt_and_settings(tokenizer):
 
 
 def test_prepare_starts_a_form_on_its_own_line_with_its_budget(tokenizer):
-    from studio.masks.forms import token_budget, with_form
+    from studio.request import token_budget, with_form
 
     p = prepare({"id": "h", "prompt": "Autumn rain", "form": "haiku"}, tokenizer)
     assert p.context == "Autumn rain\n"
@@ -347,7 +347,7 @@ def test_vllm_runs_two_prompts_under_the_rules(tmp_path):
     import json
 
     from studio.api import check as studio_check
-    from studio.masks.forms import with_form
+    from studio.request import with_form
 
     rows = {r["id"]: r for r in map(json.loads, [line for line in run.stdout.splitlines() if line.startswith("{")])}
     assert set(rows) == {"e", "h", "f"}

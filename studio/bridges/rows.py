@@ -27,7 +27,7 @@ from constraints.spec import parse_specs
 
 from studio.decode.maskset import MaskSet, compile_masks
 from studio.decode.vocab import VocabIndex, vocab_index
-from studio.masks.forms import with_form
+from studio.request import with_form
 
 
 @dataclass

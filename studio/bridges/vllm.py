@@ -26,20 +26,21 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Iterable, Iterator
 
 from constraints.base import CharConstraint, Constraint, WordConstraint
 from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars
 
-from studio.api import _form_request, as_constraint
 from studio.bridges.outcome import replay
 from studio.bridges.rows import RowSpec, RuleRows
-from studio.decode.engine import MODES, Engine, Result
+from studio.decode.engine import encode_prompt
+from studio.decode.generation import Result
 from studio.decode.maskset import MaskSet, compile_masks
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from studio.decode.vocab import vocab_index
+from studio.request import Request, form_of
+from studio.request import prepare as prepare_request
 
 try:  # the adapter subclasses vLLM's base where vLLM is installed; the core never needs it
     from vllm.v1.sample.logits_processor import LogitsProcessor as _VllmLogitsProcessor
@@ -119,35 +120,24 @@ class Prepared:
     params: dict = field(default_factory=dict)
 
 
-REQUEST_KEYS = {"id", "prompt", "constraints", "form", "given", "mode", "settings"}
-
-
-def prepare(request: dict, tokenizer, model_name: str = "") -> Prepared:
-    """Check and prepare one request dict (see ``run_batch``); bad input raises ValueError
-    (SpecError, ImpossibleConstraint, FormError, PromptError ...) naming the problem."""
-    if not isinstance(request, dict):
-        raise ValueError(f"a request must be a JSON object (got {type(request).__name__})")
-    unknown = set(request) - REQUEST_KEYS
-    if unknown:
-        raise ValueError(f"unknown request field(s): {', '.join(sorted(unknown))}")
-    prompt = request.get("prompt", "")
-    mode = request.get("mode") or "continue"
-    if mode not in MODES:
-        raise ValueError(f"unknown mode '{mode}' (use continue or instruct)")
-    settings = request.get("settings") or {}
-    if not isinstance(settings, dict):
-        raise ValueError("settings must be an object")
-    constraint, text, settings = _form_request(request.get("constraints"), prompt, mode,
-                                               request.get("form"), request.get("given"), settings)
-    constraint = as_constraint(constraint)
-    s = Settings.from_dict(settings)
+def prepare(request: dict | Request, tokenizer, model_name: str = "") -> Prepared:
+    """Check and prepare one request (a dict as ``perec batch`` reads it, or a Request);
+    bad input raises ValueError (SpecError, ImpossibleConstraint, FormError, PromptError
+    ...) naming the problem.  It goes through the same ``prepare`` as our engine's
+    requests (studio/request.py): the same validation, poem start and budget."""
+    req = request if isinstance(request, Request) else Request.from_dict(request)
+    if req.steering is not None and not req.steering.is_off():
+        raise ValueError("steering (adapters, banks, controllers) needs Perec's engine: use --backend perec")
+    if req.variants > 1 or (req.search or 1) > 1:
+        raise ValueError("variants and search widths need Perec's engine: use --backend perec")
+    prepared = prepare_request(req)
+    prompt, mode, constraint, text, s = req.prompt, req.mode, prepared.constraint, prepared.prompt, prepared.settings
     why = refusal(constraint)
     if why:
         raise ValueError(why)
     vocab = vocab_index(tokenizer)
     masks = compile_masks(constraint, vocab)  # refuses impossible rule sets now, not in vLLM
-    ids, context, drop_space = Engine.encode_prompt(SimpleNamespace(tokenizer=tokenizer, name=model_name),
-                                                    text, mode)
+    ids, context, drop_space = encode_prompt(tokenizer, text, mode, name=model_name or "this model")
     params = dict(max_tokens=s.max_new_tokens, temperature=0.0 if s.greedy else s.temperature,
                   top_k=s.top_k, top_p=s.top_p, repetition_penalty=s.repetition_penalty,
                   seed=s.seed, stop_token_ids=list(vocab.eos_ids), detokenize=False)
@@ -159,18 +149,11 @@ def prepare(request: dict, tokenizer, model_name: str = "") -> Prepared:
     else:
         # EOS before min_new_tokens and stop strings are the rules' business here: EOS only
         # where every rule may end, a stop string only where they are done (as in our loop).
-        given = list(getattr(_form_of(constraint), "given", ()) or ())
+        given = list(getattr(form_of(constraint), "given", ()) or ())
         spec = RowSpec(constraint.spec(), context, s.min_new_tokens, tuple(given))
         params.update(extra_args={EXTRA_KEY: spec.to_args()})
-    rid = request.get("id")
-    return Prepared("" if rid is None else str(rid), prompt, mode, ids, context, drop_space,
+    return Prepared("" if req.id is None else str(req.id), prompt, mode, ids, context, drop_space,
                     constraint, masks, s, params)
-
-
-def _form_of(constraint):
-    from studio.masks.forms import form_of
-
-    return form_of(constraint)
 
 
 def result(p: Prepared, token_ids: list[int], ended: str, model: str,
@@ -301,7 +284,7 @@ def make_llm(model_dir=None, *, max_model_len: int = 2048, kv_cache_gib: float =
                logits_processors=[PROCESSOR], **kw)
 
 
-def run_batch(requests: Iterable[dict], model_dir=None, *, llm=None, max_in_flight: int = 256,
+def run_batch(requests: Iterable[dict | Request], model_dir=None, *, llm=None, max_in_flight: int = 256,
               **llm_kw) -> Iterator[dict]:
     """Run request dicts through vLLM; yield one result dict per request, as each finishes.
 
@@ -337,7 +320,7 @@ def run_batch(requests: Iterable[dict], model_dir=None, *, llm=None, max_in_flig
             try:
                 p = prepare(req, tokenizer, model)
             except ValueError as e:
-                rid = req.get("id") if isinstance(req, dict) else None
+                rid = req.id if isinstance(req, Request) else req.get("id") if isinstance(req, dict) else None
                 yield {"id": rid, "error": str(e)}
                 continue
             serial += 1

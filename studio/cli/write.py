@@ -94,7 +94,7 @@ def run_candidates(args) -> int:
     n = args.tokens or args.words
     if n < 1:
         raise CliError("--words / --tokens must be at least 1")
-    from studio.candidates import next_candidates
+    from studio.next_words import next_candidates
 
     cands = next_candidates(engine_of(args), prompt, constraint, n=n, words=not args.tokens, mode=args.mode)
     lines = [f"{c.prob:8.4f}  {c.display}" for c in cands]

@@ -30,6 +30,42 @@ _CHARS_PER_TOKEN = 16
 DEFAULT_WINDOW = 1024
 
 
+def encode_prompt(tokenizer, prompt: str, mode: str = "continue", room: int | None = None,
+                  name: str = "this model") -> tuple[list[int], str, bool]:
+    """(input ids, the text constraints see as already written, drop a leading space) for
+    ``prompt`` under ``tokenizer``: a chat turn in instruct mode, the text itself in continue
+    mode, of which the model reads the last ``room`` tokens (None: all of it).  Also used by
+    the vLLM bridge, which has a tokenizer but no Engine."""
+    if mode not in MODES:
+        raise PromptError(f"unknown mode '{mode}' (use continue or instruct)")
+    if not isinstance(prompt, str):
+        raise PromptError("prompt must be a string")
+    if mode == "instruct":
+        if not getattr(tokenizer, "chat_template", None):
+            raise PromptError(f"model '{name}' has no chat template; use continue mode")
+        if not prompt.strip():
+            raise PromptError("empty prompt: instruct mode needs an instruction")
+        chat = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                             tokenize=False)
+        ids = tokenizer.encode(chat, add_special_tokens=False)
+        if room is not None and len(ids) > room:
+            raise PromptError(f"the instruction is too long: {len(ids)} tokens; the model reads at most "
+                              f"{room} here (PEREC_WINDOW, the context and the new tokens)")
+        return ids, "", False
+    if not prompt.strip():
+        raise PromptError("empty prompt: continue mode needs some text to continue")
+    # A trailing space would be its own token, which models rarely follow well: drop it
+    # from the input and drop the space the model then writes before its first word.
+    stripped = prompt.rstrip(" ")
+    cut = 0 if room is None else max(0, len(stripped) - room * _CHARS_PER_TOKEN)
+    ids = tokenizer.encode(stripped[cut:], add_special_tokens=not cut)
+    if cut:
+        ids = ids[1:]  # the first token may be cut in half
+    if room is not None and len(ids) > room:
+        ids = ids[-room:]
+    return ids, prompt, stripped != prompt
+
+
 class Engine:
     """A loaded model plus its vocabulary index: generate, stream, variants."""
 
@@ -53,34 +89,8 @@ class Engine:
 
         The model sees a window of a long draft: its last tokens that fit the context
         together with ``budget`` new tokens.  The constraints still see all of it."""
-        if mode not in MODES:
-            raise PromptError(f"unknown mode '{mode}' (use continue or instruct)")
-        if not isinstance(prompt, str):
-            raise PromptError("prompt must be a string")
         room = max(16, min(self.window, self.context_length - max(budget, 0)))
-        if mode == "instruct":
-            if not getattr(self.tokenizer, "chat_template", None):
-                raise PromptError(f"model '{self.name}' has no chat template; use continue mode")
-            if not prompt.strip():
-                raise PromptError("empty prompt: instruct mode needs an instruction")
-            chat = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
-            ids = self.tokenizer.encode(chat, add_special_tokens=False)
-            if len(ids) > room:
-                raise PromptError(f"the instruction is too long: {len(ids)} tokens; the model reads "
-                                  f"at most {room} here (PEREC_WINDOW, the context and {budget} new tokens)")
-            return ids, "", False
-        if not prompt.strip():
-            raise PromptError("empty prompt: continue mode needs some text to continue")
-        # A trailing space would be its own token, which models rarely follow well: drop
-        # it from the input and drop the space the model then writes before its first word.
-        stripped = prompt.rstrip(" ")
-        cut = max(0, len(stripped) - room * _CHARS_PER_TOKEN)
-        ids = self.tokenizer.encode(stripped[cut:], add_special_tokens=not cut)
-        if cut or len(ids) > room:
-            ids = ids[1:][-room:] if cut else ids[-room:]  # the first token may be cut in half
-        return ids, prompt, stripped != prompt
+        return encode_prompt(self.tokenizer, prompt, mode, room, self.name)
 
     # -------------------------------------------------------------- generation
 

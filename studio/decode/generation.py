@@ -193,7 +193,8 @@ class Generation:
         self.banned: dict[int, set[int]] = {}  # step -> choices that led to dead ends
         self.ends: list[int] = []  # where each piece ends in the joined text
         self.emitted = 0  # characters of the joined pieces already streamed
-        self.safe_len, self.safe_tokens = 0, 0  # the last point where every rule could end
+        self.safe_len, self.safe_tokens = 0, 0  # the last point that may be streamed for good
+        self.done_len, self.done_tokens = 0, 0  # the last such point where every rule holds
         self.stop_reason, self.message, self.backoffs = "max_tokens", "", 0
         self.first_token = 0.0
 
@@ -279,6 +280,8 @@ class Generation:
             return DONE
         if self.masks.safe():
             self.safe_len, self.safe_tokens = len(text), len(self.history)
+            if self.masks.done_ok():
+                self.done_len, self.done_tokens = len(text), len(self.history)
         cut = self._stream_cut(text, self.ends, self.safe_len, self.emitted)
         if cut > self.emitted:
             self._emit(text[self.emitted:cut])
@@ -315,8 +318,14 @@ class Generation:
             self.pieces.append(self.utf8.decode(b"", final=True))
         text = "".join(self.pieces)
         if not self.masks.done_ok():
-            # A dead end is trimmed too: the result always obeys every rule.
-            text, history = text[:self.safe_len], history[:self.safe_tokens]
+            # A dead end (or a budget spent mid-word) is trimmed to the last point where every
+            # rule holds, so the result obeys them all; never below what was already streamed
+            # (streaming stops at word ends, where word rules hold).
+            if self.done_len >= self.emitted:
+                cut, kept = self.done_len, self.done_tokens
+            else:
+                cut, kept = self.emitted, self.ends.index(self.emitted) + 1 if self.emitted else 0
+            text, history = text[:cut], history[:kept]
             self.message = self.message or "trimmed to the last point where every constraint holds"
         if len(text) > self.emitted:
             self._emit(text[self.emitted:])

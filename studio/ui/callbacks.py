@@ -303,14 +303,14 @@ class Handlers:
         try:
             d = store.restore(self.studio, session, browser)
         except Exception as e:
-            return [gr.skip()] * 16 + [_warn(e)]
+            return [gr.skip()] * (self.view_len - 1) + [_warn(e)]
         return self.view(session, d, "")
 
     def _open(self, session, action):
         try:
             d = action()
         except Exception as e:
-            return [gr.skip()] * 16 + [_warn(e)]
+            return [gr.skip()] * (self.view_len - 1) + [_warn(e)]
         return self.view(session, d, f"Opened “{d.title}”.")
 
     def open_draft(self, draft_id, session):
@@ -353,6 +353,7 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     model = dict(concurrency_id="model", concurrency_limit=studio.config.concurrency)
     quick = dict(concurrency_limit=None, show_progress=HIDDEN)
     VIEW = [ui.session, ui.editor, ui.title, ui.chips, ui.spec, ui.chips_html, ui.form, *S, ui.drafts, ui.status]
+    h.view_len = len(VIEW)  # a failed open keeps every part of the view but the status
     RULES = [ui.session, ui.chips, ui.spec, ui.chips_html, ui.form, ui.status]
     CHECK = [ui.highlight, ui.summary, ui.scansion]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 from constraints.forms import check_form
 
-from studio.candidates import next_candidates
+from studio.next_words import next_candidates
 from studio.ui.drafts import DraftError, DraftStore
 from studio.decode.engine import Engine, PromptError
 from studio.decode.generation import Generation
