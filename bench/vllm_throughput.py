@@ -54,17 +54,23 @@ def vllm_backend(a: argparse.Namespace) -> Runner:
 
 @backend("perec")
 def perec_backend(a: argparse.Namespace) -> Runner:
-    """Our engine, one request after another (the reference until batched rows land)."""
+    """Our engine with batched rows, as `perec batch` runs it (studio/batch.py): ``--rows``
+    requests decoded together, a finished one's place taken at once.  One path per request
+    (search width 1), as vLLM samples."""
     import studio
-    from studio.bridges.vllm import REQUEST_KEYS
+    from studio.batch import Line, Progress, run_engine
+    from studio.request import Request
 
     eng = studio.load(a.model)
 
+    class Collect(list):
+        write = list.append
+
     def run(requests):
-        for r in requests:
-            kw = {k: r[k] for k in ("form", "given", "mode") if k in r and k in REQUEST_KEYS}
-            res = studio.generate(r["prompt"], r.get("constraints"), engine=eng, **kw, **r.get("settings", {}))
-            yield {"id": r["id"], **res.to_dict()}
+        lines = [Line(r["id"], Request.from_dict(dict(r, search=1))) for r in requests]
+        out = Collect()
+        run_engine(lines, eng, out, Progress(total=len(lines)), rows=a.rows)
+        return out
     return run
 
 
@@ -128,6 +134,7 @@ def main() -> None:
                     help="rule sets separated by ';' (form:NAME for a form); unconstrained is always run")
     ap.add_argument("--backends", default="vllm", help="comma-separated names in BACKENDS")
     ap.add_argument("--model", default=None, help="model folder (default: the embedded model)")
+    ap.add_argument("--rows", type=int, default=16, help="requests our engine decodes together")
     ap.add_argument("--max-model-len", type=int, default=512)
     ap.add_argument("--kv-cache-gib", type=float, default=1.0)
     ap.add_argument("--out", default=None)
@@ -213,6 +220,15 @@ def main() -> None:
                 out.append(f"- `{label(arm)}` — {r['prompt']!r} → {r['text']!r} ({r['stop_reason']})")
             for r in j["failing"][:3]:
                 out.append(f"- `{label(arm)}` FAILS check: {r['text']!r}")
+        out.append("")
+    if "perec" in runners and "vllm" in runners:
+        out += ["## Our batched engine vs vLLM, same requests, same rounds\n",
+                "| rules | tok/s ours / vLLM: median [min, max] |", "|---|---|"]
+        for arm in arms:
+            ratios = [(r["perec", arm][0] / r["perec", arm][1]) / (r["vllm", arm][0] / r["vllm", arm][1])
+                      for r in rounds if r["vllm", arm][0] and r["perec", arm][0]]
+            if ratios:
+                out.append(f"| {label(arm)} | {statistics.median(ratios):.3f} [{min(ratios):.3f}, {max(ratios):.3f}] |")
         out.append("")
     text = "\n".join(out)
     path = Path(a.out) if a.out else ROOT / "bench" / "results" / "vllm-cpu.md"
