@@ -171,7 +171,9 @@ def run_engine(lines: list[Line], engine, writer: Writer, progress: Progress, ro
             break
         for g in decoder.step():
             progress.tokens += g.result.tokens if g.result is not None else 0
-            prepared, gens = live.get(g.batch_id, (None, []))
+            if g.batch_id not in live:
+                continue  # its request's line is written (its variants finished in one step)
+            prepared, gens = live[g.batch_id]
             if not all(x.done for x in gens):
                 continue
             live.pop(g.batch_id, None)
