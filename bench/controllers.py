@@ -80,7 +80,7 @@ def configs(engine, judge, experts) -> list[tuple]:
 
 def measure_controllers(engine, judge, experts, prompts, tokens) -> str:
     from models.controllers import WordBank
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from studio.scoring import score_text
 
     sea = WordBank.from_file(DATA / "sea.txt")

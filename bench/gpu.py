@@ -24,7 +24,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 from models.loading import LoadedModel  # noqa: E402
 from studio.benchmark import run_speed  # noqa: E402
 from studio.decode.engine import Engine  # noqa: E402
-from studio.decode.sampling import Settings  # noqa: E402
+from studio.decode.settings import Settings  # noqa: E402
 from constraints.spec import parse_spec  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def main():
     ap.add_argument("--tokens", type=int, default=100)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--small-only", action="store_true", help="skip the 1B shape (dry runs)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians reported)")
     args = ap.parse_args()
     dev = torch.device(args.device)
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
@@ -69,8 +70,8 @@ def main():
         params = sum(p.numel() for p in model.parameters())
         lm = LoadedModel(model, tok, name, dev, dtype, time.perf_counter() - t0)
         eng = Engine(lm)
-        rep = run_speed(eng, tokens=args.tokens, repeats=2, baseline_tokens=20)
-        word = run_speed(eng, tokens=args.tokens, repeats=2, spec="syllables:1", baseline_tokens=0)
+        rep = run_speed(eng, tokens=args.tokens, repeats=args.rounds)
+        word = run_speed(eng, tokens=args.tokens, repeats=args.rounds, spec="syllables:1")
         res = {"params_m": round(params / 1e6), "table": rep["table"], "ratios": rep["ratios"],
                "word_ratio": word["ratios"], "word_table": word["table"],
                "syncs_per_step_lipogram": syncs_per_step(eng, "lipogram:e") if dev.type == "cuda" else -1,

@@ -71,7 +71,7 @@ def main() -> None:
     from models.adapters import EngineView, adapters_for
     from models.controllers import SourcePlan
     from models.train import TrainingData, chunk_text, train_adapter
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from studio.scoring import score_text
     from constraints.spec import parse_spec
 
@@ -108,7 +108,7 @@ def main() -> None:
         sc = score_text(scorer, test, filt)
         texts, toks, secs = [], 0, 0.0
         for i, p in enumerate(prompts):
-            kw = {"source": SourcePlan(adapters=[(name, 1.0)]).build(engine, aset)} if view == "adapter" else {}
+            kw = {"feed": SourcePlan(adapters=[(name, 1.0)]).build(engine, aset)} if view == "adapter" else {}
             r = engine.generate(p, filt, Settings(max_new_tokens=args.tokens, seed=i), **kw)
             texts.append(r.text)
             toks, secs = toks + r.tokens, secs + r.seconds

@@ -76,7 +76,7 @@ class Perplexity:
 
 
 def run(engine, prompt, spec, tokens, seed, min_tokens=0):
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from constraints.spec import parse_spec
 
     c = parse_spec(spec) if spec else None
@@ -124,7 +124,7 @@ def bench_include(engine, suite, log, progress) -> None:
 def bench_pangram(engine, suite, log, progress) -> None:
     """Each run streams and stops once the text is a pangram: what is measured is how soon
     it completes (never past 200 tokens) and the perplexity of the text it took."""
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from constraints.spec import parse_spec
 
     c = parse_spec("pangram")

@@ -28,8 +28,9 @@ from studio.benchmark import write_report  # noqa: E402
 from constraints.base import entries, iter_words  # noqa: E402
 from constraints.forms import BUILTINS  # noqa: E402
 from constraints.phonetics import estimate_syllables, rhyme_keys, syllable_counts  # noqa: E402
-from studio.masks.forms import FormMasker, prepare, with_form  # noqa: E402
-from studio.decode.sampling import Settings  # noqa: E402
+from studio.masks.forms import FormMasker  # noqa: E402
+from studio.request import form_of, poem_prompt, with_form  # noqa: E402
+from studio.decode.settings import Settings  # noqa: E402
 from constraints.spec import parse_spec  # noqa: E402
 from studio.masks.words import WordMasker  # noqa: E402
 
@@ -77,7 +78,7 @@ def speed(eng, runs: int, tokens: int, out: list[str]) -> None:
     gen(ps[0], syl, 8, 0)
     cold_syl = time.perf_counter() - t
     t = time.perf_counter()
-    p0, budget = prepare(ps[0], son, "continue", None)
+    p0, budget = poem_prompt(ps[0], form_of(son), "continue")
     gen(p0, son, budget, 0, fixed=False)
     cold_son = time.perf_counter() - t
     gen(ps[0], None, 8, 0)
@@ -93,7 +94,7 @@ def speed(eng, runs: int, tokens: int, out: list[str]) -> None:
             seed = 100 * run + i
             add("unconstrained", *gen(p, None, tokens, seed))
             add("syllables:1", *gen(p, syl, tokens, seed))
-            ps_, budget = prepare(p, son, "continue", None)
+            ps_, budget = poem_prompt(p, form_of(son), "continue")
             r, mt = gen(ps_, son, budget, seed, fixed=False)
             add("sonnet", r, mt)
             # The same number of tokens after the same prompt: KV-cache length matches.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, asdict
-from typing import Callable, ClassVar, Iterable
+from typing import Callable, ClassVar
 
 from constraints.units import iter_words
 
@@ -328,20 +328,8 @@ def split_list(name: str, arg: str | None) -> list[str]:
 
 
 def _load_builtin() -> None:
-    # Importing the modules runs their @register decorators.
-    from constraints import letters  # noqa: F401
-    import importlib
-
-    for mod in ("phonetics", "lexicon", "words", "forms", "sequence", "semantic", "structure"):
-        try:
-            importlib.import_module(f"{__package__}.{mod}")
-        except ModuleNotFoundError as e:  # a module not (yet) part of this install
-            if e.name != f"{__package__}.{mod}":
-                raise
-
-
-def all_of(constraints: Iterable[Constraint]) -> Constraint | None:
-    cs = list(constraints)
-    if not cs:
-        return None
-    return cs[0] if len(cs) == 1 else And(*cs)
+    """Import the modules whose @register decorators fill the registry (once; the
+    imports are cached).  Listed here, so every spec parses whatever was imported first."""
+    from constraints import (  # noqa: F401
+        formspec, letters, lexicon, phonetics, semantic, sequence, structure, words,
+    )

@@ -24,7 +24,3 @@ TRANSFORMS = {
 
 for _name, (_ok, _partial, _text) in TRANSFORMS.items():
     _register_class(_name, _ok, _partial, _text)
-
-# Every transform of the original studio that is a rule on text, by its name here.
-ALL_TRANSFORMS = ("uppercase", "lowercase", "title-case", "no-punctuation", "letters-only",
-                  "ascii-only", "no-digits", *TRANSFORMS)

@@ -27,7 +27,7 @@ from constraints.units import is_boundary
 
 from models.adapters import AdapterSet, adapters_for, mix_rows
 from models.discriminator import Discriminator
-from models.sources import BASE, BatchedSource, Row
+from models.sources import BASE, Feed, Row, SequenceSource
 
 
 def _strength(name: str, value, low: float | None = None) -> float:
@@ -72,8 +72,9 @@ class SourcePlan:
                 rows.append(Row(r.adapter, r.prefix, 0.0))
         return rows
 
-    def build(self, engine, adapter_set: AdapterSet | None = None):
-        """A BatchedSource, or None when the plain model source does the same job."""
+    def build(self, engine, adapter_set: AdapterSet | None = None) -> Feed | None:
+        """What the rows run on (the model, or a peft copy holding the adapters), or None
+        when the plain model does the same job."""
         rows = self.rows()
         if not self.probe and rows == [Row(BASE, (), 1.0)]:
             return None
@@ -81,7 +82,7 @@ class SourcePlan:
         if names and adapter_set is None:
             raise ValueError("adapter rows need an AdapterSet")
         model = adapter_set.model_for(names) if names else engine.model
-        return BatchedSource(model, rows, config=engine.model.config)
+        return Feed(model, tuple(rows))
 
 
 class Controller:
@@ -254,11 +255,12 @@ class PromptContrast(Controller):
         g = self.strength
         plan.contexts = [((), 1.0 - g), (self.prefix(engine.tokenizer), g)]
 
-    def source(self, engine) -> BatchedSource:
+    def source(self, engine) -> SequenceSource:
         """The two-row source on its own (for use without the rest of the plan)."""
         plan = SourcePlan()
         self.configure(plan, engine)
-        return plan.build(engine)
+        feed = plan.build(engine)
+        return SequenceSource(feed.model, feed.rows, config=engine.model.config)
 
 
 # ---------------------------------------------------------------------- DExperts

@@ -30,6 +30,46 @@ class ModelLoadError(ValueError):
     """A model that cannot be loaded; the message says why and what to do."""
 
 
+# Seconds each step usually takes on a 2-core CPU (bench/results/speed-cpu.md): the studio
+# shows progress against them while a writer waits on the first start.
+EXPECTED_SECONDS = {"converting": 30.0, "loading": 3.0}
+
+
+@dataclass
+class LoadProgress:
+    """What the loader is doing now, for a page to show: one process, one status."""
+
+    phase: str = "idle"  # idle | converting | loading | ready | failed
+    model: str = ""
+    started: float = 0.0
+    error: str = ""
+
+    def set(self, phase: str, model: str = "", error: str = "") -> None:
+        self.phase, self.model, self.error, self.started = phase, model or self.model, error, time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started if self.started else 0.0
+
+    def fraction(self) -> float | None:
+        """How far the step is, by its usual duration (never 1 before it is done)."""
+        expected = EXPECTED_SECONDS.get(self.phase)
+        return None if expected is None else min(0.95, self.elapsed / expected)
+
+    def describe(self) -> str:
+        if self.phase == "converting":
+            return (f"First start: converting the embedded model to float32 (once; about "
+                    f"{EXPECTED_SECONDS['converting']:.0f} s) — {self.elapsed:.0f} s so far")
+        if self.phase == "loading":
+            return f"Loading the model {self.model} — {self.elapsed:.0f} s so far"
+        if self.phase == "failed":
+            return f"The model could not be loaded: {self.error}"
+        return "The model is ready." if self.phase == "ready" else ""
+
+
+PROGRESS = LoadProgress()
+
+
 @dataclass
 class LoadedModel:
     model: torch.nn.Module
@@ -90,6 +130,7 @@ def embedded_path() -> tuple[Path, bool]:
     with _convert_lock:
         if (target / "config.json").is_file():
             return target, False
+        PROGRESS.set("converting", EMBEDDED_NAME)
         _convert_gguf(embedded_gguf(), target)
     return target, True
 
@@ -210,33 +251,44 @@ _load_lock = threading.Lock()
 
 def load_model(name: str | None = None, device: str | None = "auto", dtype=None,
                allow_local: bool = True) -> LoadedModel:
-    """Load (once per process) a causal LM and its tokenizer, ready for inference."""
-    from transformers import AutoModelForCausalLM
-
+    """Load (once per process) a causal LM and its tokenizer, ready for inference.
+    ``PROGRESS`` says what it is doing meanwhile (converting, loading, ready, failed)."""
     dev = pick_device(device)
     dt = pick_dtype(dev, dtype)
     key = (EMBEDDED_NAME if is_embedded(name) else name.strip(), str(dev), str(dt))
     with _load_lock:
         if key in _LOADED:
             return _LOADED[key]
-        t0 = time.perf_counter()
-        source, converted = resolve(name, allow_local)
-        if not Path(source).exists():
-            _check_fetchable(source)
-        tokenizer = _load_tokenizer(source, key[0])
         try:
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dt, trust_remote_code=False)
-        except OSError as e:
-            msg = _first_line(e)
-            if "offline" in msg.lower() or "connect" in msg.lower() or "resolve" in msg.lower() or "not a valid model identifier" in msg or "does not appear" in msg:
-                raise ModelLoadError(
-                    f"could not load model '{key[0]}': not a local path, and it could not be "
-                    f"fetched from the Hub (offline?): {msg}"
-                ) from None
-            raise ModelLoadError(f"could not load model '{key[0]}': {msg}") from None
-        except ValueError as e:
-            raise ModelLoadError(f"'{key[0]}' is not a causal language model: {_first_line(e)}") from None
-        model.to(dev).eval()
-        lm = LoadedModel(model, tokenizer, key[0], dev, dt, time.perf_counter() - t0, converted)
+            lm = _load(name, key, dev, dt, allow_local)
+        except Exception as e:
+            PROGRESS.set("failed", key[0], str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise
         _LOADED[key] = lm
+        PROGRESS.set("ready", key[0])
         return lm
+
+
+def _load(name: str | None, key: tuple, dev, dt, allow_local: bool) -> LoadedModel:
+    from transformers import AutoModelForCausalLM
+
+    t0 = time.perf_counter()
+    source, converted = resolve(name, allow_local)
+    PROGRESS.set("loading", key[0])
+    if not Path(source).exists():
+        _check_fetchable(source)
+    tokenizer = _load_tokenizer(source, key[0])
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dt, trust_remote_code=False)
+    except OSError as e:
+        msg = _first_line(e)
+        if "offline" in msg.lower() or "connect" in msg.lower() or "resolve" in msg.lower() or "not a valid model identifier" in msg or "does not appear" in msg:
+            raise ModelLoadError(
+                f"could not load model '{key[0]}': not a local path, and it could not be "
+                f"fetched from the Hub (offline?): {msg}"
+            ) from None
+        raise ModelLoadError(f"could not load model '{key[0]}': {msg}") from None
+    except ValueError as e:
+        raise ModelLoadError(f"'{key[0]}' is not a causal language model: {_first_line(e)}") from None
+    model.to(dev).eval()
+    return LoadedModel(model, tokenizer, key[0], dev, dt, time.perf_counter() - t0, converted)

@@ -4,7 +4,8 @@ The headless API (see studio/api.py):
 
     from studio import generate, stream, candidates, check, score, logits_processor
 
-Names are imported on first use, so ``perec check`` and ``perec constraints`` (which need
+Names are imported on first use (none of them shares a name with a module of the package,
+which would shadow it once imported), so ``perec check`` and ``perec constraints`` (which need
 no model) never import torch or transformers.
 """
 
@@ -14,10 +15,11 @@ _EXPORTS = {
     "generate": "studio.api", "stream": "studio.api", "candidates": "studio.api",
     "check": "studio.api", "score": "studio.api", "load": "studio.api",
     "logits_processor": "studio.api", "as_constraint": "studio.api", "variants": "studio.api",
+    "run": "studio.api",
     "Engine": "studio.decode.engine", "Generation": "studio.decode.engine",
     "Result": "studio.decode.engine", "PromptError": "studio.decode.engine",
-    "Settings": "studio.decode.sampling",
-    "Request": "studio.request",
+    "Settings": "studio.decode.settings",
+    "Request": "studio.request", "Steering": "studio.request",
     "parse_spec": "constraints.spec", "parse_specs": "constraints.spec",
 }
 

@@ -1,8 +1,9 @@
-"""The headless Python API: the same engine the CLI and the studio use.
+"""The headless Python API: the same request path the CLI and the studio use.
 
-    from studio import generate, stream, candidates, check, score
+    from studio import generate, stream, variants, candidates, check, score
     r = generate("The old house on the hill", "lipogram:e", max_new_tokens=80, seed=1)
     for piece in stream("Once", "lipogram:e"): print(piece, end="")
+    for r in variants("The sea was", "syllables:1", k=3, seed=1): print(r.text)
 
 ``constraints`` is a spec string, a list of specs (joined with &), a Constraint, or None.
 ``model`` is None for the embedded default, a local path, or a Hugging Face id.
@@ -11,78 +12,85 @@ Poems: ``generate("autumn rain", form="haiku")``; ``form=`` takes what the ``for
 takes (``"couplet-iambic;end=.?!"``) and ``given=[...]`` lines already written, which count
 against the form (``text`` holds only the new lines).  ``generate(p, "form:haiku")`` works
 too; either way the poem starts on its own line and the token budget fits the form.
+
+Every call builds a ``studio.request.Request`` and runs ``prepare``; ``run(request)`` takes
+one directly.
 """
 
 from __future__ import annotations
 
 import threading
 
-from constraints.base import Constraint, Violation
-import constraints.formspec  # noqa: F401  (registers the form: spec)
+from constraints.base import Violation
 
-from studio.candidates import Candidate, next_candidates
-from studio.decode.engine import Engine, Generation, Result
-from studio.decode.sampling import Settings
+from studio.next_words import Candidate, next_candidates
+from studio.decode.engine import Engine
+from studio.decode.generation import Generation, Result
+from studio.request import Request, Steering, as_constraint, prepare
 from studio.scoring import Score, score_text
-from constraints.spec import parse_specs
 
-_engines: dict[tuple, Engine] = {}
+_engines: dict[int, Engine] = {}
 _lock = threading.Lock()
 
 
 def load(model: str | None = None, device: str | None = "auto", dtype=None,
          allow_local: bool = True) -> Engine:
-    """The engine for ``model`` (loaded once per process and shared)."""
+    """The engine for ``model``: the model is loaded once per process (models.loading), and
+    one engine (its vocabulary index, its scheduler) is kept per loaded model."""
     from models.loading import load_model
 
     lm = load_model(model, device=device, dtype=dtype, allow_local=allow_local)
-    key = (lm.name, str(lm.device), str(lm.dtype))
     with _lock:
-        if key not in _engines:
-            _engines[key] = Engine(lm)
-        return _engines[key]
+        eng = _engines.get(id(lm))
+        if eng is None or eng.lm is not lm:
+            eng = _engines[id(lm)] = Engine(lm)
+        return eng
 
 
-def as_constraint(constraints) -> Constraint | None:
-    if constraints is None or isinstance(constraints, Constraint):
-        return constraints
-    if isinstance(constraints, str):
-        return parse_specs([constraints]) if constraints.strip() else None
-    return parse_specs([c for c in constraints if c and c.strip()])
+def request(prompt: str, constraints=None, *, mode: str = "continue", form=None, given=None,
+            adapter=None, bank=None, steer=None, expert=None, discriminator=None, controllers=None,
+            variants: int = 1, search: int | None = None, model: str | None = None, **settings) -> Request:
+    """The Request these keyword arguments describe (``settings``: Settings fields)."""
+    steering = Steering(adapter=adapter, bank=bank, steer=steer, expert=expert, discriminator=discriminator,
+                        controllers=list(controllers or ()))
+    return Request(prompt=prompt, constraints=constraints, form=form, given=given, mode=mode,
+                   settings=settings, steering=None if steering.is_off() else steering,
+                   variants=variants, search=search, model=model)
 
 
-def _form_request(constraints, prompt, mode, form, given, settings):
-    """A form (studio/formmask.py) joins the constraints with its given lines; the poem
-    starts on its own line, and the token budget fits the form unless one is set."""
-    from studio.masks.forms import prepare, with_form
-
-    c = with_form(as_constraint(constraints), form, given)
-    prompt, n = prepare(prompt, c, mode, settings.get("max_new_tokens"))
-    if n is not None:
-        settings = dict(settings, max_new_tokens=n)
-    return c, prompt, settings
-
-
-def stream(prompt: str, constraints=None, *, model: str | None = None, mode: str = "continue",
-           engine: Engine | None = None, form=None, given=None,
-           adapter=None, bank=None, steer=None, controllers=None,
-           **settings) -> Generation:
+def stream(prompt: str, constraints=None, *, model: str | None = None, engine: Engine | None = None,
+           **kw) -> Generation:
     """A Generation: iterate it for text pieces as they are decoded; ``.result`` after;
-    ``.cancel()`` from another thread stops it within one step.  ``adapter``, ``bank``,
-    ``steer`` and ``controllers`` steer it softly (studio/steer.py)."""
-    constraints, prompt, settings = _form_request(constraints, prompt, mode, form, given, settings)
+    ``.cancel()`` from another thread stops it before its next step.  ``adapter``,
+    ``bank``, ``steer``, ``expert``, ``discriminator`` and ``controllers`` steer it softly
+    (studio/steer.py); the other keywords are the request's and the settings'."""
+    req = request(prompt, constraints, model=model, **kw)
     eng = engine or load(model)
-    extra = {}
-    if adapter is not None or bank is not None or steer is not None or controllers:
-        from studio.steer import steering
-
-        extra = steering(eng, adapter=adapter, bank=bank, steer=steer, controllers=controllers or ())
-    return eng.stream(prompt, as_constraint(constraints), Settings(**settings), mode, **extra)
+    return prepare(req, eng).stream(eng)
 
 
-def generate(prompt: str, constraints=None, *, model: str | None = None, mode: str = "continue",
-             engine: Engine | None = None, **settings) -> Result:
-    return stream(prompt, constraints, model=model, mode=mode, engine=engine, **settings).run()
+def generate(prompt: str, constraints=None, *, model: str | None = None, engine: Engine | None = None,
+             **kw) -> Result:
+    req = request(prompt, constraints, model=model, **kw)
+    eng = engine or load(model)
+    return prepare(req, eng).generate(eng)
+
+
+def variants(prompt: str, constraints=None, *, k: int = 3, model: str | None = None,
+             engine: Engine | None = None, **kw) -> list[Result]:
+    """``k`` continuations decoded side by side in one batch (seeds ``seed``, ``seed+1``...)."""
+    req = request(prompt, constraints, model=model, variants=k, **kw)
+    eng = engine or load(model)
+    return prepare(req, eng).variants(eng)
+
+
+def run(req: Request, engine: Engine | None = None) -> list[Result]:
+    """Run a Request: its ``variants`` results (one unless it asks for more)."""
+    eng = engine or load(req.model)
+    prepared = prepare(req, eng)
+    if req.variants == 1:
+        return [prepared.generate(eng)]
+    return prepared.variants(eng)
 
 
 def candidates(prompt: str, constraints=None, *, n: int = 10, words: bool = True,

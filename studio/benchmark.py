@@ -1,20 +1,24 @@
-"""Speed measurements, printed as ratios measured in one run (never asserted in tests).
+"""Speed measurements as honest ratios (``perec bench``, ``make bench``); never asserted in tests.
 
-Rows: transformers' ``model.generate`` unconstrained; our loop unconstrained; our loop
-under a constraint; and a CTGS-style baseline (each step re-encodes the whole text, runs
-the model without a cache, decodes the entire vocabulary and filters it in Python).
-All greedy, same prompts, same number of new tokens.
+Every row is timed the same way: the same prompts, the same number of new tokens (the end
+of text is held off so every run writes exactly that many), the same number of rounds.
+The rows are interleaved round by round, so a change in the machine's load hits them
+alike; a ratio is computed within each round and reported as the median over rounds with
+the minimum and maximum beside it, and every round's value is kept.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from studio.decode.sampling import Settings
 from constraints.spec import parse_spec
+from studio.decode.settings import Settings
 
 PROMPTS = (
     "The old house on the hill",
@@ -23,13 +27,38 @@ PROMPTS = (
 )
 
 
-def _time(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
+@dataclass
+class Rows:
+    """Seconds per row per round; ratios of two rows, round by round."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)  # tokens one run of the row writes
+
+    def time(self, name: str, tokens: int, fn: Callable[[], object]) -> float:
         t0 = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        dt = time.perf_counter() - t0
+        self.seconds.setdefault(name, []).append(dt)
+        self.tokens[name] = tokens
+        return dt
+
+    def tps(self, name: str) -> list[float]:
+        return [self.tokens[name] / s for s in self.seconds[name]]
+
+    def ratio(self, num: str, den: str, speed: bool = True) -> list[float]:
+        """Per round: tokens/s of ``num`` over tokens/s of ``den`` (``speed=False``: the
+        plain ratio of seconds)."""
+        a, b = self.seconds[num], self.seconds[den]
+        if speed:
+            return [(self.tokens[num] / x) / (self.tokens[den] / y) for x, y in zip(a, b)]
+        return [x / y for x, y in zip(a, b)]
+
+
+def summary(values: list[float], fmt: str = "{:.2f}") -> str:
+    """'median [min–max] (n runs: a, b, c)'."""
+    med = statistics.median(values)
+    runs = ", ".join(fmt.format(v) for v in values)
+    return f"{fmt.format(med)} [{fmt.format(min(values))}–{fmt.format(max(values))}] ({len(values)} runs: {runs})"
 
 
 def hf_generate(engine, prompt: str, tokens: int, processors=None) -> list[int]:
@@ -69,47 +98,39 @@ def ctgs_baseline(engine, prompt: str, tokens: int, banned: str = "e") -> str:
     return text[len(prompt):]
 
 
-def run_speed(engine, tokens: int = 100, repeats: int = 2, spec: str = "lipogram:e",
-              baseline_tokens: int | None = None, prompts=PROMPTS) -> dict:
-    """Tokens per second of each row (best of ``repeats`` per prompt, summed over prompts)."""
+def run_speed(engine, tokens: int = 100, repeats: int = 3, spec: str = "lipogram:e", prompts=PROMPTS) -> dict:
+    """Our loop against transformers' generate, and constrained against unconstrained:
+    ``repeats`` interleaved rounds over ``prompts``."""
     from studio.bridges.hf import ConstraintLogitsProcessor
 
     # Warm up: build masks and caches once, so rows compare steady-state decoding.
     ours(engine, prompts[0], 4, spec)
     hf_generate(engine, prompts[0], 4)
     c = parse_spec(spec)
+    rows = Rows()
+    n = tokens * len(prompts)
     fns = {
-        "transformers generate": lambda p: hf_generate(engine, p, tokens),
-        "ours, unconstrained": lambda p: ours(engine, p, tokens, None),
-        f"ours, {spec}": lambda p: ours(engine, p, tokens, spec),
-        f"generate + our LogitsProcessor, {spec}": lambda p: hf_generate(
-            engine, p, tokens, [ConstraintLogitsProcessor(c, engine.tokenizer)]),
+        "transformers generate": lambda: [hf_generate(engine, p, tokens) for p in prompts],
+        "ours, unconstrained": lambda: [ours(engine, p, tokens, None) for p in prompts],
+        f"ours, {spec}": lambda: [ours(engine, p, tokens, spec) for p in prompts],
+        f"generate + our LogitsProcessor, {spec}": lambda: [
+            hf_generate(engine, p, tokens, [ConstraintLogitsProcessor(c, engine.tokenizer)]) for p in prompts],
     }
-    # Interleave the rows prompt by prompt, so a change in machine load hits them alike.
-    rows = {k: [0.0, 0] for k in fns}
-    for p in prompts:
-        for k, fn in fns.items():
-            rows[k][0] += _time(lambda: fn(p), repeats)
-            rows[k][1] += tokens
-    bt = baseline_tokens if baseline_tokens is not None else tokens
-    if bt and spec.startswith("lipogram:"):
-        letters = spec.split(":", 1)[1]
-        rows[f"CTGS-style baseline, {spec}"] = [_time(lambda: ctgs_baseline(engine, prompts[0], bt, letters), 1), bt]
-    tps = {k: n / s for k, (s, n) in rows.items()}
-    unc = tps["ours, unconstrained"]
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            rows.time(name, n, fn)
     ratios = {
-        "ours / generate (unconstrained)": unc / tps["transformers generate"],
-        f"ours {spec} / ours unconstrained": tps[f"ours, {spec}"] / unc,
+        "ours / generate (unconstrained)": rows.ratio("ours, unconstrained", "transformers generate"),
+        f"ours {spec} / ours unconstrained": rows.ratio(f"ours, {spec}", "ours, unconstrained"),
+        f"generate + our processor, {spec} / generate": rows.ratio(
+            f"generate + our LogitsProcessor, {spec}", "transformers generate"),
     }
-    base_key = f"CTGS-style baseline, {spec}"
-    if base_key in tps:
-        ratios[f"ours {spec} / CTGS-style baseline"] = tps[f"ours, {spec}"] / tps[base_key]
-    lines = [f"device {engine.device}, model {engine.name}, greedy, {tokens} new tokens, "
-             f"{len(prompts)} prompts, best of {repeats}"]
-    lines += [f"  {k:<48} {v:8.2f} tok/s" for k, v in tps.items()]
-    lines += [f"  {k:<48} {v:8.2f}x" for k, v in ratios.items()]
+    lines = [f"device {engine.device}, model {engine.name}, greedy, {tokens} new tokens x {len(prompts)} prompts, "
+             f"{repeats} interleaved rounds; median [min-max]"]
+    lines += [f"  {k:<52} {summary(rows.tps(k), '{:.1f}')} tok/s" for k in fns]
+    lines += [f"  {k:<52} {summary(v)}" for k, v in ratios.items()]
     return {"device": str(engine.device), "model": engine.name, "tokens": tokens,
-            "tokens_per_second": tps, "ratios": ratios, "table": "\n".join(lines)}
+            "tokens_per_second": {k: rows.tps(k) for k in fns}, "ratios": ratios, "table": "\n".join(lines)}
 
 
 def write_report(text: str, name: str, device, out: str | Path | None = None) -> Path:

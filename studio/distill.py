@@ -8,7 +8,7 @@
    perplexity there means the constrained text reads more like the model's own fluent
    text.  The constraint still holds either way: it is enforced at step 4.
 
-It drives the engine, so it imports studio.decode.sampling / studio.scoring inside its functions
+It drives the engine, so it imports studio.decode.settings / studio.scoring inside its functions
 (models/ never imports the studio at module level).
 """
 
@@ -41,7 +41,7 @@ def generate_examples(engine, constraint, prompts: list[str], per_prompt: int = 
     per prompt (fixed seeds).  ``controllers()`` returns fresh steering keyword arguments
     per generation.  Training then puts the loss on the completion only: the prompt was
     not written under the constraint."""
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
 
     texts = []
     total = len(prompts) * per_prompt
@@ -81,7 +81,7 @@ def measure(engine, constraint, adapter_dir, prompts: list[str], *, tokens: int 
             settings: dict | None = None) -> dict:
     """Constrained generations with and without the adapter, each scored under the base
     model: {'base': {...}, 'adapter': {...}} with perplexity, constraint violations, tok/s."""
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from studio.scoring import score_text
 
     from models.controllers import SourcePlan
@@ -94,7 +94,7 @@ def measure(engine, constraint, adapter_dir, prompts: list[str], *, tokens: int 
         for i, p in enumerate(prompts):
             kw = {}
             if label == "adapter":
-                kw = {"source": SourcePlan(adapters=[(name, 1.0)]).build(engine, aset)}
+                kw = {"feed": SourcePlan(adapters=[(name, 1.0)]).build(engine, aset)}
             r = engine.generate(p, constraint, Settings(max_new_tokens=tokens, seed=seed + i, **(settings or {})), **kw)
             seconds, toks = seconds + r.seconds, toks + r.tokens
             texts.append(r.text)

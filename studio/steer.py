@@ -1,8 +1,9 @@
 """Steering a generation: adapters, word banks, prompt contrast, experts, discriminators.
 
 Turns what a writer asks for (CLI flags, API keywords, studio panel values) into the two
-keyword arguments ``Engine.stream`` takes: ``source`` (the batched, mixed forward of
-pipeline steps 1-2) and ``controllers`` (step 3).  Nothing here runs per step.
+keyword arguments ``Engine.stream`` takes: ``feed`` (the model and rows of the batched,
+mixed forward of pipeline steps 1-2) and ``controllers`` (step 3).  Nothing here runs per
+step.
 
     --adapter DIR[:WEIGHT]      a LoRA adapter mixed in: base + w (adapter − base)  (repeatable)
     --bank FILE[:STRENGTH]      favour the words in FILE (negative strength: avoid them)
@@ -10,7 +11,8 @@ pipeline steps 1-2) and ``controllers`` (step 3).  Nothing here runs per step.
     --expert DIR --anti-expert DIR [--alpha A]            DExperts
     --discriminator A.txt,B.txt|FILE.csv|DIR[:STRENGTH]   FUDGE toward A (or the CSV's target)
 
-The studio panel calls ``adapter_table``, ``train_from_upload`` and ``steering`` directly.
+The request path (studio/request.py, ``Steering.build``) calls ``steering``; the studio panel
+also calls ``adapter_table`` and ``train_from_upload``.
 """
 
 from __future__ import annotations
@@ -30,10 +32,7 @@ from models.controllers import (
 )
 from models.discriminator import Discriminator
 
-DEFAULT_BANK_STRENGTH = 3.0
-DEFAULT_STEER_STRENGTH = 1.5
-DEFAULT_ALPHA = 2.0
-DEFAULT_DISC_STRENGTH = 2.0
+from studio.request import DEFAULT_ALPHA, DEFAULT_BANK_STRENGTH, DEFAULT_DISC_STRENGTH, DEFAULT_STEER_STRENGTH
 
 
 def parse_weighted(spec: str, default: float, what: str) -> tuple[str, float]:
@@ -74,7 +73,7 @@ def _is_pair(x) -> bool:
     return isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], (int, float))
 
 
-def _bank(bank) -> WordBank:
+def bank_of(bank) -> WordBank:
     if isinstance(bank, WordBank):
         return bank
     if isinstance(bank, (list, tuple, set, frozenset)):
@@ -107,11 +106,11 @@ def load_discriminator(engine, spec: str) -> tuple[Discriminator, float]:
 
 def steering(engine, *, adapter=None, bank=None, steer=None, expert=None, discriminator=None,
              controllers=()) -> dict:
-    """Keyword arguments for ``Engine.stream``: ``source`` and ``controllers``.
+    """Keyword arguments for ``Engine.stream``: ``feed`` and ``controllers``.
 
     ``expert`` is an ExpertAntiExpert or (expert DIR, anti DIR[, alpha]); ``discriminator``
     a DiscriminatorGuidance, a Discriminator, or a spec string (see load_discriminator).
-    Call it once per generation: the source it builds holds that generation's cache."""
+    Controllers keep per-generation state: call it once per generation."""
     aset, mixed = (None, [])
     if adapter is not None:
         aset, mixed = _adapter_list(engine, adapter)
@@ -119,7 +118,7 @@ def steering(engine, *, adapter=None, bank=None, steer=None, expert=None, discri
     if isinstance(bank, (list, tuple)) and bank and all(isinstance(b, WordBank) for b in bank):
         ctrls += list(bank)
     elif bank is not None:
-        ctrls.append(_bank(bank))  # a WordBank, 'FILE[:STRENGTH]', or a list of words
+        ctrls.append(bank_of(bank))  # a WordBank, 'FILE[:STRENGTH]', or a list of words
     if steer is not None:
         ctrls.append(_steer(steer))
     if expert is not None:
@@ -139,47 +138,7 @@ def steering(engine, *, adapter=None, bank=None, steer=None, expert=None, discri
         c.configure(plan, engine)
     if any(r.adapter != "__base__" for r in plan.rows()):
         aset = aset or adapters_for(engine)
-    return {"source": plan.build(engine, aset), "controllers": ctrls}
-
-
-# ---------------------------------------------------------------------- the CLI
-
-
-def add_arguments(p) -> None:
-    g = p.add_argument_group("steering (adapters and controllers)")
-    g.add_argument("--adapter", action="append", default=[], metavar="DIR[:WEIGHT]",
-                   help="mix in a LoRA adapter: base + WEIGHT*(adapter - base) (repeatable; weight 1)")
-    g.add_argument("--bank", action="append", default=[], metavar="FILE[:STRENGTH]",
-                   help=f"favour the words listed in FILE (strength {DEFAULT_BANK_STRENGTH}; negative avoids)")
-    g.add_argument("--steer", default=None, metavar='"TEXT"[:STRENGTH]',
-                   help=f"prompt contrast toward a description (strength {DEFAULT_STEER_STRENGTH})")
-    g.add_argument("--expert", default=None, metavar="DIR", help="DExperts: the expert adapter")
-    g.add_argument("--anti-expert", default=None, metavar="DIR", help="DExperts: the anti-expert adapter")
-    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="DExperts strength")
-    g.add_argument("--discriminator", default=None, metavar="A.txt,B.txt|FILE.csv|DIR[:STRENGTH]",
-                   help="FUDGE guidance by a classifier trained now on the examples (toward A)")
-
-
-def stream_hook(args, engine) -> dict:
-    """studio.cli STREAM_HOOKS entry: the steering keyword arguments for this request."""
-    if bool(args.expert) != bool(args.anti_expert):
-        raise ValueError("--expert and --anti-expert go together")
-    wanted = args.adapter or args.bank or args.steer or args.expert or args.discriminator
-    if not wanted:
-        return {}
-    return steering(engine, adapter=args.adapter or None, bank=[_bank(b) for b in args.bank] or None,
-                    steer=args.steer, discriminator=args.discriminator,
-                    expert=(args.expert, args.anti_expert, args.alpha) if args.expert else None)
-
-
-def _register() -> None:
-    from studio import cli
-
-    hooks = cli.ARGUMENT_HOOKS.setdefault("generate", [])
-    if add_arguments not in hooks:
-        hooks.append(add_arguments)
-    if stream_hook not in cli.STREAM_HOOKS:
-        cli.STREAM_HOOKS.append(stream_hook)
+    return {"feed": plan.build(engine, aset), "controllers": ctrls}
 
 
 # ---------------------------------------------------------------------- the studio panel
@@ -207,6 +166,3 @@ def train_from_upload(data_path: str | Path, name: str, *, max_steps: int = 100,
 
     return train_adapter(data_path, adapter_folder(root) / adapter_dir_name(name), max_steps=max_steps, rank=rank, progress=progress,
                          echo=None, bar=False, **kw)
-
-
-_register()

@@ -19,7 +19,7 @@ from models.adapters import (
     mix_rows,
     shared_copy,
 )
-from models.sources import BASE, BatchedSource, Row
+from models.sources import BASE, Row, SequenceSource
 
 from conftest import make_tiny_lm
 
@@ -69,7 +69,7 @@ def test_mix_matches_hand_computed_combination(tiny_lm, aset, two_adapters, toke
     base = logits(tiny_lm.model, ids)
     la, lb = logits(aset.peft, ids, a.name), logits(aset.peft, ids, b.name)
     assert (la - base).abs().max() > 1e-2 and (lb - base).abs().max() > 1e-2
-    src = BatchedSource(aset.peft, mix_rows([(a.name, 0.7), (b.name, -0.4)]), config=tiny_lm.model.config)
+    src = SequenceSource(aset.peft, mix_rows([(a.name, 0.7), (b.name, -0.4)]), config=tiny_lm.model.config)
     got = src.prefill(ids)
     want = base + 0.7 * (la - base) - 0.4 * (lb - base)
     torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
@@ -122,7 +122,7 @@ def test_shared_copy_shares_weights(tiny_lm):
 
 def test_generate_through_the_api_with_an_adapter(tiny_engine, two_adapters):
     from models.adapters import adapters_for
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from studio.steer import steering
 
     plain = tiny_engine.generate(PROMPT, None, Settings(max_new_tokens=8, seed=3))

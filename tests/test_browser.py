@@ -35,6 +35,11 @@ def app(real_engine, tmp_path_factory):
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     yield demo, f"http://127.0.0.1:{port}/"
+    # Let events still running (a next-word refresh after the last click) finish first: a
+    # worker thread killed inside a torch call at exit aborts the whole process.
+    deadline = time.time() + 120
+    while demo._queue.get_active_worker_count() and time.time() < deadline:
+        time.sleep(0.2)
     demo.close()
 
 
@@ -162,3 +167,28 @@ def test_stop_ends_decoding(page, app, artifacts):
     length = len(editor(page).input_value())
     page.wait_for_timeout(2000)
     assert len(editor(page).input_value()) == length
+
+
+def test_pick_one_of_three_variants(page, app, artifacts):
+    prompt = "The sea was calm and"
+    editor(page).fill(prompt)
+    page.locator("#spec input, #spec textarea").first.fill("syllables:1")
+    page.locator("#spec-apply").click()
+    page.wait_for_function("() => document.querySelector('#active-chips').innerText.includes('syllable')")
+    set_number(page, "max-tokens", 16)
+    set_number(page, "seed", 5)
+
+    page.locator("#variants").click()
+    wait_status(page, "3 variants")
+    texts = [page.locator(f"#variant-{i} textarea").input_value() for i in (1, 2, 3)]
+    assert all(t.strip() for t in texts) and len(set(texts)) == 3, texts
+    assert editor(page).input_value() == prompt  # nothing enters the draft before a pick
+    page.screenshot(path=str(artifacts / "studio-variants.png"), full_page=True)
+
+    page.locator("#variant-use-2").click()
+    wait_status(page, "Kept variant 2")
+    assert editor(page).input_value() == prompt + texts[1]
+    assert not page.locator("#variants-box").is_visible()
+    # The pick is one insertion in the undo history.
+    page.locator("#undo").click()
+    page.wait_for_function("(p) => document.querySelector('#editor textarea').value === p", arg=prompt)

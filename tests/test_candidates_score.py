@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
-from studio.candidates import next_candidates
+from studio.next_words import next_candidates
 from studio.bridges.hf import ConstraintLogitsProcessor
 from studio.scoring import score_text
 from constraints.spec import parse_spec

@@ -67,3 +67,29 @@ def test_model_without_a_tokenizer_is_refused(tmp_path):
     LlamaForCausalLM(cfg).save_pretrained(tmp_path / "m")
     out = perec("generate", "--prompt", "x", "--model", str(tmp_path / "m"))
     assert out.returncode == 2 and "no usable tokenizer" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_light_commands_import_no_torch():
+    """check, constraints and --help need no model: they must not pay for importing torch."""
+    code = ("import sys, io, contextlib\n"
+            "from studio.cli import main\n"
+            "sys.stdin = io.StringIO('A cat.')\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['check', '-c', 'lipogram:e & syllables:1', '--form', 'haiku']) == 1\n"
+            "    assert main(['constraints']) == 0\n"
+            "    try:\n"
+            "        main(['generate', '--help'])\n"
+            "    except SystemExit:\n"
+            "        pass\n"
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.startswith(('torch', 'transformers')))[:5]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_every_spec_parses_without_importing_the_engine_first():
+    """The registry does not depend on import order: form: parses in a bare process."""
+    code = ("from constraints.spec import parse_spec\n"
+            "assert parse_spec('form:haiku & lipogram:e').spec() == 'form:haiku & lipogram:e'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr

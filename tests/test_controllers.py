@@ -17,9 +17,8 @@ from models.controllers import (
     WordBank,
 )
 from models.discriminator import Discriminator, DiscriminatorError, read_csv
-from models.sources import BASE, BatchedSource, Row
-from studio.decode.sampling import Settings
-from studio.decode.source import ModelSource
+from models.sources import BASE, Row, SequenceSource
+from studio.decode.settings import Settings
 
 
 def tid(tokenizer, text: str) -> int:
@@ -83,7 +82,7 @@ def test_prompt_contrast_is_uncond_plus_gamma_times_difference(tiny_engine, toke
     src = pc.source(tiny_engine)
     assert [r.weight for r in src.rows] == [-1.5, 2.5] and len(src.rows) == 2
     got = [src.prefill(ids), src.step(42)]
-    unc, cond = ModelSource(tiny_engine.model), ModelSource(tiny_engine.model)
+    unc, cond = SequenceSource(tiny_engine.model), SequenceSource(tiny_engine.model)
     u = [unc.prefill(ids), unc.step(42)]
     c = [cond.prefill(list(pc.prefix(tokenizer)) + ids), cond.step(42)]
     for g, uu, cc in zip(got, u, c):
@@ -94,13 +93,13 @@ def test_prompt_contrast_is_uncond_plus_gamma_times_difference(tiny_engine, toke
 
 def test_batched_source_crop_matches_a_fresh_run(tiny_engine, tokenizer):
     ids = tokenizer.encode("Once upon a time")
-    src = BatchedSource(tiny_engine.model, [Row(BASE, (), 0.5), Row(BASE, (5, 6, 7), 0.5)])
+    src = SequenceSource(tiny_engine.model, [Row(BASE, (), 0.5), Row(BASE, (5, 6, 7), 0.5)])
     src.prefill(ids)
     src.step(10)
     src.step(11)
     src.crop(len(ids) + 1)  # back off the last token
     again = src.step(12)
-    fresh = BatchedSource(tiny_engine.model, src.rows)
+    fresh = SequenceSource(tiny_engine.model, src.rows)
     fresh.prefill(ids)
     fresh.step(10)
     torch.testing.assert_close(again, fresh.step(12), atol=1e-4, rtol=1e-4)
@@ -142,7 +141,8 @@ def test_discriminator_guidance_reweights_exactly_the_top_k(tiny_engine, tokeniz
     ctrl = DiscriminatorGuidance(disc, strength=2.0, top_k=5)
     plan = SourcePlan()
     ctrl.configure(plan, tiny_engine)
-    src = plan.build(tiny_engine)
+    feed = plan.build(tiny_engine)
+    src = SequenceSource(feed.model, feed.rows)
     scores = src.prefill(ids)
     out = ctrl.adjust(scores, gen_after(tiny_engine, "The old house", source=src))
     top = scores.topk(5).indices.tolist()
@@ -157,7 +157,7 @@ def test_discriminator_guidance_reweights_exactly_the_top_k(tiny_engine, tokeniz
     rest[top] = False
     assert torch.allclose((out - scores)[rest], want.min())
     # The probe left the cache as it was: the next step matches a plain source.
-    ms = ModelSource(tiny_engine.model)
+    ms = SequenceSource(tiny_engine.model)
     ms.prefill(ids)
     torch.testing.assert_close(src.step(7), ms.step(7), atol=1e-4, rtol=1e-4)
 
@@ -170,7 +170,8 @@ def test_discriminator_guidance_probes_only_what_constraints_allow(tiny_engine, 
     ctrl = DiscriminatorGuidance(fake_discriminator(tiny_engine.model.config.hidden_size), 1.0, top_k=8)
     plan = SourcePlan()
     ctrl.configure(plan, tiny_engine)
-    src = plan.build(tiny_engine)
+    feed = plan.build(tiny_engine)
+    src = SequenceSource(feed.model, feed.rows)
     scores = src.prefill(ids)
     masks = compile_masks(parse_spec("lipogram:e"), tiny_engine.vocab)
     masks.reset("The old house")

@@ -11,7 +11,7 @@ from constraints.base import ImpossibleConstraint
 from studio.decode.engine import PromptError
 from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 
 
@@ -191,3 +191,13 @@ def test_instruct_mode_uses_the_chat_template(tiny_engine):
 def test_trailing_space_is_not_doubled(tiny_engine):
     r = gen(tiny_engine, None, prompt="The old house ", seed=0, max_new_tokens=5)
     assert not r.text.startswith(" ")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_dead_end_without_back_off_is_trimmed_to_whole_words(tiny_engine, seed):
+    """With back-off off, a dead end mid-word must not leave part of a word behind: the
+    result is trimmed to the last point where every rule holds (found by the vLLM bridge,
+    where a 'safe' point mid-word let 'bour' through)."""
+    spec = "syllables:1 & lipogram:e"
+    r = gen(tiny_engine, spec, seed=seed, max_new_tokens=30, max_backoffs=0)
+    assert parse_spec(spec).check(r.text) == [], (r.stop_reason, r.text)

@@ -1,4 +1,4 @@
-"""Forms by construction (constraints/formspec.py, studio/formmask.py, studio/formcli.py).
+"""Forms by construction (constraints/formspec.py, studio/masks/forms.py, studio/request.py).
 
 The plan is driven by random word choices (no model) and the masks by the tiny random
 llama (noise, so whatever form the text has comes from the masks); the independent
@@ -13,8 +13,9 @@ import pytest
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.formspec import FormConstraint, FormPlan, parse_form_arg, word_table
 from constraints.forms import FormError, check_form
-from studio.masks.forms import LINEEND, PURE, SEP, SEP_TAIL, form_index, prepare, with_form
-from studio.decode.sampling import Settings
+from studio.masks.forms import LINEEND, PURE, SEP, SEP_TAIL, form_index
+from studio.request import form_of, poem_prompt, with_form
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 from tests.test_cli import perec
 
@@ -163,7 +164,7 @@ def test_context_without_a_newline_gets_one_first(tiny_engine):
 def test_tiny_model_writes_valid_poems(tiny_engine, name, given):
     c = with_form(None, name, given)
     fc = c
-    prompt, budget = prepare("autumn rain", c, "continue", None)
+    prompt, budget = poem_prompt("autumn rain", form_of(c), "continue")
     assert prompt.endswith("\n") and budget > 0
     for seed in range(1 if name.startswith("sonnet") else 3):
         r = tiny_engine.generate(prompt, c, Settings(max_new_tokens=budget, seed=seed))

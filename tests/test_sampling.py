@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from studio.decode.sampling import Sampler, Settings, apply_repetition_penalty
+from studio.decode.sampling import Sampler, apply_repetition_penalty
+from studio.decode.settings import Settings
 
 
 def _draws(settings, logits, n=400):

@@ -8,7 +8,7 @@ import pytest
 
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.semantic import Theme, lexicon_table, similarity
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 
 WORDS = ["sea", "ocean", "waves", "wave", "tide", "shore", "beach", "coast", "sailor", "ship",

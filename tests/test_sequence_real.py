@@ -3,7 +3,7 @@
 import pytest
 
 from studio.masks.include import IncludeMasker
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 
 pytestmark = pytest.mark.real

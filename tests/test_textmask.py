@@ -6,7 +6,7 @@ import pytest
 from constraints.base import ImpossibleConstraint
 from studio.masks.include import IncludeMasker
 from studio.decode.maskset import compile_masks
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 from studio.masks.include import forcing
 

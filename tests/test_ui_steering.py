@@ -190,7 +190,7 @@ def test_prompt_contrast_dexperts_and_discriminator(studio, root, tiny_lm, tmp_p
 
     make_adapter(tiny_lm, root / "quiet", seed=2)
     kw = SteeringIn(steer_text="A story about the sea.", steer_strength=2.0).kwargs(studio.default_engine, root=root)
-    assert isinstance(kw["controllers"][0], PromptContrast) and kw["source"] is not None
+    assert isinstance(kw["controllers"][0], PromptContrast) and kw["feed"] is not None
     s = SteeringHandlers(studio).collect(*panel(expert="loud", anti="quiet", alpha=1.5))
     kw = s.kwargs(studio.default_engine, root=root)
     assert isinstance(kw["controllers"][0], ExpertAntiExpert) and kw["controllers"][0].alpha == 1.5

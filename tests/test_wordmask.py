@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from constraints.units import iter_words
 from constraints.lexicon import normalize
-from studio.decode.sampling import Settings
+from studio.decode.settings import Settings
 from constraints.spec import parse_spec
 from studio.decode.vocab import vocab_index
 from constraints.units import is_word_char

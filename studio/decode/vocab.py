@@ -134,14 +134,15 @@ def _end_ids(tokenizer, size: int) -> tuple[int, ...]:
     return tuple(sorted(int(i) for i in ids if i is not None and int(i) < size))
 
 
-_INDEXES: dict[tuple, VocabIndex] = {}
+_INDEXES: BoundedCache[VocabIndex] = BoundedCache(8)
 
 
 def vocab_index(tokenizer, vocab_size: int | None = None, device="cpu") -> VocabIndex:
-    """One VocabIndex per (tokenizer, size, device): computed once, shared by all engines."""
+    """One VocabIndex per (tokenizer, size, device): computed once, shared by the engine and
+    the bridges (a LogitsProcessor only has the tokenizer)."""
     key = (id(tokenizer), vocab_size, str(device))
     vi = _INDEXES.get(key)
-    if vi is None or vi.tokenizer is not tokenizer:
+    if vi is None or vi.tokenizer is not tokenizer:  # an id may be reused once a tokenizer is gone
         vi = VocabIndex(tokenizer, vocab_size, device)
         _INDEXES[key] = vi
     return vi

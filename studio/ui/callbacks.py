@@ -74,7 +74,7 @@ class Handlers:
             d.model, d.mode, s.get("temperature", gr.skip()), s.get("top_k", gr.skip()),
             s.get("top_p", gr.skip()), s.get("repetition_penalty", gr.skip()),
             min(s.get("max_new_tokens", self.studio.config.default_max_tokens), cap),
-            -1 if seed is None else seed,
+            -1 if seed is None else seed, s.get("search", 0),
             gr.Dropdown(choices=store.choices(self.studio, session), value=d.id), status,
         ]
 
@@ -90,6 +90,8 @@ class Handlers:
         # (request first: gradio passes gr.Request by position, which *vals would swallow)
         s = SettingsIn(*vals)
         draft = draft or ""
+        if not self.studio.engine_ready(s.model):
+            yield gr.skip(), "Waiting for the model to load (see the line above)…", session
         try:
             if session.steering_error:
                 raise UserError(session.steering_error)
@@ -111,9 +113,54 @@ class Handlers:
         session.last_stop = gen.result.stop_reason
         yield base + text, _status_for(gen.result, note), session
 
+    def variants(self, draft, instruction, session: Session, *vals):
+        """Decode the variants side by side and show them; nothing enters the draft yet."""
+        draft = draft or ""
+        k = len(self.variant_slots)
+        try:
+            if session.steering_error:
+                raise UserError(session.steering_error)
+            texts, note, base = self.studio.variants(draft, session.active, session.form, SettingsIn(*vals),
+                                                     k=k, instruction=instruction or "",
+                                                     steering=session.steering)
+        except Exception as e:
+            return [gr.skip()] * (k + 1) + [session, _warn(e)]
+        session.variants, session.variants_for, session.variants_base = texts, draft, base
+        status = f"{k} variants: keep one with its button." + (f"  \n{note}" if note else "")
+        return [gr.Group(visible=True)] + texts + [session, status]
+
+    def use_variant(self, index: int, draft, session: Session):
+        """Put variant ``index`` into the draft, as one insertion Undo can take back."""
+        draft = draft or ""
+        if not (0 <= index < len(session.variants)) or session.variants_for != draft:
+            return gr.skip(), gr.Group(visible=False), session, "The draft changed since: make new variants."
+        added = session.variants_base[len(draft):] + session.variants[index]
+        session.inserted(len(draft), added)
+        session.variants, session.variants_for = [], None
+        return draft + added, gr.Group(visible=False), session, f"Kept variant {index + 1}."
+
+    def model_status(self):
+        """The loading banner: progress while the default model loads, hidden after."""
+        from models.loading import PROGRESS
+
+        if self.studio.engine_ready(""):
+            return gr.Markdown("", visible=False), gr.Timer(active=False)
+        if PROGRESS.phase in ("idle", "ready"):
+            return gr.skip(), gr.skip()
+        text = PROGRESS.describe()
+        frac = PROGRESS.fraction()
+        if frac is not None:
+            filled = int(frac * 20)
+            text += f"  `{'█' * filled}{'░' * (20 - filled)}` {frac:.0%}"
+        if PROGRESS.phase != "failed":
+            text += "  \nYou can write, set rules and check meanwhile; Generate waits for the model."
+        return gr.Markdown("⏳ " + text if PROGRESS.phase != "failed" else "⚠ " + text, visible=True), gr.skip()
+
     def stop(self, request: gr.Request):
+        # When something stops, its own event writes the last word ("Stopped by the writer
+        # after N tokens"); a "Stopping…" here could arrive after it and hide it.
         n = self.studio.running.stop(request.session_hash)
-        return "Stopping…" if n else "Nothing is being generated."
+        return gr.skip() if n else "Nothing is being generated."
 
     def one_word(self, draft, instruction, session: Session, *vals):
         draft = draft or ""
@@ -144,6 +191,8 @@ class Handlers:
         return text, session, msg
 
     def candidates(self, draft, instruction, session: Session, *vals):
+        if not self.studio.engine_ready(SettingsIn(*vals).model):
+            return gr.skip(), "The next-word list appears once the model has loaded.", session
         try:
             cands = self.studio.candidates(draft or "", session.active, session.form, SettingsIn(*vals),
                                            instruction=instruction or "")
@@ -237,16 +286,14 @@ class Handlers:
                 session.active = rules.add([a for a in session.active if a.split(":", 1)[0] != name], spec)
             if form:
                 session.form = rules.check_form_spec(form)
-            _, note = rules.form_decoding(session.form)
-            return self.rules_view(session, note)
+            return self.rules_view(session, "")
         except Exception as e:
             return [gr.skip()] * 5 + [_warn(e)]
 
     def form_changed(self, form, session: Session):
         try:
             session.form = rules.check_form_spec(form)
-            _, note = rules.form_decoding(session.form)
-            return self.rules_view(session, note)
+            return self.rules_view(session, "")
         except Exception as e:
             return [gr.skip()] * 5 + [_warn(e)]
 
@@ -256,14 +303,14 @@ class Handlers:
         try:
             d = store.restore(self.studio, session, browser)
         except Exception as e:
-            return [gr.skip()] * 16 + [_warn(e)]
+            return [gr.skip()] * (self.view_len - 1) + [_warn(e)]
         return self.view(session, d, "")
 
     def _open(self, session, action):
         try:
             d = action()
         except Exception as e:
-            return [gr.skip()] * 16 + [_warn(e)]
+            return [gr.skip()] * (self.view_len - 1) + [_warn(e)]
         return self.view(session, d, f"Opened “{d.title}”.")
 
     def open_draft(self, draft_id, session):
@@ -306,6 +353,7 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     model = dict(concurrency_id="model", concurrency_limit=studio.config.concurrency)
     quick = dict(concurrency_limit=None, show_progress=HIDDEN)
     VIEW = [ui.session, ui.editor, ui.title, ui.chips, ui.spec, ui.chips_html, ui.form, *S, ui.drafts, ui.status]
+    h.view_len = len(VIEW)  # a failed open keeps every part of the view but the status
     RULES = [ui.session, ui.chips, ui.spec, ui.chips_html, ui.form, ui.status]
     CHECK = [ui.highlight, ui.summary, ui.scansion]
 
@@ -335,6 +383,16 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
                    [ui.editor, ui.status, ui.session], api_name="studio_generate",
                    show_progress="minimal", **model)
     suggest(gen)
+    h.variant_slots = ui.variant_texts
+    var = ui.variants.click(sh.sync, [ui.session, *ui.steering_inputs], [ui.session],
+                            api_visibility="private", **quick)
+    var.then(h.variants, [ui.editor, ui.instruction, ui.session, *S],
+             [ui.variants_box, *ui.variant_texts, ui.session, ui.status], api_name="studio_variants",
+             show_progress="minimal", **model)
+    for i, btn in enumerate(ui.variant_use):
+        suggest(btn.click(lambda draft, session, i=i: h.use_variant(i, draft, session), [ui.editor, ui.session],
+                          [ui.editor, ui.variants_box, ui.session, ui.status],
+                          api_name=f"studio_use_variant_{i + 1}", **quick))
     ui.stop.click(h.stop, None, [ui.status], api_name="studio_stop", **quick)
     suggest(ui.one_word.click(h.one_word, [ui.editor, ui.instruction, ui.session, *S],
                               [ui.editor, ui.session, ui.status], api_name="studio_one_word", **model))
@@ -383,6 +441,9 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
         btn.click(lambda draft, session, *vals, fmt=fmt: h.export(fmt, draft, session, *vals),
                   [ui.editor, ui.session, *S], [ui.export_file, ui.status],
                   api_name=f"studio_export_{fmt}", **quick)
+
+    ui.model_timer.tick(h.model_status, None, [ui.model_banner, ui.model_timer], api_visibility="private",
+                        show_progress=HIDDEN, concurrency_limit=None)
 
     # On load: the browser's copy of the open draft (or the server's, whichever is newer).
     recheck(demo.load(h.restore, [ui.browser, ui.session], VIEW, api_visibility="private", show_progress=HIDDEN))

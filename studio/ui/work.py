@@ -12,21 +12,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
+from constraints.forms import check_form
 
-from studio.candidates import next_candidates
+from studio.next_words import next_candidates
 from studio.ui.drafts import DraftError, DraftStore
-from studio.decode.engine import Engine, Generation, PromptError
-from studio.decode.sampling import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
+from studio.decode.engine import Engine, PromptError
+from studio.decode.generation import Generation
+from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P, Settings)
 
 from studio.ui import rules
 from studio.ui.config import UiConfig
 from studio.ui.session import Running
+from studio.request import Prepared, Request, prepare, token_budget
 
 if TYPE_CHECKING:
     from studio.ui.steering import SteeringIn
 
 log = logging.getLogger("perec.studio")
+
+MAX_VARIANTS = 4  # continuations side by side in the studio
+MAX_SEARCH = 8  # candidate lines per line the settings panel offers
 
 
 class UserError(ValueError):
@@ -58,6 +64,13 @@ class SettingsIn:
     repetition_penalty: float = DEFAULT_REPETITION_PENALTY
     max_new_tokens: int = 60
     seed: float | int | None = None  # blank or negative: a new random seed each time
+    search: int | float = 0  # lines tried per line; 0: automatic (studio.request.DEFAULT_POEM_SEARCH)
+
+    def search_value(self) -> int | None:
+        n = int(self.search or 0)
+        if n < 0 or n > MAX_SEARCH:
+            raise UserError(f"search width must be 0 (automatic) to {MAX_SEARCH} (got {n})")
+        return n or None
 
     def seed_value(self) -> int | None:
         if self.seed is None or self.seed == "" or float(self.seed) < 0:
@@ -68,7 +81,8 @@ class SettingsIn:
         """The draft's record of its settings (the Settings fields, plus model and mode)."""
         return {"temperature": float(self.temperature), "top_k": int(self.top_k), "top_p": float(self.top_p),
                 "repetition_penalty": float(self.repetition_penalty),
-                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value()}
+                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value(),
+                "search": int(self.search or 0)}
 
 
 class Studio:
@@ -82,25 +96,53 @@ class Studio:
         self.adapter_root = adapter_root  # where the Steering tab lists and trains adapters (None: default)
         self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
         self.running = Running()
-        self._engine_lock = threading.Lock()
 
     # ------------------------------------------------------------- engines and settings
 
     def engine(self, model: str | None = "") -> Engine:
         from models.loading import ModelLoadError, is_embedded
 
+        import studio
+
         name = (model or "").strip()
         if is_embedded(name):
-            with self._engine_lock:
-                if self.default_engine is None:
-                    self.default_engine = _load(None, True)
-                return self.default_engine
+            if self.default_engine is None:
+                # studio.load loads a model once per process (models.loading holds the lock).
+                self.default_engine = studio.load(None)
+            return self.default_engine
         if self.default_engine is not None and name == self.default_engine.name:
             return self.default_engine
         try:
-            return _load(name, self.config.allow_local_models)
+            return studio.load(name, allow_local=self.config.allow_local_models)
         except ModelLoadError as e:
             raise UserError(f"Could not load the model: {e}") from None
+
+    def check_size(self, text: str, what: str = "draft") -> None:
+        """Refuse a text over this server's cap (Space mode), before any work on it."""
+        cap = self.config.max_chars
+        if cap is not None and len(text or "") > cap:
+            raise UserError(f"The {what} is too long for this shared Space: {len(text):,} characters "
+                            f"(the limit is {cap:,}). Keep the part you are working on here, or run "
+                            "Perec on your own machine for long texts.")
+
+    def engine_ready(self, model: str | None = "") -> bool:
+        """Whether Generate can start at once (the default model is loaded)."""
+        from models.loading import is_embedded
+
+        return not is_embedded((model or "").strip()) or self.default_engine is not None
+
+    def warm_up(self) -> threading.Thread:
+        """Load (or, on the first start, convert) the default model in the background, so
+        the page is usable meanwhile; models.loading.PROGRESS says how far it is."""
+        def load():
+            try:
+                self.engine("")
+            except Exception as e:  # noqa: BLE001  (PROGRESS holds the reason; Generate shows it)
+                log.warning("warming up the model failed: %s", e)
+
+        t = threading.Thread(target=load, name="perec-warm-up", daemon=True)
+        t.start()
+        return t
 
     def settings(self, s: SettingsIn) -> Settings:
         cap = self.config.max_tokens_cap
@@ -116,38 +158,78 @@ class Studio:
 
     # ------------------------------------------------------------- generation
 
-    def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
-              instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[Generation, str, str]:
-        """A generation ready to iterate, the note to show, and the text the generated
-        text follows in the draft (the draft, plus a line break for a poem or a reply).
-        ``steering``: the Steering tab's adapters and controllers (None: unsteered).
-        Bad input is refused here, before any decoding."""
+    def request(self, draft: str, active: list[str], form: str, s: SettingsIn, instruction: str = "",
+                steering: "SteeringIn | None" = None, variants: int = 1) -> tuple[Request, str]:
+        """The Request for Generate / Variants, and the text the generated text follows in
+        the draft (the draft, plus a line break for a poem or a reply).  With a form, the
+        draft's lines are the poem so far and the model writes the lines it lacks."""
         if s.mode not in ("continue", "instruct"):
             raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
-        settings = self.settings(s)
-        c, note = rules.combined(active), ""
-        plan = rules.form_plan(form, draft, c, s.mode, instruction)
-        if plan is not None:
-            # The draft's lines are the poem so far; the model writes the lines it lacks.
-            c, prompt, budget = plan
-            settings.max_new_tokens = min(self.config.max_tokens_cap, max(settings.max_new_tokens, budget))
+        self.check_size(draft, "draft")
+        self.check_size(instruction, "instruction")
+        settings = self.settings(s).to_dict()
+        c = rules.combined(active)
+        if form:
+            lines = [ln for ln in draft.split("\n") if ln.strip()]
+            if not lines and s.mode == "continue" and not instruction.strip():
+                raise UserError("The draft is empty: write the poem's first words, or switch to "
+                                "instruct mode and give an instruction.")
+            req = Request(prompt=instruction if s.mode == "instruct" else "", constraints=c, form=form,
+                          given=lines or None, mode=s.mode, settings=settings, variants=variants,
+                          search=None if variants > 1 else s.search_value())
+            try:
+                fc = prepare(req).form
+            except ValueError as e:  # FormError: too many lines already, lines that cannot rhyme
+                raise UserError(str(e)) from None
+            # The budget fits the lines still to write, within the cap.
+            req.settings["max_new_tokens"] = min(self.config.max_tokens_cap,
+                                                 max(settings["max_new_tokens"], token_budget(fc)))
             base = draft if not draft or draft.endswith("\n") else draft + "\n"
-        else:
-            _, note = rules.form_decoding(form)
-            prompt = draft if s.mode == "continue" else instruction
-            base = draft
-            if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
-                base = draft + "\n\n"  # a reply starts its own paragraph
-        eng = self.engine(s.model)
+            return req, base
+        prompt = draft if s.mode == "continue" else instruction
         if s.mode == "continue" and not prompt.strip():
             raise UserError("The draft is empty: write a few words for the model to continue "
                             "(or switch to instruct mode and give an instruction).")
-        steer = {}
+        base = draft
+        if s.mode == "instruct" and draft.strip() and not draft.endswith("\n"):
+            base = draft + "\n\n"  # a reply starts its own paragraph
+        return Request(prompt=prompt, constraints=c, mode=s.mode, settings=settings, variants=variants,
+                       search=None if variants > 1 else s.search_value()), base
+
+    def _prepared(self, req: Request, s: SettingsIn, steering: "SteeringIn | None") -> tuple[Prepared, str]:
+        eng = self.engine(s.model)
+        prepared = prepare(req, eng)
+        note = ""
         if steering is not None and not steering.is_off():
             steer = steering.kwargs(eng, root=self.adapter_root, space=self.config.space)
             if steer:
-                note = "  \n".join(x for x in (note, steering.describe()) if x)
-        return eng.stream(prompt, c, settings, s.mode, **steer), note, base
+                prepared.steer = steer
+                note = steering.describe()
+        return prepared, note
+
+    def start(self, draft: str, active: list[str], form: str, s: SettingsIn,
+              instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[Generation, str, str]:
+        """A generation ready to iterate, the note to show, and the text the generated
+        text follows in the draft.  ``steering``: the Steering tab's adapters and
+        controllers (None: unsteered).  Bad input is refused here, before any decoding.
+        With batching on, the row joins the engine's shared batch (continuous batching)."""
+        req, base = self.request(draft, active, form, s, instruction)
+        prepared, note = self._prepared(req, s, steering)
+        gen = prepared.stream(self.engine(s.model))
+        if self.config.batching and prepared.search == 1:  # a search drives its own batch
+            self.engine(s.model).scheduler().submit(gen)
+        return gen, note, base
+
+    def variants(self, draft: str, active: list[str], form: str, s: SettingsIn, k: int = 3,
+                 instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[list[str], str, str]:
+        """``k`` continuations decoded side by side (one batch): their texts, a note, and
+        the text they follow in the draft."""
+        if not isinstance(k, int) or not 2 <= k <= MAX_VARIANTS:
+            raise UserError(f"variants: choose 2 to {MAX_VARIANTS} (asked for {k})")
+        req, base = self.request(draft, active, form, s, instruction, variants=k)
+        prepared, note = self._prepared(req, s, steering)
+        results = prepared.variants(self.engine(s.model))
+        return [r.text for r in results], note, base
 
     def stream(self, gen: Generation, session: str) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it."""
@@ -167,6 +249,7 @@ class Studio:
                    n: int = 10, instruction: str = "") -> list[dict]:
         """The next words that obey the rules, most probable first, as dicts
         (text: exactly what to append; display; prob)."""
+        self.check_size(draft, "draft")
         prompt, mode = draft, "continue"
         if not draft.strip():
             if s.mode == "instruct" and instruction.strip():
@@ -177,9 +260,12 @@ class Studio:
         # A form shapes whole lines: its decoder starts at a line start, so mid-line the
         # list obeys the rules only (the live check still scans the line).
         if form and draft.endswith("\n"):
-            plan = rules.form_plan(form, draft, c, "continue")
-            if plan is not None:
-                c, prompt, _ = plan
+            lines = [ln for ln in draft.split("\n") if ln.strip()]
+            try:
+                p = prepare(Request(constraints=c, form=form, given=lines or None))
+            except ValueError as e:
+                raise UserError(str(e)) from None
+            c, prompt = p.constraint, p.prompt
         eng = self.engine(s.model)
         return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
 
@@ -201,17 +287,8 @@ class Studio:
     # ------------------------------------------------------------- live check
 
     def check(self, text: str, active: list[str], form: str) -> "CheckView":
+        self.check_size(text, "draft")
         return check_view(text, active, form)
-
-
-_load_lock = threading.Lock()
-
-
-def _load(model: str | None, allow_local: bool) -> Engine:
-    import studio
-
-    with _load_lock:  # one model load at a time: two writers asking at once load it once
-        return studio.load(model, allow_local=allow_local)
 
 
 # ----------------------------------------------------------------- the live check
@@ -241,11 +318,8 @@ def check_view(text: str, active: list[str], form: str) -> CheckView:
     vs = list(c.check(text)) if c is not None else []
     rows, report = None, None
     if form:
-        m = rules.forms_module()
-        if m is None:
-            raise UserError("poetic forms are not available in this version")
         try:
-            rep = m.check_form(form, text)
+            rep = check_form(form, text)
         except ValueError as e:
             raise UserError(str(e)) from None
         vs += rep.violations

@@ -17,7 +17,7 @@ import torch
 from constraints.base import Constraint
 
 from studio.decode.maskset import NO_BUDGET, compile_masks
-from studio.decode.source import forward
+from models.sources import forward
 
 
 @dataclass
