@@ -224,7 +224,7 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
     prompt, budget = poem_prompt(r.prompt, fc, r.mode)
     values = dict(r.settings)
     if values.get("max_new_tokens") is None:
-        values["max_new_tokens"] = budget if budget is not None else Settings().max_new_tokens
+        values["max_new_tokens"] = budget if budget is not None else fitting_budget(constraint, engine)
     try:
         settings = Settings.from_dict(values)
     except TypeError as e:
@@ -232,6 +232,39 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
     notes = fc.notes() if fc is not None else []
     steer = r.steering.build(engine) if engine is not None and r.steering is not None else {}
     return Prepared(r, constraint, fc, prompt, settings, notes, steer)
+
+
+# ---------------------------------------------------------------------- budgets
+
+BUDGETS = (80, 160, 320, 640, 1280)  # tried in turn when counts need more than the default
+
+
+def fitting_budget(constraint: Constraint | None, engine=None) -> int:
+    """The token budget when none is asked for: the default, or for structure rules (exactly
+    five sentences of twelve words) the first of BUDGETS whose two thirds their own plan
+    accepts.  Without an
+    engine (validation only) the default; a budget still too small is refused, with the
+    reason, when the generation is built."""
+    from constraints.base import ImpossibleConstraint
+    from constraints.structure import StructureRule
+
+    from studio.decode.settings import Settings
+
+    default = Settings().max_new_tokens
+    if engine is None or constraint is None or not any(isinstance(c, StructureRule) for c in constraint.leaves()):
+        return default
+    from studio.decode.maskset import compile_masks
+
+    masks = compile_masks(constraint, engine.vocab)
+    for budget in BUDGETS:
+        try:
+            # Room to write, not only the fewest tokens the counts need (which only forced
+            # one-token words would meet): the plan must fit in two thirds of the budget.
+            masks.check_budget(budget * 2 // 3)
+            return budget
+        except ImpossibleConstraint:
+            continue
+    return default
 
 
 # ---------------------------------------------------------------------- forms

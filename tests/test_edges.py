@@ -123,3 +123,21 @@ def test_score_refuses_a_discriminator(tiny_engine):
     ctrl = DiscriminatorGuidance(fake_discriminator(tiny_engine.model.config.hidden_size), 1.0)
     with pytest.raises(ValueError, match="cannot be replayed"):
         score_text(tiny_engine, " a text to score", prompt="The", steer={"feed": None, "controllers": [ctrl]})
+
+
+# ---------------------------------------------------------------------- budgets
+
+
+def test_counts_get_a_budget_with_room_when_none_is_asked(tiny_engine):
+    from studio.request import Request, prepare
+
+    def budget(spec, **settings):
+        return prepare(Request(prompt="Write.", constraints=spec, settings=settings), tiny_engine).settings.max_new_tokens
+
+    assert budget("lipogram:e") == 80 and budget("sentences:3") == 80
+    long = "sentences:5 & each-sentence:(words:11..15)"  # at least 55 words
+    assert budget(long) == 160 and budget(long, max_new_tokens=70) == 70  # what is asked wins
+    r = prepare(Request(prompt="Write.", constraints="sentences:2 & each-sentence:(words:6)"), tiny_engine).generate(tiny_engine)
+    assert parse_spec("sentences:2 & each-sentence:(words:6)").check(r.text) == [], r.text
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        prepare(Request(prompt="Write.", constraints=long, settings={"max_new_tokens": 20}), tiny_engine).stream(tiny_engine)

@@ -108,6 +108,7 @@ class Generation:
         self.result: Result | None = None
         self.input_ids, self.context, self.drop_space = engine.encode_prompt(prompt, mode, settings.max_new_tokens)
         self.masks: MaskSet = masks if masks is not None else compile_masks(constraint, engine.vocab)
+        self.masks.check_budget(settings.max_new_tokens)  # counts that cannot fit: refused now
         self.text = ""
         self.pieces: list[str] = []  # the text written so far, in pieces (controllers read it)
         self.source: SeqView | None = None  # set when a loop takes the row

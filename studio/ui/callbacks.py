@@ -277,13 +277,13 @@ class Handlers:
     def rule_picked(self, name):
         return rules.entry_help(name), rules.example_arg(name) if name else ""
 
-    def preset(self, label, letter, bank, session: Session):
+    def preset(self, label, letter, bank, arg, session: Session):
         try:
-            spec, form = rules.preset(label, letter if label == "Tautogram" else bank)
+            spec, form = rules.preset(label, rules.preset_input(label, letter, bank, arg))
             if spec:
-                name = spec.split(":", 1)[0]
-                # One preset of a kind: choosing Tautogram again with a new letter replaces it.
-                session.active = rules.add([a for a in session.active if a.split(":", 1)[0] != name], spec)
+                # One rule per preset: choosing Tautogram again with a new letter replaces the
+                # old one, and "N words per sentence" leaves "Every sentence starts with…" be.
+                session.active = rules.add([a for a in session.active if not rules.from_preset(label, a)], spec)
             if form:
                 session.form = rules.check_form_spec(form)
             return self.rules_view(session, "")
@@ -418,8 +418,8 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
                     api_visibility="private", **quick)
     ui.rule_name.input(h.rule_picked, [ui.rule_name], [ui.rule_help, ui.rule_arg], api_visibility="private", **quick)
     for label, btn in ui.presets.items():
-        recheck(btn.click(lambda letter, bank, session, label=label: h.preset(label, letter, bank, session),
-                          [ui.taut_letter, ui.word_bank, ui.session], RULES,
+        recheck(btn.click(lambda letter, bank, arg, session, label=label: h.preset(label, letter, bank, arg, session),
+                          [ui.taut_letter, ui.word_bank, ui.preset_arg, ui.session], RULES,
                           api_name="studio_preset_" + label.split()[0].lower(), **quick))
 
     # Settings: saved with the draft; the mode shows or hides the instruction box.

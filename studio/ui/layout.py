@@ -176,6 +176,8 @@ def _constraints_tab(ui) -> None:
                       for label in rules.PRESETS}
     with gr.Row():
         ui.taut_letter = gr.Textbox("t", label="Tautogram letter", max_length=1, scale=1, elem_id="taut-letter")
+        ui.preset_arg = gr.Textbox("3", label="N, or the first word (sentence presets)", scale=1,
+                                   elem_id="preset-arg")
         ui.word_bank = gr.Textbox(rules.DEFAULT_WORD_BANK, label="Word bank (comma-separated)", scale=3,
                                   elem_id="word-bank")
     ui.chips = gr.Radio(choices=[], label="Active rules (click one to edit or remove)", elem_id="chips")

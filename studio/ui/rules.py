@@ -167,6 +167,17 @@ def split_name_arg(spec: str | None) -> tuple[str | None, str]:
     return name.strip(), arg.strip().strip('"')
 
 
+def preset_input(label: str, letter: str, bank: str, arg: str) -> str:
+    """Which box a preset reads: the letter, the word bank, or the N / word box."""
+    return {"Tautogram": letter, "Word bank": bank}.get(label, arg)
+
+
+def from_preset(label: str, spec: str) -> bool:
+    """Whether an active rule is one this preset adds (its template up to the argument)."""
+    template = PRESETS.get(label, (None, ""))[0]
+    return bool(template) and spec.startswith(template.split("{arg}")[0])
+
+
 def preset(label: str, arg: str = "") -> tuple[str | None, str]:
     """(spec to add or None, form to set or "") for a preset button."""
     if label not in PRESETS:
