@@ -19,13 +19,23 @@ Form spec syntax (``parse_form``):
 
 ``:`` works in place of ``/`` after the counts ("7,7,7,7:AABB").
 
-Stress tolerance: a line fits a stress pattern if some choice of pronunciations
-matches it, where a word of one syllable may take either stress (English
-monosyllables bend to the metre: "and", "the", "love") and a longer word must match
-its CMU pattern exactly (secondary stress counts as stressed).
+Pronunciation (``check_form(..., reading)``; constraints/phonetics.py): by default
+each word is heard as the field hears it, by its primary (first) CMU pronunciation, as
+FUDGE's couplet metric does.
 
-Rhymes: lines sharing a letter must share a rhyming part (``pronouncing.rhyming_part``
-of some pronunciation of their last words), and must end in different words.
+- Syllables: the primary pronunciation's count ("fire" has two).
+- Metre: a one-syllable word CMU stresses ("love", "of") takes either beat, one it
+  marks unstressed in its first reading ("a", "the", "and": AH0) a weak beat;
+  a longer word must match its primary stress pattern, where a secondary stress fits
+  either beat.
+- Rhymes: lines sharing a letter must rhyme perfectly, the same sounds from the last
+  stressed vowel of their last words' primary pronunciations, and end in different words.
+
+The lenient reading (``;lenient`` on ``form:``) hears any pronunciation, lets every
+one-syllable word take either beat and counts secondary stress as strong.
+
+A word outside CMU is reported, and its syllables are estimated from its spelling and
+marked in the scansion (``LineReport.estimated``), so the rest of the line is still judged.
 """
 
 from __future__ import annotations
@@ -38,7 +48,9 @@ from functools import lru_cache
 from constraints.base import SpecError, Violation
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
-from constraints.phonetics import estimate_syllables, phones, rhyme_keys, stress_patterns, syllable_counts
+from constraints.phonetics import (
+    STRICT, Reading, estimate_syllables, letters_only, pronunciations, rhyme_part, sound,
+)
 
 UNRHYMED = "-"  # canonical mark; ". x X" are read as it
 
@@ -249,16 +261,13 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
 
 @lru_cache(maxsize=1)
 def _rhyme_table() -> dict[str, dict[str, int]]:
-    """Rhyme key -> {word: fewest syllables of a pronunciation with that key}."""
-    import pronouncing
-
+    """Rhyme key -> {word: fewest syllables of a pronunciation with that key}, over every
+    pronunciation of every CMU word: whether a form can be met at all (``validate``)."""
     table: dict[str, dict[str, int]] = {}
     for w in default_lexicon().words:
-        for p in phones(w):
-            key = pronouncing.rhyming_part(p)
-            if not key:
-                continue
-            n = pronouncing.syllable_count(p)
+        for p in pronunciations(w):
+            key = rhyme_part(p)
+            n = sum(1 for ph in p.split() if ph[-1].isdigit())
             row = table.setdefault(key, {})
             row[w] = min(n, row.get(w, n))
     return table
@@ -306,7 +315,8 @@ class LineReport:
     rhyme_key: str | None
     rhyme_span: tuple[int, int] | None = None  # offsets of the rhyme word
     stress_target: str | None = None
-    stress: str | None = None  # the best-fitting stress found (monosyllables shown as fitted)
+    stress: str | None = None  # the best-fitting stress found (free syllables shown as fitted)
+    estimated: list[str] = field(default_factory=list)  # words outside CMU, counted by spelling
     violations: list[Violation] = field(default_factory=list)
 
     @property
@@ -351,10 +361,13 @@ class FormReport:
                 f"{'#':>3}  {'syll':>5}  {'rhyme':<5}  {'key':<{kw}}  ok  line"]
         for ln in self.lines:
             want = "?" if ln.target is None else str(ln.target)
+            est = "~" if ln.estimated else ""  # a count estimated from spelling
             rows.append(
-                f"{ln.number:>3}  {f'{ln.syllables}/{want}':>5}  {ln.rhyme or '-':<5}  "
+                f"{ln.number:>3}  {f'{est}{ln.syllables}/{want}':>5}  {ln.rhyme or '-':<5}  "
                 f"{ln.rhyme_key or '':<{kw}}  {'ok' if ln.ok else 'NO':<2}  {ln.text}"
             )
+            if ln.estimated:
+                rows.append(f"{'':>3}  ~ estimated from spelling (not in CMU): {', '.join(ln.estimated)}")
         for v in self.violations:
             rows.append(f"  - {v.where(self.text)}: {v.message}")
         return "\n".join(rows)
@@ -363,8 +376,9 @@ class FormReport:
 
 
 def _fit_stress(options: list[frozenset[str]], target: str) -> tuple[int, str] | None:
-    """Fewest mismatches of any pronunciation choice against ``target`` (monosyllables
-    free), with the pattern it shows; None if no choice has the right length."""
+    """Fewest mismatches of any pronunciation choice against ``target`` (a 2 in a word's
+    metrical pattern fits either beat), with the pattern it shows; None if no choice has
+    the right length."""
     states: dict[int, tuple[int, str]] = {0: (0, "")}
     for pats in options:
         nxt: dict[int, tuple[int, str]] = {}
@@ -374,8 +388,8 @@ def _fit_stress(options: list[frozenset[str]], target: str) -> tuple[int, str] |
                 if end > len(target):
                     continue
                 seg = target[pos:end]
-                c, s = (0, seg) if len(p) == 1 else (sum(a != b for a, b in zip(p, seg)), p)
-                cand = (cost + c, shown + s)
+                c = sum(1 for a, b in zip(p, seg) if a != "2" and a != b)
+                cand = (cost + c, shown + "".join(b if a == "2" else a for a, b in zip(p, seg)))
                 if end not in nxt or cand < nxt[end]:
                     nxt[end] = cand
         states = nxt
@@ -392,17 +406,30 @@ def _split_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def _line_report(form: Form, i: int, start: int, line: str, rule: str) -> LineReport:
+def _unknown(word: str) -> str:
+    if letters_only(word):
+        return f"{word!r} is only read letter by letter in CMU (an acronym or a letter), not a word here"
+    return f"{word!r} is not in the CMU dictionary"
+
+
+def _line_report(form: Form, i: int, start: int, line: str, rule: str, reading: Reading) -> LineReport:
     words = list(iter_words(line))
     target = form.syllables[i] if i < form.n_lines else None
     vs: list[Violation] = []
     totals = {0}
+    metre_options: list[frozenset[str]] = []
+    estimated: list[str] = []
     for m in words:
-        counts = syllable_counts(m.group())
+        heard = sound(m.group(), reading)
+        counts = heard.syllables
         if not counts:
-            vs.append(Violation(start + m.start(), start + m.end(), rule,
-                                f"{m.group()!r} is not in the CMU dictionary"))
-            counts = frozenset({estimate_syllables(m.group())})  # only to report a count
+            vs.append(Violation(start + m.start(), start + m.end(), rule, _unknown(m.group())))
+            n = estimate_syllables(m.group())
+            counts = frozenset({n})
+            estimated.append(m.group())
+            metre_options.append(frozenset({"2" * n}))  # sound unknown: judged on the rest
+        else:
+            metre_options.append(heard.metres)
         totals = {t + c for t in totals for c in counts}
     options = sorted(totals)
     aim = target if target is not None else options[0]
@@ -414,8 +441,8 @@ def _line_report(form: Form, i: int, start: int, line: str, rule: str) -> LineRe
     last = words[-1].group() if words else None
     stress_target = form.stress_for(i) if target is not None else None
     shown_stress = None
-    if stress_target and target in totals and all(syllable_counts(m.group()) for m in words):
-        fit = _fit_stress([stress_patterns(m.group()) for m in words], stress_target)
+    if stress_target and target in totals:
+        fit = _fit_stress(metre_options, stress_target)
         if fit is not None:
             shown_stress = fit[1]
             if fit[0]:
@@ -426,15 +453,15 @@ def _line_report(form: Form, i: int, start: int, line: str, rule: str) -> LineRe
         syllable_options=options, rhyme=form.rhyme_letter(i) if target is not None else None,
         rhyme_word=last, rhyme_key=None,
         rhyme_span=(start + words[-1].start(), start + words[-1].end()) if words else None,
-        stress_target=stress_target, stress=shown_stress,
+        stress_target=stress_target, stress=shown_stress, estimated=estimated,
         violations=vs,
     )
 
 
-def _check_rhymes(form: Form, reports: list[LineReport], rule: str) -> None:
+def _check_rhymes(form: Form, reports: list[LineReport], rule: str, reading: Reading) -> None:
     for letter, idx in form.rhyme_groups().items():
         present = [reports[i] for i in idx if i < len(reports)]
-        keyed = [(r, rhyme_keys(r.rhyme_word) if r.rhyme_word else frozenset()) for r in present]
+        keyed = [(r, sound(r.rhyme_word, reading).rhymes if r.rhyme_word else frozenset()) for r in present]
         # The group's rhyme: the key most of its lines share (ties: the earliest line's).
         tally: dict[str, int] = {}
         for _, keys in keyed:
@@ -460,16 +487,17 @@ def _check_rhymes(form: Form, reports: list[LineReport], rule: str) -> None:
             first.setdefault(word, r)
 
 
-def check_form(form: Form | str, text: str) -> FormReport:
-    """Check ``text`` (one line per line; blank lines ignored) against ``form``."""
+def check_form(form: Form | str, text: str, reading: Reading = STRICT) -> FormReport:
+    """Check ``text`` (one line per line; blank lines ignored) against ``form``, hearing
+    words as ``reading`` says (default: primary pronunciations, as the field does)."""
     form = parse_form(form) if isinstance(form, str) else form.validate()
-    rule = f"form:{form.spec()}"
+    rule = f"form:{form.spec()}" + reading.options(";")
     lines = _split_lines(text)
-    reports = [_line_report(form, i, start, line, rule) for i, (start, line) in enumerate(lines)]
+    reports = [_line_report(form, i, start, line, rule, reading) for i, (start, line) in enumerate(lines)]
     for r in reports[form.n_lines:]:
         r.violations.append(Violation(r.start, r.end, rule,
                                       f"line {r.number} is beyond the {form.n_lines} lines of {form.name}"))
-    _check_rhymes(form, reports, rule)
+    _check_rhymes(form, reports, rule, reading)
     poem: list[Violation] = []
     if len(lines) < form.n_lines:
         poem.append(Violation(len(text), len(text), rule,

@@ -1,25 +1,33 @@
 """``form:NAME`` as a constraint, and the word-level plan that decodes it.
 
-``FormConstraint(form, given, end)`` is a whole-text rule: the text is a poem of that
-form, continuing the ``given`` lines (already written, complete lines that count
-against the form's lines, syllables and rhymes).  ``check`` delegates to
-``forms.check_form`` on the given lines plus the text, and reports only what the new
-lines break.
+``FormConstraint(form, given, end, partial, reading)`` is a whole-text rule: the text is
+a poem of that form, continuing the ``given`` lines (already written, complete lines
+that count against the form's lines, syllables and rhymes) and the ``partial`` line (the
+writer's unfinished last line, which the text continues: "Autumn wind" is three of a
+haiku's first five syllables).  ``check`` delegates to ``forms.check_form`` on the
+writer's text plus the new text, and reports only what the new text breaks.  The
+writer's text is never refused for its words: a word outside CMU is estimated from its
+spelling and noted, and a given line ending in one leaves its rhyme unknown (the new
+lines are not asked to match it; ``notes`` says so).
 
 ``FormPlan`` answers the decoder's word-level questions without torch: which words may
 stand mid-line or end a line from the current position, and where a word leaves the
-line.  The position is a *set* of syllable counts (a word with two pronunciations,
-"fire", moves the line to either), so the plan agrees with ``check_form``, which
-accepts a line when any choice of pronunciations hits the budget.
+line.  The position is a *set* of syllable counts (under ``;lenient`` a word with two
+pronunciations, "fire", moves the line to either), so the plan agrees with
+``check_form``, which accepts a line when a choice of pronunciations hits the budget.
+The words come from a ``WordTable`` of the writer's lexicon (constraints/lexicon.py:
+common words by default) heard with the form's reading.
 
-Spec syntax: ``form:NAME`` with NAME as in ``forms.parse_form`` and an optional
-``;end=.?!`` (the poem's last line ends with one of these marks).
+Spec syntax: ``form:NAME`` with NAME as in ``forms.parse_form`` and options after ``;``:
+``end=.?!`` (the poem's last line ends with one of these marks), ``lenient`` (any
+pronunciation of a word, the older reading) and ``letters`` (acronyms read as letters
+count as words).
 """
 
 from __future__ import annotations
 
 import bisect
-from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,8 +35,8 @@ from constraints.cache import BoundedCache
 from constraints.base import SpecError, TextConstraint, Violation, register, require_arg
 from constraints.units import iter_words
 from constraints.forms import Form, FormError, FormReport, check_form, parse_form
-from constraints.lexicon import default_lexicon, normalize
-from constraints.phonetics import rhyme_keys, sound
+from constraints.lexicon import DEFAULT_FLOOR, Lexicon, normalize, writer_lexicon
+from constraints.phonetics import STRICT, Reading, estimate_syllables, letters_only, sound
 
 CLOSING = ",.;:!?"  # marks that may close a line (before its newline, or the poem's end)
 
@@ -41,21 +49,59 @@ def split_given(given) -> tuple[str, ...]:
     return tuple(ln.strip() for item in items for ln in str(item).split("\n") if ln.strip())
 
 
-class FormConstraint(TextConstraint):
-    """The text is a poem of ``form`` (after the ``given`` lines); ``end``: marks one of
-    which must close the last line (the FUDGE couplet task wants ``.?!``)."""
+def split_draft(text: str | None) -> tuple[tuple[str, ...], str]:
+    """A writer's draft as (complete lines, unfinished last line): text after the last
+    newline is a line still being written ("Autumn wind" -> ((), "Autumn wind"))."""
+    text = text or ""
+    head, _, tail = text.rpartition("\n")
+    return split_given(head), tail.strip()
 
-    def __init__(self, form: Form | str, given=(), end: str = ""):
+
+def _syllable_options(line: str, reading: Reading) -> set[int]:
+    """Possible syllable totals of ``line`` (words outside CMU estimated from spelling)."""
+    totals = {0}
+    for m in iter_words(line):
+        counts = sound(m.group(), reading).syllables or {estimate_syllables(m.group())}
+        totals = {t + c for t in totals for c in counts}
+    return totals
+
+
+class FormConstraint(TextConstraint):
+    """The text is a poem of ``form`` (after the ``given`` lines and continuing the
+    ``partial`` line); ``end``: marks one of which must close the last line (the FUDGE
+    couplet task wants ``.?!``); ``reading``: how words are heard (phonetics.Reading)."""
+
+    def __init__(self, form: Form | str, given=(), end: str = "", partial: str = "",
+                 reading: Reading = STRICT):
         self.form = parse_form(form) if isinstance(form, str) else form.validate()
         self.given = split_given(given)
+        self.partial = (partial or "").strip()
         self.end = end or ""
+        self.reading = reading
+        self._notes: list[str] = []
         bad = [c for c in self.end if c not in CLOSING]
         if bad:
             raise FormError(f"form end marks must be among {CLOSING!r}, not {bad[0]!r}")
+        if "\n" in self.partial:
+            raise FormError("the unfinished line is one line: it cannot hold a line break")
+        if self.partial and len(self.given) < self.form.n_lines:
+            budget = self.form.syllables[len(self.given)]
+            have = min(_syllable_options(self.partial, reading))
+            if have >= budget:
+                # Nothing left to add to it: the writer's line is complete.
+                self._notes.append(f"the last line already has {have} syllables (of {budget}): "
+                                   "the poem goes on from the next line")
+                self.given, self.partial = self.given + (self.partial,), ""
         if len(self.given) >= self.form.n_lines:
             raise FormError(f"{len(self.given)} given line(s) leave nothing to write: "
                             f"{self.form.name} has {self.form.n_lines} lines")
         self.given_rhymes = self._given_rhymes()
+
+    @classmethod
+    def from_arg(cls, arg: str, given=(), partial: str = "") -> "FormConstraint":
+        """From the argument of ``form:`` ("couplet-iambic;end=.?!;lenient")."""
+        a = parse_form_arg(arg)
+        return cls(a.name, given, a.end, partial, a.reading)
 
     # ------------------------------------------------------------------ given lines
 
@@ -63,9 +109,15 @@ class FormConstraint(TextConstraint):
     def given_text(self) -> str:
         return "".join(line + "\n" for line in self.given)
 
+    @property
+    def written(self) -> str:
+        """The writer's text the new text continues: the given lines, then the partial one."""
+        return self.given_text + self.partial
+
     def _given_rhymes(self) -> dict[str, tuple[frozenset[str], tuple[str, ...]]]:
-        """Letter -> (rhyme keys all its given lines share, their rhyme words); refuses
-        given lines whose rhyme cannot be known or met."""
+        """Letter -> (rhyme keys all its given lines share, their rhyme words).  A given
+        line ending in a word of unknown sound is left out (noted); given lines that are
+        known and do not rhyme are refused."""
         out: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
         for i, line in enumerate(self.given):
             words = [m.group() for m in iter_words(line)]
@@ -75,57 +127,79 @@ class FormConstraint(TextConstraint):
             if letter is None:
                 continue
             word = normalize(words[-1])
-            keys = rhyme_keys(word)
+            keys = sound(word, self.reading).rhymes
             if not keys:
-                raise FormError(f"given line {i + 1} ends in {word!r}, which is not in the CMU "
-                                f"dictionary, so nothing can be made to rhyme with it")
+                what = "is only read as letters in CMU" if letters_only(word) else "is not in the CMU dictionary"
+                self._notes.append(f"given line {i + 1} ends in {word!r}, which {what}: its rhyme is "
+                                   f"unknown, so the lines rhyming {letter} with it need not match it")
+                continue
             live, used = out.get(letter, (None, ()))
             shared = keys if live is None else live & keys
             if not shared:
                 raise FormError(f"given lines of rhyme {letter} do not rhyme: "
-                                f"{', '.join(repr(w) for w in used + (word,))}")
+                                f"{', '.join(repr(w) for w in used + (word,))}"
+                                + ("" if self.reading.lenient else " (;lenient hears any pronunciation)"))
             if word in used:
                 raise FormError(f"given line {i + 1} repeats the rhyme word {word!r}")
             out[letter] = (shared, used + (word,))
         return out
 
     def notes(self) -> list[str]:
-        """What the given lines break (syllables, stress): the writer's text, reported,
-        never refused; the new lines are held to the form regardless."""
-        if not self.given:
-            return []
-        report = check_form(self.form, self.given_text)
-        return [f"given {v.message}" for ln in report.lines for v in ln.violations
-                if "syllables" in v.message or "stress" in v.message]
+        """What the writer's text breaks or leaves unknown (syllables, stress, words outside
+        CMU): reported, never refused; the new text is held to the form regardless."""
+        out = list(self._notes)
+        if self.given:
+            report = check_form(self.form, self.given_text, self.reading)
+            for ln in report.lines:
+                out += [f"given {v.message}" for v in ln.violations
+                        if "syllables" in v.message or "stress" in v.message]
+                if ln.estimated:
+                    out.append(f"given line {ln.number}: {', '.join(map(repr, ln.estimated))} not in "
+                               "the CMU dictionary; syllables estimated from spelling")
+        if self.partial:
+            unknown = [m.group() for m in iter_words(self.partial) if not sound(m.group(), self.reading).phones]
+            if unknown:
+                out.append(f"the unfinished line: {', '.join(map(repr, unknown))} not in the CMU "
+                           "dictionary; syllables estimated from spelling")
+        return out
 
     # ------------------------------------------------------------------ constraint
 
+    def options(self) -> str:
+        return (f";end={self.end}" if self.end else "") + self.reading.options(";")
+
     def spec(self) -> str:
-        return "form:" + self.form.spec() + (f";end={self.end}" if self.end else "")
+        return "form:" + self.form.spec() + self.options()
 
     def describe(self) -> str:
         extra = f", after {len(self.given)} given line(s)" if self.given else ""
+        if self.partial:
+            extra += f", continuing {self.partial!r}"
         return f"a {self.form.name} ({'-'.join(map(str, self.form.syllables))} syllables, " \
                f"rhymes {self.form.rhyme}){extra}"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, FormConstraint) and (self.spec(), self.given) == (other.spec(), other.given)
+        return isinstance(other, FormConstraint) and \
+            (self.spec(), self.given, self.partial) == (other.spec(), other.given, other.partial)
 
     def __hash__(self) -> int:
-        return hash((self.spec(), self.given))
+        return hash((self.spec(), self.given, self.partial))
 
     def report(self, text: str) -> FormReport:
-        """check_form's per-line report of the given lines followed by ``text``."""
-        return check_form(self.form, self.given_text + text)
+        """check_form's per-line report of the writer's text followed by ``text``."""
+        return check_form(self.form, self.written + text, self.reading)
 
     def check(self, text: str) -> list[Violation]:
         rep = self.report(text)
-        off = len(self.given_text)
+        off = len(self.written)
         out: list[Violation] = []
+        first_new = len(self.given)  # the partial line, when there is one, is partly new
         for n, ln in enumerate(rep.lines):
             for v in ln.violations:
-                if n >= len(self.given):
-                    out.append(Violation(v.start - off, v.end - off, v.rule, v.message))
+                if n >= first_new:
+                    if v.end <= off and self.partial:
+                        continue  # a word of the writer's unfinished line: noted, not refused
+                    out.append(Violation(max(0, v.start - off), max(0, v.end - off), v.rule, v.message))
                 elif ln.rhyme_span and v.start == ln.rhyme_span[0]:
                     # A given line left out of the rhyme the new lines chose: theirs to answer for.
                     out.append(Violation(0, 0, v.rule, f"given line {n + 1}: {v.message}"))
@@ -138,34 +212,50 @@ class FormConstraint(TextConstraint):
         return sorted(out, key=lambda v: (v.start, v.end))
 
 
-def parse_form_arg(arg: str) -> tuple[str, str]:
-    """'NAME[;end=MARKS]' -> (name, marks)."""
+class FormArg(NamedTuple):
+    name: str
+    end: str = ""
+    reading: Reading = STRICT
+
+
+def parse_form_arg(arg: str) -> FormArg:
+    """'NAME[;end=MARKS][;lenient][;letters]' -> FormArg(name, marks, reading)."""
     name, *opts = [p.strip() for p in arg.split(";")]
-    end = ""
+    end, flags = "", set()
     for opt in opts:
-        key, _, val = opt.partition("=")
-        if key.strip() != "end" or not val.strip():
-            raise SpecError(f"form: unknown option {opt!r} (the only one is end=MARKS, e.g. end=.?!)")
-        end = val.strip()
-    return name, end
+        key, eq, val = opt.partition("=")
+        key = key.strip().lower()
+        if key == "end" and val.strip():
+            end = val.strip()
+        elif key in ("lenient", "letters") and not eq:
+            flags.add(key)
+        else:
+            raise SpecError(f"form: unknown option {opt!r} (options: end=MARKS e.g. end=.?!, "
+                            "lenient, letters)")
+    return FormArg(name, end, Reading(lenient="lenient" in flags, letters="letters" in flags))
 
 
 @register("form",
           description="The text is a poem of this form: haiku, couplet, quatrain, limerick, sonnet, "
-                      "NAME+iambic, or custom SYLLABLES[/SCHEME][/STRESS]; ;end=.?! closes the last line.",
+                      "NAME+iambic, or custom SYLLABLES[/SCHEME][/STRESS]. Words are heard by their "
+                      "primary pronunciation and rhymes are perfect (as the field judges poems); "
+                      "options: ;end=.?! closes the last line, ;lenient hears any pronunciation, "
+                      ";letters counts acronyms read as letters.",
           example="form:haiku", level="text")
 def _form(arg):
-    name, end = parse_form_arg(require_arg("form", arg))
-    return FormConstraint(name, end=end)
+    return FormConstraint.from_arg(require_arg("form", arg))
 
 
 # ---------------------------------------------------------------------- word table
 
 
 def fits(pattern: str, stress: str | None, at: int) -> bool:
-    """Whether a word with this stress pattern fits the line's pattern at syllable ``at``
-    (forms.py's rule: monosyllables bend to the metre, longer words must match)."""
-    return stress is None or len(pattern) == 1 or stress[at:at + len(pattern)] == pattern
+    """Whether a word with this metrical pattern (0 weak, 1 strong, 2 either beat:
+    phonetics.metres) fits the line's stress pattern from syllable ``at``."""
+    if stress is None:
+        return True
+    seg = stress[at:at + len(pattern)]
+    return len(seg) == len(pattern) and all(p == "2" or p == b for p, b in zip(pattern, seg))
 
 
 def assignable(cands: list[set]) -> bool:
@@ -187,22 +277,24 @@ def assignable(cands: list[set]) -> bool:
 
 
 class WordTable:
-    """The lexicon as index arrays: which words have each stress pattern (hence syllable
-    count) and each rhyme key.  Word sets are numpy boolean arrays over the sorted words,
-    so unions and intersections never loop over the lexicon in Python."""
+    """The lexicon as index arrays: which words have each metrical pattern (hence
+    syllable count) and each rhyme key, as ``reading`` hears them.  Word sets are numpy
+    boolean arrays over the sorted words, so unions and intersections never loop over the
+    lexicon in Python."""
 
-    def __init__(self, words):
+    def __init__(self, words, reading: Reading = STRICT):
         self.words = tuple(words)  # sorted
+        self.reading = reading
         self.index = {w: i for i, w in enumerate(self.words)}
         self.patterns: list[frozenset[str]] = []
         self.keys: list[frozenset[str]] = []
         by_pat: dict[str, list[int]] = {}
         by_key: dict[str, list[int]] = {}
         for i, w in enumerate(self.words):
-            s = sound(w)
-            self.patterns.append(s.stresses)
+            s = sound(w, reading)
+            self.patterns.append(s.metres)
             self.keys.append(s.rhymes)
-            for p in s.stresses:
+            for p in s.metres:
                 by_pat.setdefault(p, []).append(i)
             for k in s.rhymes:
                 by_key.setdefault(k, []).append(i)
@@ -319,13 +411,20 @@ class WordTable:
         return out
 
 
-@lru_cache(maxsize=1)
-def word_table() -> WordTable:
-    """The table of the default lexicon (built once per process, ~2 s)."""
-    return WordTable(default_lexicon().words)
+_TABLES: BoundedCache[WordTable] = BoundedCache(4)
+
+
+def word_table(lexicon: Lexicon | None = None, reading: Reading = STRICT) -> WordTable:
+    """The table of ``lexicon`` (default: the writer's lexicon, common words) heard with
+    ``reading``; built once per (lexicon, reading) and kept (a few held at a time)."""
+    lex = lexicon or writer_lexicon(DEFAULT_FLOOR, reading.letters)
+    return _TABLES.get_or_make((lex.key, reading), lambda: WordTable(lex.words, reading))
 
 
 # ---------------------------------------------------------------------- the plan
+
+
+_WIDER = "common:0 admits rare words, ;lenient any pronunciation"
 
 
 class Line:
@@ -354,12 +453,13 @@ class FormPlan:
 
     def __init__(self, fc: FormConstraint, table: WordTable | None = None, pool=None):
         self.fc = fc
-        self.t = table or word_table()
+        self.t = table or word_table(None, fc.reading)
         self.pool = pool
         self.lines = [Line(fc.form, i) for i in range(fc.form.n_lines)]
         self.first = len(fc.given)
         self.rhymes0 = tuple(sorted(
-            (letter, live, frozenset(self.t.index[w] for w in used))
+            # A given rhyme word outside the table (a rare one) cannot come back anyway.
+            (letter, live, frozenset(self.t.index[w] for w in used if w in self.t.index))
             for letter, (live, used) in fc.given_rhymes.items()))
         self._valid: dict = {}  # per (line, rhyme condition): few, kept whole
         self._kmin: dict = {}
@@ -377,6 +477,31 @@ class FormPlan:
             self._check_feasible()
 
     # ------------------------------------------------------------------ state helpers
+
+    def opening(self) -> tuple[int, frozenset]:
+        """Where the new text starts: (line, syllable positions).  Without an unfinished
+        line: the first new line, at 0.
+        The writer's words count by their sound (words outside the table by their
+        syllables, estimated outside CMU); off the metre they still count, by syllables
+        alone, so the line goes on from where the writer left it.  Positions that leave no
+        room for another word are dropped: the unfinished line takes at least one more."""
+        i = self.first
+        if not self.fc.partial:
+            return i, frozenset({0})
+        ln = self.lines[i]
+        U = frozenset({0})
+        for m in iter_words(self.fc.partial):
+            w = self.t.index.get(normalize(m.group()))
+            if w is not None:
+                pats = self.t.patterns[w]
+                fit = frozenset(u + len(p) for u in U for p in pats if fits(p, ln.stress, u))
+                U = fit or frozenset(u + len(p) for u in U for p in pats)
+            else:
+                heard = sound(m.group(), self.fc.reading).syllables or {estimate_syllables(m.group())}
+                U = frozenset(u + c for u in U for c in heard)
+        limit = ln.budget - (self.kmin(i, self.cond(i, self.rhymes0)) or 1)
+        room = frozenset(u for u in U if u <= limit)
+        return i, room or frozenset({min(U)})
 
     def cond(self, i: int, rhymes: tuple) -> tuple | None:
         """The rhyme condition of line ``i``: None (unrhymed) or (live, used)."""
@@ -398,11 +523,12 @@ class FormPlan:
                 words = [w for lt, _, used in rhymes if lt == ln.letter for w in sorted(used)]
                 said = ", ".join(repr(self.t.words[w]) for w in words)
                 raise FormError(f"line {i + 1} (rhyme {ln.letter}): no other word rhymes with {said} "
-                                f"within {ln.budget} syllables{' in this metre' if ln.stress else ''}")
+                                f"within {ln.budget} syllables{' in this metre' if ln.stress else ''} "
+                                f"among the words the decoder may use ({_WIDER})")
             what = f"rhyme {ln.letter}: no {len(ln.later) + 1} different words rhyme" if ln.letter \
                 else "no word ends it"
             raise FormError(f"line {i + 1}: {what} within {ln.budget} syllables"
-                            f"{' in the metre ' + ln.stress if ln.stress else ''}")
+                            f"{' in the metre ' + ln.stress if ln.stress else ''} ({_WIDER})")
 
     # ------------------------------------------------------------------ word sets
 

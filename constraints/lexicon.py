@@ -6,16 +6,26 @@ some allowed word (design.md, "Two levels of constraint").  This module gives:
 
 - ``Lexicon`` / ``default_lexicon()``: the CMU dictionary's words, lower-cased and
   restricted to letters with inner apostrophes, plus a few common words it lacks.
-- ``allowed_words(constraint)``: the lexicon filtered by a constraint, cached per spec.
+- the writer's lexicon (``writer_lexicon``, ``lexicon_for``): what the decoder chooses
+  from.  CMU lists company names, surnames and fragments ("chronar", "sarff"), acronyms
+  read as letters ("mit") and single letters: a writer means none of them.  By default
+  the masks draw only on common English words, wordfreq zipf >= ``DEFAULT_FLOOR`` (the
+  floor measured in bench/results/lexicon-floor.md), without letter-by-letter words.
+  ``common:Z`` sets the floor (``common:0``: rare words too, for word games) and is a word
+  rule of its own; ``+letters`` lets acronyms and single letters back in.  Without a
+  ``common:`` rule the floor shapes only the words the masks offer, never ``check``: a
+  writer's own rare word breaks no rule that does not mention commonness.
+- ``allowed_words(constraint)``: the constraint's lexicon filtered by it, cached per spec.
 - ``PrefixTrie``: a dict-of-dicts trie for callers that walk prefixes letter by letter.
-- the lexical constraints ``dictionary``, ``word-bank`` and ``ban-words``.
+- the lexical constraints ``dictionary``, ``word-bank``, ``ban-words`` and ``common``.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from functools import lru_cache
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Hashable, Iterable, Iterator
 
 from constraints.base import (
     And,
@@ -29,6 +39,7 @@ from constraints.base import (
     require_arg,
     split_list,
 )
+from constraints.spelled import is_letter, spelled_out
 from constraints.units import WORD_RE
 
 # Common words the CMU dictionary lacks, with pronunciations so phonetic rules can
@@ -82,9 +93,11 @@ def _cmu_words() -> tuple[str, ...]:
 
 
 class Lexicon:
-    """A sorted, lower-case word list with set membership and prefix queries."""
+    """A sorted, lower-case word list with set membership and prefix queries.  ``key``
+    names it for the per-lexicon tables built from it (forms' word tables)."""
 
-    def __init__(self, words: Iterable[str]):
+    def __init__(self, words: Iterable[str], key: Hashable = "cmu"):
+        self.key = key
         self.words: tuple[str, ...] = tuple(sorted({normalize(w) for w in words}))
         self._set = frozenset(self.words)
         self._filtered: dict[str, frozenset[str]] = {}
@@ -150,9 +163,115 @@ def default_lexicon() -> Lexicon:
     return Lexicon(_cmu_words())
 
 
+# ---------------------------------------------------------------- the writer's lexicon
+
+# The zipf floor of the words the masks choose from when no common: rule says otherwise:
+# the field's line for common English (the issue's yardstick: zipf < 3 is rare), measured
+# against writers' own words in bench/results/lexicon-floor.md.
+DEFAULT_FLOOR = 3.0
+
+
+@lru_cache(maxsize=1)
+def _frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict  # its data ships in the wheel: no download
+
+    return get_frequency_dict("en")
+
+
+@lru_cache(maxsize=1 << 18)
+def zipf(word: str) -> float:
+    """wordfreq's Zipf frequency of ``word`` in English (log10 per billion words; 0 when
+    wordfreq never saw it), equal to ``wordfreq.zipf_frequency``: a word wordfreq keeps
+    whole is looked up directly; one its tokenizer splits ("d'arc") goes through it."""
+    w = normalize(word)
+    f = _frequencies().get(w)
+    if f is None:
+        if "'" not in w:
+            return 0.0
+        from wordfreq import zipf_frequency
+
+        return zipf_frequency(w, "en")
+    return round(math.log10(f) + 9, 2)
+
+
+# The two-letter words of English (a closed class, like a, I and O among single letters).
+# CMU's other two-letter entries are fragments and names ("ai", "ot", "ab", "ty").
+TWO_LETTER_WORDS = frozenset(
+    "ad ah am an as at aw ax ay be by do eh ex go ha he hi hm ho id if in is it la lo ma me "
+    "mm my no of oh oi on or ow ox oy pa pi re so to uh um up us we ye yo".split())
+
+
+def _primary(word: str) -> str | None:
+    import pronouncing
+
+    found = pronouncing.phones_for_word(word)
+    return found[0].split("#", 1)[0].strip() if found else None
+
+
+@lru_cache(maxsize=1 << 16)
+def not_a_word(word: str) -> str | None:
+    """Why CMU's entry ``word`` is not a word a writer means, or None when it is one:
+    a single letter ("b"), an acronym CMU reads letter by letter first ("mit": EH1 M AY1
+    T IY1), an abbreviation (no vowel letter yet read with vowels: "dr", "mr", "st"), or a
+    two-letter fragment ("ai", "ot").  Letters and acronyms are found by their
+    pronunciation (constraints/spelled.py), not by a list."""
+    w = normalize(word)
+    if is_letter(w):
+        return "a single letter"
+    primary = _primary(w)
+    if primary is not None and spelled_out(w, primary):
+        return "an acronym read as letters"
+    if primary is not None and not any(c in "aeiouy" for c in w) and \
+            any(p[-1].isdigit() for p in primary.split()):
+        return "an abbreviation"
+    if len(w) == 2 and w not in TWO_LETTER_WORDS:
+        return "a two-letter fragment"
+    return None
+
+
+def is_word(word: str) -> bool:
+    """A word at all: wordfreq has seen it in real text (zipf > 0; CMU's entries it never
+    saw are names and fragments such as "chronar") and it is not a letter, acronym,
+    abbreviation or fragment.  What the next-word list may offer; the floor decides what
+    the masks choose."""
+    w = normalize(word)
+    return zipf(w) > 0 and not_a_word(w) is None
+
+
+@lru_cache(maxsize=8)
+def writer_lexicon(floor: float = DEFAULT_FLOOR, letters: bool = False) -> Lexicon:
+    """The CMU words a writer may be offered: zipf >= ``floor``, and no letters, acronyms,
+    abbreviations or fragments (``not_a_word``) unless ``letters`` (cached per setting)."""
+    base = default_lexicon()
+    if floor <= 0 and letters:
+        return base
+    return Lexicon((w for w in base.words if zipf(w) >= floor and (letters or not_a_word(w) is None)),
+                   key=("writer", floor, letters))
+
+
+def lexicon_settings(constraint: Constraint | None) -> tuple[float, bool]:
+    """(floor, letters) of the words the masks draw on for ``constraint``: the floor of
+    its top-level ``common:`` rules (the highest, since all must hold; none:
+    ``DEFAULT_FLOOR``), and whether any top-level rule asks for letter-by-letter words.
+    The one place the default reaches word masks and form tables alike."""
+    if constraint is None:
+        return DEFAULT_FLOOR, False
+    leaves = constraint.leaves()
+    floors = [c.floor for c in leaves if isinstance(c, Common)]
+    letters = any(c.letters if isinstance(c, Common) else getattr(getattr(c, "reading", None), "letters", False)
+                  for c in leaves)
+    return (max(floors) if floors else DEFAULT_FLOOR), letters
+
+
+def lexicon_for(constraint: Constraint | None) -> Lexicon:
+    """The writer's lexicon under ``constraint`` (see ``lexicon_settings``)."""
+    return writer_lexicon(*lexicon_settings(constraint))
+
+
 def allowed_words(constraint: Constraint, lexicon: Lexicon | None = None) -> frozenset[str]:
-    """The words of ``lexicon`` (default: CMU) obeying ``constraint``; cached per spec."""
-    return (lexicon or default_lexicon()).allowed(constraint)
+    """The words of ``lexicon`` (default: the writer's lexicon for ``constraint``) obeying
+    ``constraint``; cached per spec."""
+    return (lexicon or lexicon_for(constraint)).allowed(constraint)
 
 
 # ---------------------------------------------------------------- prefix trie
@@ -290,6 +409,54 @@ class BanWords(WordConstraint):
         return f"{word!r} is a banned word"
 
 
+class Common(WordConstraint):
+    """Every word is common English: wordfreq zipf >= ``floor``, and not a single letter,
+    an acronym read as letters, an abbreviation or a fragment (unless ``letters``).  ``common:0`` admits every word
+    (rare ones for word games); as a top-level rule it also sets the masks' floor."""
+
+    def __init__(self, floor: float, letters: bool = False):
+        if not 0 <= floor <= 8:
+            raise SpecError(f"common: the floor is a zipf frequency from 0 to 8 (got {floor:g}); "
+                            f"{DEFAULT_FLOOR:g} is once per million words")
+        self.floor, self.letters = float(floor), letters
+
+    def word_ok(self, word: str) -> bool:
+        return (self.letters or not_a_word(word) is None) and zipf(word) >= self.floor
+
+    def spec(self) -> str:
+        return f"common:{self.floor:g}" + ("+letters" if self.letters else "")
+
+    def describe(self) -> str:
+        what = "any word, rare ones too" if self.floor <= 0 else \
+            f"common English words (wordfreq zipf >= {self.floor:g})"
+        return what + (", letters and acronyms too" if self.letters else "")
+
+    def why_not(self, word: str) -> str:
+        reason = None if self.letters else not_a_word(word)
+        if reason:
+            return f"{word!r} is {reason}, not a word (+letters allows it)"
+        return f"{word!r} is rare (wordfreq zipf {zipf(word):g} < {self.floor:g})"
+
+
+@register("common",
+          description=f"Every word is common English: wordfreq zipf >= Z (once per 10^(Z-9) words). "
+                      f"Without it the decoder still chooses words of zipf >= {DEFAULT_FLOOR:g} under "
+                      f"word rules and forms (but check does not judge them); common:0 lets rare "
+                      f"words in (word games). Single letters, acronyms read as letters (MIT), "
+                      f"abbreviations (Dr) and fragments are never words; +letters allows them.",
+          example=f"common:{DEFAULT_FLOOR:g}", level="word")
+def _common(arg):
+    text = require_arg("common", arg)
+    letters = text.endswith("+letters")
+    if letters:
+        text = text[: -len("+letters")].strip()
+    try:
+        floor = float(text)
+    except ValueError:
+        raise SpecError(f"common: {text!r} is not a number (e.g. common:{DEFAULT_FLOOR:g}, common:0)") from None
+    return Common(floor, letters)
+
+
 @register("dictionary", description="Every word is in the dictionary (CMU).",
           example="dictionary", level="word", takes_arg=False)
 def _dictionary(arg):
@@ -318,4 +485,6 @@ def _ban_words(arg):
 __all__ = [
     "FUNCTION_WORDS", "EXTRA_PRONUNCIATIONS", "Lexicon", "PrefixTrie", "default_lexicon",
     "allowed_words", "is_case_sensitive", "normalize", "InDictionary", "WordBank", "BanWords",
+    "Common", "DEFAULT_FLOOR", "TWO_LETTER_WORDS", "zipf", "not_a_word", "is_word", "writer_lexicon",
+    "lexicon_settings", "lexicon_for",
 ]

@@ -3,8 +3,11 @@
 Next tokens: the model's distribution after the prompt, masked and renormalised over the
 allowed tokens.  Next words: sub-word tokens are expanded (batched, KV-cached) until a
 word boundary becomes possible; a word is offered only when a boundary token is allowed
-after it, so a word-level masker has accepted the finished word.  Its probability is the
-product of its tokens' probabilities times the probability of ending the word there.
+after it, so a word-level masker has accepted the finished word (and under a word rule or
+a form, the masks draw on the writer's lexicon: common words by default).  Its
+probability is the product of its tokens' probabilities times the probability of ending
+the word there.  A non-word (neither CMU nor wordfreq knows it, or a lone letter,
+acronym or fragment: constraints.lexicon.is_word) is never offered as a word.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from constraints.base import Constraint
+from constraints.lexicon import is_word
+from constraints.units import iter_words
 
 from studio.decode.maskset import NO_BUDGET, compile_masks
 from models.sources import forward
@@ -46,7 +51,11 @@ def _word_start_mask(vocab):
 
 def _add(found: dict[str, Candidate], cand: Candidate) -> None:
     """Merge spellings of one word ("The"/" the" differ only in case or space): probabilities
-    add up, the most probable spelling is shown."""
+    add up, the most probable spelling is shown.  Non-words are left out (a suffix of the
+    word before, "'s", "'ll", is not a word of its own and stays)."""
+    suffix = cand.text[:1] in "'’"
+    if not suffix and not all(is_word(m.group()) for m in iter_words(cand.text)):
+        return
     key = cand.text.strip().lower() or cand.text
     prev = found.get(key)
     if prev is None:

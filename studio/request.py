@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from constraints.base import And, Constraint
-from constraints.formspec import FormConstraint, parse_form_arg
+from constraints.formspec import FormConstraint, split_draft
 from constraints.forms import FormError
 from constraints.spec import parse_specs
 
@@ -79,7 +79,8 @@ class Request:
     prompt: str = ""
     constraints: Any = None  # a spec string, a list of specs (ANDed), a Constraint, or None
     form: Any = None  # a form name or spec ('haiku', 'couplet-iambic;end=.?!'), a FormConstraint
-    given: Any = None  # lines already written (a list, or one string of lines)
+    given: Any = None  # lines already written (a list; or one string, whose last line
+    # without a line break is a partial line the poem goes on from)
     mode: str = "continue"
     settings: dict = field(default_factory=dict)  # Settings fields; max_new_tokens None: fit the form
     steering: Steering | None = None
@@ -277,22 +278,25 @@ def form_of(constraint: Constraint | None) -> FormConstraint | None:
 
 
 def with_form(constraint: Constraint | None, form=None, given=None) -> Constraint | None:
-    """``constraint`` and a form (a name, 'NAME;end=.?!', or a FormConstraint), with the
-    given lines.  Given lines without a form extend the form already in ``constraint``."""
+    """``constraint`` and a form (a name, 'NAME;end=.?!;lenient', or a FormConstraint),
+    with the given lines: a list of complete lines, or a string of them whose last line
+    without a line break is partial (the poem continues it: "Autumn wind" is three of a
+    haiku's first five syllables).  Given lines without a form extend the form already in
+    ``constraint``."""
     have = form_of(constraint)
     if form in (None, "") and not given:
         return constraint
     if form in (None, "") and have is None:
         raise FormError("given lines need a form (--form NAME, form=..., or -c form:NAME)")
+    lines, partial = split_draft(given) if isinstance(given, str) else (given, "")
     if isinstance(form, FormConstraint):
-        fc = FormConstraint(form.form, given or form.given, form.end)
+        fc = FormConstraint(form.form, lines or form.given, form.end, partial or form.partial, form.reading)
     elif form not in (None, ""):
         if not isinstance(form, str):
             raise FormError(f"form must be a form name or spec (got {type(form).__name__})")
-        name, end = parse_form_arg(form)
-        fc = FormConstraint(name, given, end)
+        fc = FormConstraint.from_arg(form, lines, partial)
     else:
-        fc = FormConstraint(have.form, given, have.end)
+        fc = FormConstraint(have.form, lines, have.end, partial, have.reading)
     rest = [c for c in (constraint.leaves() if constraint is not None else []) if c is not have]
     return And(*rest, fc) if rest else fc
 
@@ -304,14 +308,16 @@ def token_budget(fc: FormConstraint) -> int:
 
 
 def poem_prompt(prompt: str, fc: FormConstraint | None, mode: str) -> tuple[str, int | None]:
-    """The prompt and token budget for a form (the prompt as is, no budget, without one)."""
+    """The prompt and token budget for a form (the prompt as is, no budget, without one).
+    The writer's text ends the prompt: the given lines, then the partial line (no break
+    after it: the model goes on from it)."""
     if fc is None:
         return prompt, None
     prompt = prompt or ""
     if mode == "instruct":
-        if fc.given:
+        if fc.written:
             prompt = (prompt.rstrip() + "\n\n" if prompt.strip() else "") + \
-                f"Continue this {fc.form.name or 'poem'}, which begins:\n" + fc.given_text
+                f"Continue this {fc.form.name or 'poem'}, which begins:\n" + fc.written
     else:
-        prompt = (prompt.rstrip() + "\n" if prompt.strip() else "") + fc.given_text
+        prompt = (prompt.rstrip() + "\n" if prompt.strip() else "") + fc.written
     return prompt, token_budget(fc)

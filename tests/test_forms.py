@@ -6,7 +6,7 @@ import pytest
 
 from constraints.base import SpecError
 from constraints.forms import BUILTINS, Form, FormError, check_form, parse_form, rhyme_candidates
-from constraints.phonetics import rhyme_keys, syllable_counts
+from constraints.phonetics import Reading, rhyme_keys, syllable_counts
 
 SHAKESPEARE_18_COUPLET = (
     "So long as men can breathe or eyes can see,\n"
@@ -121,11 +121,14 @@ def test_haiku_and_limerick():
     assert report.lines[2].rhyme_key == report.lines[3].rhyme_key
 
 
-def test_multiple_pronunciations_let_a_line_fit():
-    # "fire" is one or two syllables: either budget is met.
-    assert check_form("custom:3", "the fire burns").ok
+def test_primary_pronunciation_counts_and_lenient_takes_any():
+    # "fire" is F AY1 ER0 first (two syllables), F AY1 R second: the field counts the first.
     assert check_form("custom:4", "the fire burns").ok
-    report = check_form("custom:6", "the fire burns")
+    assert not check_form("custom:3", "the fire burns").ok
+    lenient = Reading(lenient=True)  # form:...;lenient: either budget is met
+    assert check_form("custom:3", "the fire burns", lenient).ok
+    assert check_form("custom:4", "the fire burns", lenient).ok
+    report = check_form("custom:6", "the fire burns", lenient)
     assert report.lines[0].syllables == 4 and report.lines[0].syllable_options == [3, 4]
 
 

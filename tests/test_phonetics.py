@@ -4,6 +4,7 @@ import pytest
 
 from constraints.base import SpecError
 from constraints.phonetics import (
+    Reading,
     estimate_syllables,
     first_phones,
     rhyme_keys,
@@ -16,7 +17,8 @@ from constraints.spec import parse_spec
 def test_lookups():
     assert syllable_counts("brown") == {1}
     assert syllable_counts("Browning") == {2}
-    assert syllable_counts("fire") == {1, 2}
+    assert syllable_counts("fire") == {2}  # the primary pronunciation, F AY1 ER0
+    assert syllable_counts("fire", Reading(lenient=True)) == {1, 2}  # or F AY1 R
     assert syllable_counts("xqzzt") == set()
     assert syllable_counts("don’t") == {1}  # curly apostrophe
     assert stress_patterns("again") >= {"01"}
@@ -35,7 +37,9 @@ def test_estimate_needs_no_corpus():
 def test_syllables_whole_words_not_subwords():
     one = parse_spec("syllables:1")
     assert one.word_ok("brown") and not one.word_ok("browning")
-    assert one.word_ok("fire") and parse_spec("syllables:2").word_ok("fire")
+    assert not one.word_ok("fire") and parse_spec("syllables:2").word_ok("fire")
+    assert parse_spec("syllables:1+lenient").word_ok("fire")  # any pronunciation
+    assert parse_spec("syllables:1+estimate+lenient").spec() == "syllables:1+estimate+lenient"
     assert parse_spec("syllables:<=2").word_ok("browning")
     assert not parse_spec("syllables:>=3").word_ok("browning")
     assert parse_spec("syllables:>1").word_ok("browning") and parse_spec("syllables:<2").word_ok("cat")
@@ -107,13 +111,14 @@ def test_alliterate():
     ("sounds-like:cat,many", "not a whole number"),
     ("alliterate:qz", "neither an ARPAbet phoneme"),
     ("rhymes:day+estimate", "only applies to syllables"),
+    ("syllables:1+loose", r"unknown option \+loose"),
 ])
 def test_phonetic_spec_errors_name_the_problem(spec, needle):
     with pytest.raises(SpecError, match=needle):
         parse_spec(spec)
 
 
-def test_crusoe_in_words_of_one_syllable_is_996_percent_monosyllabic():
+def test_crusoe_in_words_of_one_syllable_is_996_percent_monosyllabic_by_any_reading():
     from pathlib import Path
 
     from constraints.units import iter_words
@@ -123,6 +128,11 @@ def test_crusoe_in_words_of_one_syllable_is_996_percent_monosyllabic():
         pytest.skip("reference data not present")
     text = path.read_text(encoding="utf-8")
     n = sum(1 for _ in iter_words(text))
-    vs = parse_spec("syllables:1").check(text)
+    # Mary Godolphin counts "our", "hour", "fire" as one syllable, as one CMU reading does.
+    vs = parse_spec("syllables:1+lenient").check(text)
     assert 1 - len(vs) / n >= 0.995
     assert "Friday" in {text[v.start:v.end] for v in vs}
+    # By primary pronunciations (the default) those read as two: still 99%.
+    strict = parse_spec("syllables:1").check(text)
+    assert 1 - len(strict) / n >= 0.99
+    assert {"our", "hour"} <= {text[v.start:v.end].lower() for v in strict}

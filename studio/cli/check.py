@@ -35,10 +35,9 @@ def run_check(args) -> int:
 
 
 def _check_form(args, text: str, others) -> int:
-    from constraints.formspec import FormConstraint, parse_form_arg
+    from constraints.formspec import FormConstraint
 
-    name, end = parse_form_arg(args.form)
-    fc = FormConstraint(name, args.given, end)
+    fc = FormConstraint.from_arg(args.form, args.given)
     report = fc.report(text)
     vs = fc.check(text)
     more = others.check(text) if others is not None else []

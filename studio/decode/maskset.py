@@ -24,6 +24,7 @@ import torch
 from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, WordConstraint
 from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars, conflicts
+from constraints.lexicon import Lexicon, lexicon_for
 from constraints.sequence import Include, Pangram, Rhopalism
 from constraints.structure import StructureRule
 from constraints.structure_plan import plan_structure
@@ -37,7 +38,10 @@ from studio.masks.rhopalism import build_rhopalism
 from studio.masks.structure import build_structure
 from studio.masks.words import build_words
 
-Builder = Callable[[list, VocabIndex], list[Masker]]
+# A builder gets its conjuncts, the vocabulary, and the writer's lexicon of the whole
+# constraint (constraints.lexicon.lexicon_for: the words word masks and forms draw on;
+# families that judge letters or other units leave it aside).
+Builder = Callable[[list, VocabIndex, Lexicon], list[Masker]]
 
 # (constraint class, builder of the maskers for all its conjuncts).  A conjunct belongs to
 # the first class it is an instance of, so subclasses come before their bases (a pangram
@@ -197,7 +201,8 @@ def compile_masks(constraint: Constraint | None, vocab: VocabIndex) -> MaskSet:
                 break
         else:
             raise ImpossibleConstraint(f"no decoder for constraint '{leaf.spec()}' in this version")
-    maskers = [m for i, cs in sorted(groups.items()) for m in FAMILIES[i][1](cs, vocab)]
+    lexicon = lexicon_for(constraint)
+    maskers = [m for i, cs in sorted(groups.items()) for m in FAMILIES[i][1](cs, vocab, lexicon)]
     masks = MaskSet(maskers, vocab).bind()
     check_feasible(constraint, masks)
     return masks

@@ -152,14 +152,14 @@ class PangramMasker(RequiredMasker):
         return unit * (self.STEER * max(urgency, self.FLOOR))
 
 
-def build_chars(cs: list[CharConstraint], vocab: VocabIndex) -> list[Masker]:
+def build_chars(cs: list[CharConstraint], vocab: VocabIndex, lexicon=None) -> list[Masker]:
     """All character rules share one masker: their static masks AND once."""
     return [CharMasker(cs, vocab)]
 
 
-def build_required(cs: list[RequiredChars], vocab: VocabIndex) -> list[Masker]:
+def build_required(cs: list[RequiredChars], vocab: VocabIndex, lexicon=None) -> list[Masker]:
     return [RequiredMasker(c, vocab) for c in cs]
 
 
-def build_pangram(cs: list[Pangram], vocab: VocabIndex) -> list[Masker]:
+def build_pangram(cs: list[Pangram], vocab: VocabIndex, lexicon=None) -> list[Masker]:
     return [PangramMasker(c, vocab) for c in cs]

@@ -388,5 +388,5 @@ def forcing(generation) -> dict:
             "words": sorted({w for m in ms for w in m.constraint.words})}
 
 
-def build_include(cs: list[Include], vocab: VocabIndex) -> list[Masker]:
+def build_include(cs: list[Include], vocab: VocabIndex, lexicon=None) -> list[Masker]:
     return [IncludeMasker(c, vocab) for c in cs]

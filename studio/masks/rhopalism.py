@@ -180,5 +180,5 @@ class RhopalismMasker(_WordState):
         self.p, self.must_break, self.need = snap
 
 
-def build_rhopalism(cs: list[Rhopalism], vocab: VocabIndex) -> list[Masker]:
+def build_rhopalism(cs: list[Rhopalism], vocab: VocabIndex, lexicon=None) -> list[Masker]:
     return [RhopalismMasker(c, vocab) for c in cs]

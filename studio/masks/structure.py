@@ -693,7 +693,7 @@ def _edge_ok(at: dict, word: str) -> bool:
     return w is None or unit_key(w) == word
 
 
-def build_structure(cs, vocab: VocabIndex) -> list[Masker]:
+def build_structure(cs, vocab: VocabIndex, lexicon=None) -> list[Masker]:
     """One masker for all structure rules of the constraint (their counts interact)."""
     constraint = cs[0] if len(cs) == 1 else And(*cs)
     plan = plan_structure(constraint)

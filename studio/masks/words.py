@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from constraints.base import And, Constraint, ImpossibleConstraint, WordConstraint
-from constraints.lexicon import allowed_words, is_case_sensitive, normalize
+from constraints.lexicon import Lexicon, allowed_words, is_case_sensitive, lexicon_for, normalize
 from constraints.units import is_word_char
 
 from studio.masks.base import Masker
@@ -268,14 +268,17 @@ class _WordState(Masker):
 
 
 class WordMasker(_WordState):
-    """Every word (or only the next word) belongs to a word set."""
+    """Every word (or only the next word) belongs to a word set: the words of the writer's
+    ``lexicon`` (common words unless a common: rule says otherwise) that obey the rule."""
 
-    def __init__(self, constraint: Constraint, vocab: VocabIndex, scope: str = "every"):
+    def __init__(self, constraint: Constraint, vocab: VocabIndex, scope: str = "every",
+                 lexicon: Lexicon | None = None):
         super().__init__(constraint.spec(), vocab)
-        words = allowed_words(constraint)
+        words = allowed_words(constraint, lexicon)
         if not words:
             raise ImpossibleConstraint(f"no word in the dictionary satisfies '{constraint.spec()}'")
-        self.words = _word_set(words, vocab, constraint.spec())
+        key = lexicon.key if lexicon is not None else None
+        self.words = _word_set(words, vocab, (constraint.spec(), key))
         self.scope = scope
         self.active = True
         self.case = 0  # the letter-case shape of the word in progress
@@ -310,15 +313,15 @@ class WordMasker(_WordState):
         super().restore(base)
 
 
-def _word_set(words, vocab: VocabIndex, name: str) -> WordSet:
-    return vocab.derived(("word-set", name), lambda v: WordSet(words, v, name))
+def _word_set(words, vocab: VocabIndex, name) -> WordSet:
+    return vocab.derived(("word-set", name), lambda v: WordSet(words, v, str(name[0])))
 
 
 def _scope(c: Constraint) -> str:
     return getattr(c, "scope", "every")
 
 
-def build_words(cs: list[WordConstraint], vocab: VocabIndex) -> list[Masker]:
+def build_words(cs: list[WordConstraint], vocab: VocabIndex, lexicon: Lexicon | None = None) -> list[Masker]:
     """The word rules of every word share one masker (their word sets intersect);
     title-case and each scoped rule (next:, line-end:) get their own."""
     maskers: list[Masker] = []
@@ -334,12 +337,12 @@ def build_words(cs: list[WordConstraint], vocab: VocabIndex) -> list[Masker]:
     if title:
         maskers.append(TitleCaseMasker(vocab))
     if every:
-        maskers.append(WordMasker(every[0] if len(every) == 1 else And(*every), vocab))
+        maskers.append(WordMasker(every[0] if len(every) == 1 else And(*every), vocab, lexicon=lexicon))
     for c in cs:
         if _scope(c) == "next":
-            maskers.append(WordMasker(c.inner, vocab, scope="next"))
+            maskers.append(WordMasker(c.inner, vocab, scope="next", lexicon=lexicon))
         elif _scope(c) == "line-end":
-            maskers.append(LineEndMasker(c.inner, vocab))
+            maskers.append(LineEndMasker(c.inner, vocab, lexicon))
     return maskers
 
 
@@ -378,9 +381,11 @@ class LineEndMasker(_WordState):
     (a boundary, then a word, before the newline) or ``p + head`` (or the last word, when
     both are empty): the first kind is judged once, the second per state, grouped by head."""
 
-    def __init__(self, constraint: Constraint, vocab: VocabIndex):
+    def __init__(self, constraint: Constraint, vocab: VocabIndex, lexicon: Lexicon | None = None):
         super().__init__("line-end:" + constraint.spec(), vocab)
         self.constraint = constraint
+        # Line-final words come from the writer's lexicon too, like every word set.
+        self.lexicon = lexicon if lexicon is not None else lexicon_for(constraint)
         self.last = ""
         fixed_bad: list[int] = []
         self.by_head: dict[str, list[int]] = {}
@@ -401,7 +406,7 @@ class LineEndMasker(_WordState):
         self._cache: dict[tuple[str, str], torch.Tensor] = {}
 
     def _ok(self, word: str) -> bool:
-        return not word or self.constraint.word_ok(word)
+        return not word or (word in self.lexicon and self.constraint.word_ok(word))
 
     def reset(self, context: str) -> None:
         super().reset(context)

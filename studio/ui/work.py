@@ -170,13 +170,13 @@ class Studio:
         settings = self.settings(s).to_dict()
         c = rules.combined(active)
         if form:
-            lines = [ln for ln in draft.split("\n") if ln.strip()]
-            if not lines and s.mode == "continue" and not instruction.strip():
+            if not draft.strip() and s.mode == "continue" and not instruction.strip():
                 raise UserError("The draft is empty: write the poem's first words, or switch to "
                                 "instruct mode and give an instruction.")
+            # The draft as one string: a last line without its break is continued.
             req = Request(prompt=instruction if s.mode == "instruct" else "", constraints=c, form=form,
-                          given=lines or None, mode=s.mode, settings=settings, variants=variants,
-                          search=None if variants > 1 else s.search_value())
+                          given=draft if draft.strip() else None, mode=s.mode, settings=settings,
+                          variants=variants, search=None if variants > 1 else s.search_value())
             try:
                 fc = prepare(req).form
             except ValueError as e:  # FormError: too many lines already, lines that cannot rhyme
@@ -185,6 +185,8 @@ class Studio:
             req.settings["max_new_tokens"] = min(self.config.max_tokens_cap,
                                                  max(settings["max_new_tokens"], token_budget(fc)))
             base = draft if not draft or draft.endswith("\n") else draft + "\n"
+            if fc.partial:  # the poem goes on from the draft's unfinished line
+                base = draft.rstrip()
             return req, base
         prompt = draft if s.mode == "continue" else instruction
         if s.mode == "continue" and not prompt.strip():
@@ -257,12 +259,10 @@ class Studio:
             else:
                 return []
         c = rules.combined(active)
-        # A form shapes whole lines: its decoder starts at a line start, so mid-line the
-        # list obeys the rules only (the live check still scans the line).
-        if form and draft.endswith("\n"):
-            lines = [ln for ln in draft.split("\n") if ln.strip()]
+        # A form shapes whole lines; mid-line, its decoder goes on from the unfinished line.
+        if form and draft.strip():
             try:
-                p = prepare(Request(constraints=c, form=form, given=lines or None))
+                p = prepare(Request(constraints=c, form=form, given=draft))
             except ValueError as e:
                 raise UserError(str(e)) from None
             c, prompt = p.constraint, p.prompt
