@@ -6,9 +6,15 @@ on a laptop CPU.
 
 import pytest
 
+import sys
+from pathlib import Path
+
 import studio
 from constraints.formspec import FormConstraint
 from constraints.forms import check_form
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from judges.fudge import judge  # noqa: E402  (the field's metric, independent of constraints/)
 
 pytestmark = pytest.mark.real
 
@@ -41,6 +47,28 @@ def test_couplet_continues_a_given_line(real_engine):
     report = check_form("couplet-iambic", SEE + "\n" + r.text)
     assert report.ok, report.table()
     assert report.lines[1].syllables == 10 and report.lines[1].rhyme_key == "IY1"
+
+
+@pytest.mark.parametrize("line13,seed", [
+    (SEE, 3),  # sonnet 18
+    ("Make thee another self, for love of me,", 10),  # sonnet 10
+])
+def test_couplet_passes_the_fudge_judge(real_engine, line13, seed):
+    fc = FormConstraint("couplet-iambic", [line13], ".?!")
+    r = studio.generate("", form=fc, engine=real_engine, seed=seed)
+    assert fc.check(r.text) == []
+    verdict = judge(line13, r.text.strip())
+    assert verdict.ok, (r.text, verdict.reasons)
+
+
+def test_haiku_continues_an_unfinished_first_line(real_engine):
+    fc = FormConstraint("haiku", partial="Autumn wind")  # a draft's line without its break
+    r = studio.generate("", form=fc, engine=real_engine, seed=4)
+    assert r.prompt == "Autumn wind"
+    poem = "Autumn wind" + r.text
+    report = check_form("haiku", poem)
+    assert report.ok, report.table()
+    assert poem.split("\n")[0].startswith("Autumn wind ")  # line 1 goes on: 3 + 2 syllables
 
 
 def test_one_syllable_prose(real_engine):
