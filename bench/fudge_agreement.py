@@ -9,6 +9,11 @@ reading buys.
 
     python bench/fudge_agreement.py
 Writes bench/results/fudge-agreement.md.  torch-free; runs in seconds.
+
+    python bench/fudge_agreement.py --rejudge FILE
+judges the lines of a fudge_couplet results table (| sonnet | line 13 | line 14 | ...)
+by the FUDGE metric, e.g. an earlier run's:
+``--rejudge <(git show b93a020:bench/results/fudge-couplet-cpu.md)``.
 """
 
 from __future__ import annotations
@@ -71,7 +76,28 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def rejudge(path: str) -> None:
+    """The FUDGE metric over the rows of a fudge_couplet results table."""
+    from wordfreq import zipf_frequency
+
+    from constraints.units import iter_words
+
+    ok = n = rare = words = 0
+    for row in Path(path).read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split(" | ")]
+        if len(cells) < 3 or not cells[0].isdigit():
+            continue
+        verdict = judge(cells[1], cells[2])
+        ok, n = ok + verdict.ok, n + 1
+        ws = [m.group().lower() for m in iter_words(cells[2])]
+        rare += sum(zipf_frequency(w, "en") < 3 for w in ws)
+        words += len(ws)
+    print(f"FUDGE metric {ok}/{n} = {ok / max(n, 1):.2f}; words below zipf 3: {rare / max(words, 1):.1%}")
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--rejudge":
+        return rejudge(sys.argv[2])
     strict, lenient = run(Reading()), run(Reading(lenient=True))
     n = len(strict)
     fudge_pass = sum(r[3].ok for r in strict)

@@ -282,9 +282,10 @@ class WordTable:
     boolean arrays over the sorted words, so unions and intersections never loop over the
     lexicon in Python."""
 
-    def __init__(self, words, reading: Reading = STRICT):
+    def __init__(self, words, reading: Reading = STRICT, key=None):
         self.words = tuple(words)  # sorted
         self.reading = reading
+        self.key = key if key is not None else (len(self.words), reading)  # names it for caches
         self.index = {w: i for i, w in enumerate(self.words)}
         self.patterns: list[frozenset[str]] = []
         self.keys: list[frozenset[str]] = []
@@ -418,7 +419,8 @@ def word_table(lexicon: Lexicon | None = None, reading: Reading = STRICT) -> Wor
     """The table of ``lexicon`` (default: the writer's lexicon, common words) heard with
     ``reading``; built once per (lexicon, reading) and kept (a few held at a time)."""
     lex = lexicon or writer_lexicon(DEFAULT_FLOOR, reading.letters)
-    return _TABLES.get_or_make((lex.key, reading), lambda: WordTable(lex.words, reading))
+    key = (lex.key, reading)
+    return _TABLES.get_or_make(key, lambda: WordTable(lex.words, reading, key))
 
 
 # ---------------------------------------------------------------------- the plan

@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 import pronouncing
 
-from constraints.base import SpecError, Violation, WordConstraint, register, require_arg
-from constraints.units import WORD_RE, iter_words
+from constraints.base import SpecError, WordConstraint, register, require_arg
+from constraints.units import WORD_RE
 from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
 from constraints.spelled import spelled_out
 from constraints.words import edit_distance
@@ -298,7 +298,7 @@ class Syllables(PhoneticConstraint):
     def counts(self, word: str) -> tuple[frozenset[int], bool]:
         """(possible counts, estimated?)."""
         c = self.heard(word).syllables
-        if c or not self.estimate:
+        if c or not self.estimate or letters_only(word):  # a letter is not a word to estimate
             return c, False
         return frozenset({estimate_syllables(word)}), True
 

@@ -64,15 +64,17 @@ def spelled_out(word: str, pron: str) -> bool:
     """Whether ``pron`` reads ``word`` letter by letter ("mit", "EH1 M AY1 T IY1" -> True).
     The one-letter words a, I and O are never spelled out: they are words."""
     w = word.lower().replace("’", "'")
+    if w in ONE_LETTER_WORDS:
+        return False
+    # Every letter's name has a vowel, so a reading with fewer vowels than the word has
+    # letters (less a plural ending) spells nothing: the quick answer for almost every word.
+    vowels = sum(1 for p in pron.split() if p[-1].isdigit())
+    if vowels < sum(1 for c in w if "a" <= c <= "z") - 1:
+        return False
     letters = re.sub(r"[^a-z]", "", w)
-    if not letters or w in ONE_LETTER_WORDS:
+    if not letters:
         return False
     phones = bare(pron)
-    # Every letter's name has a vowel, so a reading with fewer vowels than the word has
-    # letters spells nothing (the quick answer for almost every word).
-    vowels = sum(1 for p in pron.split() if p[-1].isdigit())
-    if vowels < len(letters) - 1:
-        return False
     if _spells(letters, phones):
         return True
     # Plurals and possessives of acronyms: "tvs" / "tv's" = T IY V IY Z.

@@ -82,6 +82,7 @@ def test_letters_lose_their_sound_unless_asked():
     assert not rhyme_keys("mit") & rhyme_keys("sea")  # "sea" / M-I-T no longer rhyme
     assert not parse_spec("syllables:1").word_ok("B")
     assert parse_spec("syllables:1+letters").word_ok("B")
+    assert not parse_spec("syllables:1+estimate").word_ok("B")  # a letter, not a word to estimate
     [v] = parse_spec("rhymes:sea").check("IBM")
     assert "letter by letter" in v.message
     assert sound("i").syllables == {1} and sound("a").syllables == {1}  # words, not letters

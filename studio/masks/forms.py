@@ -146,7 +146,7 @@ class FormTokens:
 
 
 def form_tokens(vocab: VocabIndex, table: WordTable) -> FormTokens:
-    return vocab.derived(("form-tokens", id(table)), lambda v: FormTokens(v, table))
+    return vocab.derived(("form-tokens", table.key), lambda v: FormTokens(v, table))
 
 
 class State(NamedTuple):
