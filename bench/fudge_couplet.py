@@ -11,7 +11,7 @@ nor CMU knows them, or a lone letter), perplexity of each new line under the
 unconstrained model given the 13th line (studio.scoring), distinct-1 (distinct words /
 words over all new lines) and sample lines.
 
-    python bench/fudge_couplet.py [--limit N] [--seeds 1] [--device auto]
+    python bench/fudge_couplet.py [--limit N] [--search K] [--seeds 1] [--device auto]
 Writes bench/results/fudge-couplet-<device>.md (or --out).
 """
 
@@ -36,6 +36,7 @@ from studio.benchmark import write_report  # noqa: E402
 from constraints.units import iter_words  # noqa: E402
 from constraints.formspec import FormConstraint  # noqa: E402
 from constraints.forms import FormError  # noqa: E402
+from studio.request import DEFAULT_POEM_SEARCH  # noqa: E402
 from studio.scoring import score_text  # noqa: E402
 from judges.fudge import judge  # noqa: E402
 
@@ -65,9 +66,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=1, help="new lines per 13th line")
     ap.add_argument("--limit", type=int, default=None, help="only the first N sonnets")
+    ap.add_argument("--search", type=int, default=None,
+                    help="candidate lines per line (default: the studio's, DEFAULT_POEM_SEARCH)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    width = args.search if args.search is not None else DEFAULT_POEM_SEARCH
     eng = studio.load(device=args.device)
     rows, refused, words = [], [], []
     nll = ntok = 0.0
@@ -76,14 +80,14 @@ def main() -> None:
         fc = FormConstraint(FORM, [line], END)  # the task, as judged
         for seed in range(args.seeds):
             try:
-                r = studio.generate("", form=fc, engine=eng, seed=1000 * seed + sonnet)
+                r = studio.generate("", form=fc, engine=eng, seed=1000 * seed + sonnet, search=width)
             except FormError as e:
                 # No line of this metre can rhyme with line 13 (a feminine or dactylic
                 # ending, "pleasure", "monument": the metric itself cannot be met).  Write an
                 # unrhymed iambic line rather than none; both judges fail its rhyme.
                 refused.append(f"sonnet {sonnet}: {e}")
                 r = studio.generate("", form=FormConstraint(UNRHYMED, [line], END), engine=eng,
-                                    seed=1000 * seed + sonnet)
+                                    seed=1000 * seed + sonnet, search=width)
             text = r.text.strip()
             ours = not fc.check(r.text) and "\n" not in text
             fudge = judge(line, text)
@@ -112,7 +116,7 @@ def main() -> None:
             why[key] = why.get(key, 0) + 1
     cmd = "python bench/fudge_couplet.py " + " ".join(sys.argv[1:])
     out = ["# FUDGE couplet task\n",
-           f"`{cmd.strip()}` ({eng.device}, {eng.name}, sampling, search K=1, {n} lines, "
+           f"`{cmd.strip()}` ({eng.device}, {eng.name}, sampling, search K={width}, {n} lines, "
            f"{time.time() - t0:.0f} s)\n",
            f"- FUDGE metric (bench/judges/fudge.py: first pronunciations, iambic, 10 syllables, "
            f"phyme perfect rhyme, ends . ? !): **{fudge_ok / n:.2f}** ({fudge_ok}/{n})",

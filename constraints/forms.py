@@ -49,7 +49,7 @@ from constraints.base import SpecError, Violation
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
 from constraints.phonetics import (
-    STRICT, Reading, estimate_syllables, letters_only, pronunciations, rhyme_part, sound,
+    STRICT, Reading, estimate_syllables, extra_only, letters_only, pronunciations, rhyme_part, sound,
 )
 
 UNRHYMED = "-"  # canonical mark; ". x X" are read as it
@@ -409,6 +409,8 @@ def _split_lines(text: str) -> list[tuple[int, str]]:
 def _unknown(word: str) -> str:
     if letters_only(word):
         return f"{word!r} is only read letter by letter in CMU (an acronym or a letter), not a word here"
+    if extra_only(word):
+        return f"{word!r} is not in the CMU dictionary (;lenient hears our extra entry for it)"
     return f"{word!r} is not in the CMU dictionary"
 
 

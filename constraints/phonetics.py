@@ -1,7 +1,8 @@
 """Sound constraints from the CMU pronouncing dictionary (via ``pronouncing``).
 
 How a word sounds is read the way the field reads it (FUDGE's metric, phyme's perfect
-rhyme): by its **primary** (first) CMU pronunciation.  "fire" (F AY1 ER0 / F AY1 R) has
+rhyme): by its **primary** (first) CMU pronunciation, and only CMU's words (the few
+common words it lacks, "o'er", "e'er", are heard under ``+lenient``).  "fire" (F AY1 ER0 / F AY1 R) has
 two syllables, "read" rhymes with "seed", not "bed".  A rule may opt back into any
 pronunciation with ``+lenient`` (forms: ``;lenient``), the older reading under which
 "fire" has one or two syllables.
@@ -117,11 +118,12 @@ def rhyme_part(pron: str) -> str:
 
 
 @lru_cache(maxsize=_CACHE)
-def pronunciations(word: str, letters: bool = False) -> tuple[str, ...]:
+def pronunciations(word: str, letters: bool = False, extra: bool = True) -> tuple[str, ...]:
     """CMU's pronunciations of ``word`` in CMU's order, letter-by-letter readings dropped
-    unless ``letters`` ("mit": ("M IH1 T",); with letters also "EH1 M AY1 T IY1")."""
+    unless ``letters`` ("mit": ("M IH1 T",); with letters also "EH1 M AY1 T IY1").  With
+    ``extra``, the few common words CMU lacks ("o'er") from lexicon.EXTRA_PRONUNCIATIONS."""
     w = normalize(word)
-    raw = pronouncing.phones_for_word(w) or EXTRA_PRONUNCIATIONS.get(w, ())
+    raw = pronouncing.phones_for_word(w) or (EXTRA_PRONUNCIATIONS.get(w, ()) if extra else ())
     # A few CMU entries carry a comment ("AO1 L B AO0 R G # place, danish").
     found = tuple(p.split("#", 1)[0].strip() for p in raw)
     return found if letters else tuple(p for p in found if not spelled_out(w, p))
@@ -129,9 +131,10 @@ def pronunciations(word: str, letters: bool = False) -> tuple[str, ...]:
 
 @lru_cache(maxsize=_CACHE)
 def sound(word: str, reading: Reading = STRICT) -> Sound:
-    """What a rule with this ``reading`` hears of ``word`` (cached): the primary
-    pronunciation (strict) or every one (lenient)."""
-    found = pronunciations(word, reading.letters)
+    """What a rule with this ``reading`` hears of ``word`` (cached): the primary CMU
+    pronunciation (strict: only CMU's words, as the field's judges know them) or every one,
+    our few extra words ("o'er") included (lenient)."""
+    found = pronunciations(word, reading.letters, extra=reading.lenient)
     if not found:
         return _EMPTY
     heard = found if reading.lenient else found[:1]
@@ -157,6 +160,11 @@ def known(word: str, reading: Reading = STRICT) -> bool:
 def letters_only(word: str) -> bool:
     """CMU knows ``word`` only as letters read one by one ("ibm", "b")."""
     return not pronunciations(word) and bool(pronunciations(word, True))
+
+
+def extra_only(word: str) -> bool:
+    """CMU lacks ``word`` but our extra table has it ("o'er"): heard only when lenient."""
+    return not pronunciations(word, True, extra=False) and bool(pronunciations(word, True))
 
 
 def syllable_counts(word: str, reading: Reading = STRICT) -> frozenset[int]:
@@ -248,6 +256,8 @@ class PhoneticConstraint(WordConstraint):
         if letters_only(word):
             return (f"{word!r} is only read letter by letter in CMU (an acronym or a letter), "
                     "so it is not a word here (+letters counts it)")
+        if extra_only(word):
+            return f"{word!r} is not in the CMU dictionary (+lenient hears our extra entry for it)"
         return f"{word!r} is not in the CMU dictionary, so its sound is unknown"
 
     def why_not(self, word: str) -> str:
@@ -554,7 +564,7 @@ def _alliterate(arg):
 
 __all__ = [
     "PHONEMES", "Reading", "STRICT", "READING_OPTIONS", "Sound", "sound", "phones", "pronunciations",
-    "known", "letters_only", "syllable_counts", "estimate_syllables", "stress_patterns", "metres",
+    "known", "letters_only", "extra_only", "syllable_counts", "estimate_syllables", "stress_patterns", "metres",
     "rhyme_keys", "rhyme_part", "bare_phones", "first_phones", "rhymes_of",
     "PhoneticConstraint", "Syllables", "Rhymes", "Stress", "MetreOf", "SoundsLike", "Alliterate",
     "parse_comparison", "split_options",

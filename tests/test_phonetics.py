@@ -25,7 +25,8 @@ def test_lookups():
     assert "EY1" in rhyme_keys("day") and rhyme_keys("day") & rhyme_keys("May")
     assert rhyme_keys("xqzzt") == set()
     assert first_phones("sun") == {"S"} and first_phones("cat") == {"K"}
-    assert syllable_counts("o'er") == {1}  # from the extra table
+    assert syllable_counts("o'er", Reading(lenient=True)) == {1}  # from the extra table
+    assert syllable_counts("o'er") == set()  # strict: CMU's words only, as FUDGE's judge knows them
 
 
 def test_estimate_needs_no_corpus():
