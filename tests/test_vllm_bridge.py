@@ -166,7 +166,8 @@ def test_a_dead_end_leaves_eos_alone_and_the_result_is_trimmed(proc, tokenizer):
     """'length:<=2' after ' xq' (no word starts so) allows nothing: EOS alone ends that
     request, the other row goes on, and the result tells a dead end, trimmed."""
     vocab = vocab_index(tokenizer, len(tokenizer))
-    bad = tokenizer.encode(" ok xq", add_special_tokens=False)
+    # (" no", not " ok": OK is read letter by letter, no word of the writer's lexicon.)
+    bad = tokenizer.encode(" no xq", add_special_tokens=False)
     proc.update_state(Update(added=((0, params("length:<=2"), None, list(bad)),
                                     (1, params("lipogram:e"), None, []))))
     logits = proc.apply(torch.zeros(2, len(tokenizer)))
@@ -174,11 +175,11 @@ def test_a_dead_end_leaves_eos_alone_and_the_result_is_trimmed(proc, tokenizer):
     assert bool(torch.isfinite(logits[0, proc.rows.end_id]))
     assert torch.isfinite(logits[1]).sum() > 1000
     proc.update_state(Update(removed=(0, 1)))
-    # Told afterwards: ' ok' holds, ' xq' is where the rules stopped being met.
+    # Told afterwards: ' no' holds, ' xq' is where the rules stopped being met.
     masks = compile_masks(parse_spec("length:<=2"), vocab)
-    ok = tokenizer.encode(" ok", add_special_tokens=False)
+    ok = tokenizer.encode(" no", add_special_tokens=False)
     out = replay(masks, "", ok, ended="eos", max_tokens=40)
-    assert (out.text, out.stop_reason) == (" ok", "eos")
+    assert (out.text, out.stop_reason) == (" no", "eos")
 
 
 def test_replay_of_a_real_dead_end_names_the_rules(proc, tokenizer):

@@ -95,7 +95,7 @@ def test_is_word_for_the_next_word_list():
 
 
 def test_candidates_offer_only_words(tiny_engine):
-    from studio.candidates import next_candidates
+    from studio.next_words import next_candidates
 
     cs = next_candidates(tiny_engine, "The sea", None, n=20, words=True)
     assert cs
