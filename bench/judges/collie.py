@@ -128,11 +128,3 @@ def judge(text: str, record: dict) -> bool:
     """COLLIE's verdict on ``text`` for one instance (its ``constraint`` and ``targets``)."""
     return bool(build(record["constraint"]).check(text, record["targets"]))
 
-
-def leaf_verdicts(text: str, record: dict) -> list[tuple[str, bool]]:
-    """Each top-level part's verdict (for reports): [(COLLIE's printed part, passed)]."""
-    c = build(record["constraint"])
-    if isinstance(c, C.All):
-        return [(str(p.transformation) + " " + str(p.relation), bool(p.check(text, t)))
-                for p, t in zip(c.callables, record["targets"])]
-    return [(str(c), bool(c.check(text, record["targets"])))]
