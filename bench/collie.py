@@ -7,14 +7,15 @@ and Treebank splitting Perec uses) judges the result beside our own ``check``.
 
     python bench/collie.py --out OUT.jsonl [--data FILE] [--mode instruct|continue]
                            [--family sent04,para01] [--limit N] [--seed S] [--fresh]
-    python bench/collie.py --out A.jsonl [B.jsonl ...] --judge [--report FILE]
+    python bench/collie.py --out A.jsonl [B.jsonl ...] --judge [--no-generate] [--report FILE]
     python bench/collie.py --examples [--data FILE] [--report FILE]
 
 Generation writes one JSON line per instance ({"id", "text"} plus family, spec, mode,
 seconds, stop_reason, ...), appending as it goes: the same command resumes an interrupted
-run (--fresh starts over).  --judge then scores every OUT file with COLLIE's checker and
-ours, the perplexity of the outputs and of COLLIE's source examples under the
-unconstrained model, and writes bench/results/collie.md.  --examples judges COLLIE's own
+run (--fresh starts over).  --judge then scores the selected instances (--family, --limit)
+of every OUT file with COLLIE's checker and ours, the perplexity of the outputs and of
+COLLIE's source examples under the unconstrained model, and writes bench/results/collie.md;
+with --no-generate (implied by several OUT files) it generates nothing first.  --examples judges COLLIE's own
 source examples (no model): COLLIE's verdict under our splitting, and whether our check of
 the translated spec agrees; it writes bench/results/collie-examples.md.
 """
@@ -208,13 +209,14 @@ def _rate(oks: list) -> float | None:
 
 
 def judge_file(path: str | Path, records: dict[str, dict], engine=None) -> list[dict]:
-    """Each line of ``path`` with COLLIE's verdict, ours, and (with an engine) the
-    perplexity of the text and of COLLIE's source example under the unconstrained model."""
+    """The lines of ``path`` for ``records`` (by id; others are left out) with COLLIE's
+    verdict, ours, and (with an engine) the perplexity of the text and of COLLIE's source
+    example under the unconstrained model."""
     rows = []
     for ln in read_lines(path):
         rec = records.get(ln["id"])
         if rec is None:
-            raise ValueError(f"{path}: id {ln['id']!r} is not in the data file")
+            continue
         row = dict(ln, collie=judge(ln["text"], rec), ours=our_check(ln["text"], ln.get("spec")))
         if engine is not None:
             row["ppl"] = _ppl(engine, ln["text"]) if ln["text"].strip() else None
@@ -382,6 +384,7 @@ def main(argv=None) -> None:
                     help="leave out the unit the prompt asks for (one-word, sentences:1, paragraphs:1)")
     ap.add_argument("--fresh", action="store_true", help="start OUT over instead of resuming")
     ap.add_argument("--judge", action="store_true", help="score OUT with COLLIE's checker and ours")
+    ap.add_argument("--no-generate", action="store_true", help="with --judge: judge OUT as it is")
     ap.add_argument("--examples", action="store_true", help="judge COLLIE's source examples (no model)")
     ap.add_argument("--report", default=None, help="where the markdown report goes")
     ap.add_argument("--model", default=None)
@@ -403,16 +406,15 @@ def main(argv=None) -> None:
     import studio
 
     engine = studio.load(args.model, device=args.device)
-    if not args.judge or len(args.out) == 1:
+    if not (args.judge and (args.no_generate or len(args.out) > 1)):
         if len(args.out) != 1:
-            ap.error("generation writes one --out file")
+            ap.error("generation writes one --out file (judge several with --judge)")
         lines = run(records, args.out[0], args.mode, engine, seed=args.seed, fresh=args.fresh,
                     command=command, log=lambda s: print(s, flush=True), unit=not args.no_unit)
         empty = [ln["id"] for ln in lines if ln.get("empty")]
         print(f"wrote {len(lines)} lines to {args.out[0]}; empty outputs: {len(empty)} {empty}")
     if args.judge:
-        by_id = {r["id"]: r for r in load_records(args.data)}
-        text = judge_report(args.out, by_id, engine, command)
+        text = judge_report(args.out, {r["id"]: r for r in records}, engine, command)
         path = Path(args.report or RESULTS / "collie.md")
         path.write_text(text, encoding="utf-8")
         print(text)
