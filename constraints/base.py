@@ -332,7 +332,7 @@ def _load_builtin() -> None:
     from constraints import letters  # noqa: F401
     import importlib
 
-    for mod in ("phonetics", "lexicon", "words", "forms", "sequence", "semantic"):
+    for mod in ("phonetics", "lexicon", "words", "forms", "sequence", "semantic", "structure"):
         try:
             importlib.import_module(f"{__package__}.{mod}")
         except ModuleNotFoundError as e:  # a module not (yet) part of this install

@@ -4,7 +4,8 @@
     term    := factor ('&' factor)*        and
     factor  := '!' factor | '(' spec ')' | atom
     atom    := NAME [':' ARG]              ARG runs to the next & | ) or end;
-                                           quote it ("...") to use those characters
+                                           quote it ("...") to use those characters,
+                                           or give a JSON list ([...], read as one value)
 
 Examples: ``lipogram:e``, ``syllables:1 & starts-with:s``, ``!(starts-with:s | rhymes:day)``.
 Several ``-c`` options on the command line are joined with ``&``.
@@ -12,6 +13,7 @@ Several ``-c`` options on the command line are joined with ``&``.
 
 from __future__ import annotations
 
+import json
 import re
 
 from constraints.base import And, Constraint, Not, Or, SpecError, lookup
@@ -95,6 +97,15 @@ class _Parser:
 
     def arg(self) -> str:
         self.ws()
+        if self.i < len(self.s) and self.s[self.i] == "[":
+            # A list of free text (sentences may hold & | ( ) and quotes): one JSON value.
+            try:
+                _value, end = json.JSONDecoder().raw_decode(self.s, self.i)
+            except json.JSONDecodeError as e:
+                raise SpecError(f"bad spec '{self.s}': the list at position {self.i + 1} is not valid "
+                                f"JSON ({e.msg} at position {e.pos + 1})") from None
+            arg, self.i = self.s[self.i:end], end
+            return arg
         if self.i < len(self.s) and self.s[self.i] == '"':
             end = self.s.find('"', self.i + 1)
             if end == -1:

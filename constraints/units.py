@@ -43,3 +43,116 @@ def is_boundary(ch: str) -> bool:
 def iter_words(text: str) -> Iterator[re.Match]:
     """Every word of ``text`` as a regex match (``.group()``, ``.start()``, ``.end()``)."""
     return WORD_RE.finditer(text)
+
+
+# ---------------------------------------------------------------- sentences, paragraphs, counted words
+#
+# Structure rules count units the way COLLIE's checker (collie-bench) does, with the
+# splitters this project can install: NLTK's untrained Punkt for sentences (no punkt data
+# is available) and the Treebank tokenizer for words.  Checks, masks and the COLLIE judge
+# all call these functions, so decoding and checking split text the same way.
+#
+# COLLIE's units: a paragraph is a piece of ``text.split("\n\n")``; a sentence is a piece of
+# Punkt's split; a word is a Treebank token of a sentence that is not a substring of
+# ``string.punctuation`` ("," and "." go, "''" and "..." stay).  Every unit is then
+# ``.strip().strip(".")``, and two units are the same when they agree lower-cased with
+# punctuation and spaces stripped from both ends (``unit_key``).
+
+import string as _string
+
+PARAGRAPH_BREAK = "\n\n"
+
+
+def _punkt():
+    from nltk.tokenize import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer()
+
+
+def _treebank():
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
+
+
+_SPLITTERS: dict[str, object] = {}
+
+
+def _splitter(name: str):
+    s = _SPLITTERS.get(name)
+    if s is None:
+        s = _SPLITTERS[name] = _punkt() if name == "punkt" else _treebank()
+    return s
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every sentence of ``text`` (NLTK's untrained Punkt)."""
+    return list(_splitter("punkt").span_tokenize(text))
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` as Punkt splits them (untrained: no abbreviation list)."""
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every paragraph: the pieces between blank lines ("\\n\\n")."""
+    spans, start = [], 0
+    while True:
+        i = text.find(PARAGRAPH_BREAK, start)
+        if i == -1:
+            spans.append((start, len(text)))
+            return spans
+        spans.append((start, i))
+        start = i + len(PARAGRAPH_BREAK)
+
+
+def paragraphs(text: str) -> list[str]:
+    return [text[a:b] for a, b in paragraph_spans(text)]
+
+
+def tokens(sentence: str) -> list[str]:
+    """The Treebank tokens of one sentence."""
+    return _splitter("treebank").tokenize(sentence)
+
+
+def _is_punctuation(token: str) -> bool:
+    # COLLIE's test, kept as written: a substring of string.punctuation is not a word.
+    return token in _string.punctuation
+
+
+def unit(s: str) -> str:
+    """A unit as COLLIE keeps it: spaces and then periods stripped from both ends."""
+    return s.strip().strip(".")
+
+
+def unit_key(s: str) -> str:
+    """What two units are compared by: lower case, punctuation and spaces stripped from both
+    ends (a unit made only of punctuation stays as it is)."""
+    key = s.lower().strip(_string.punctuation + " ")
+    return key if key else s
+
+
+def counted_word_spans(text: str) -> list[tuple[str, int, int]]:
+    """The counted words of ``text`` with where they are: (word, start, end).  A word is a
+    Treebank token of one of Punkt's sentences that is not punctuation, as a ``unit``."""
+    out: list[tuple[str, int, int]] = []
+    for a, b in sentence_spans(text):
+        sent = text[a:b]
+        toks = tokens(sent)
+        at = 0
+        for tok in toks:
+            # Treebank rewrites quotes (" -> `` and ''); find the token where it can be found,
+            # else keep the last position (the offset is only for messages).
+            i = sent.find(tok, at)
+            start, end = (a + i, a + i + len(tok)) if i != -1 else (a + at, a + at)
+            if i != -1:
+                at = i + len(tok)
+            if not _is_punctuation(tok):
+                out.append((unit(tok), start, end))
+    return out
+
+
+def counted_words(text: str) -> list[str]:
+    """The words COLLIE counts in ``text`` (see ``counted_word_spans``)."""
+    return [w for w, _a, _b in counted_word_spans(text)]

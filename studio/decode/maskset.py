@@ -25,6 +25,7 @@ from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, W
 from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars, conflicts
 from constraints.sequence import Include, Pangram, Rhopalism
+from constraints.structure import StructureRule, plan_structure
 
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
@@ -32,6 +33,7 @@ from studio.masks.chars import build_chars, build_pangram, build_required
 from studio.masks.forms import build_form
 from studio.masks.include import IncludeMasker, build_include
 from studio.masks.rhopalism import build_rhopalism
+from studio.masks.structure import build_structure
 from studio.masks.words import build_words
 
 Builder = Callable[[list, VocabIndex], list[Masker]]
@@ -47,6 +49,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (RequiredChars, build_required),
     (WordConstraint, build_words),
     (FormConstraint, build_form),
+    (StructureRule, build_structure),
 )
 
 NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
@@ -66,6 +69,20 @@ class MaskSet:
         self.vocab = vocab
         self.text_mask = vocab.text_mask()
         self.eos_mask = vocab.ids_mask(vocab.eos_ids)
+
+    def bind(self) -> "MaskSet":
+        """Introduce the maskers that plan with the others (``bind(peers)``: structure
+        rules end the text only where every rule may) to this set's maskers."""
+        for m in self.maskers:
+            if hasattr(m, "bind"):
+                m.bind(self.maskers)
+        return self
+
+    def check_budget(self, max_new_tokens: int) -> None:
+        """Refuse, before decoding, a token budget some rule cannot fit (ImpossibleConstraint)."""
+        for m in self.maskers:
+            if hasattr(m, "check_budget"):
+                m.check_budget(max_new_tokens)
 
     def __len__(self) -> int:
         return len(self.maskers)
@@ -157,7 +174,7 @@ class MaskSet:
     def fork(self) -> "MaskSet":
         """Another sequence's mask set: the same compiled tables, its own state (a copy
         of this one's now)."""
-        twin = MaskSet([copy.copy(m) for m in self.maskers], self.vocab)
+        twin = MaskSet([copy.copy(m) for m in self.maskers], self.vocab).bind()
         twin.restore(self.snapshot())
         return twin
 
@@ -180,13 +197,14 @@ def compile_masks(constraint: Constraint | None, vocab: VocabIndex) -> MaskSet:
         else:
             raise ImpossibleConstraint(f"no decoder for constraint '{leaf.spec()}' in this version")
     maskers = [m for i, cs in sorted(groups.items()) for m in FAMILIES[i][1](cs, vocab)]
-    masks = MaskSet(maskers, vocab)
+    masks = MaskSet(maskers, vocab).bind()
     check_feasible(constraint, masks)
     return masks
 
 
 def check_feasible(constraint: Constraint, masks: MaskSet) -> None:
     """Refuse, before decoding, constraint sets no text can satisfy."""
+    plan_structure(constraint)  # counts and given words against every rule, with the reason
     chars = [c for c in constraint.leaves() if isinstance(c, CharConstraint)]
     for req in (c for c in constraint.leaves() if isinstance(c, RequiredChars)):
         for ch in chars:

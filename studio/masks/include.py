@@ -232,6 +232,11 @@ class IncludeMasker(Masker):
     def _need_now(self) -> int:
         return self._state(self.p, self.missing)[0]
 
+    def tokens_needed(self) -> int:
+        """The fewest tokens that still write every missing word (rules that plan a budget
+        of their own, such as structure counts, keep these free)."""
+        return self._need_now() if self.missing else 0
+
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         self._forcing = False
         if not self.missing:
@@ -328,8 +333,8 @@ class IncludeMasker(Masker):
         """Whether `` form`` (lower, Capitalised or UPPER) can be written token by token
         under ``others`` from a fresh start, and the text could end right after it."""
         for v in dict.fromkeys((form, form.capitalize(), form.upper())):
-            # After a space, or a newline (under no-spaces, say).
-            if any(_spell(b + v, others, self.by_text, self.start_mask | self.eos) for b in " \n"):
+            # After a space, or a newline (under no-spaces, say), or as the text's first word.
+            if any(_spell(b + v, others, self.by_text, self.start_mask | self.eos) for b in (" ", "\n", "")):
                 return True
         return False
 

@@ -13,7 +13,8 @@ from constraints.base import And, Constraint, SpecError, entries, lookup
 
 from constraints.spec import parse_spec, to_spec
 
-# Presets: (button label, spec template or None, form).  {arg} is the writer's letter or words.
+# Presets: (button label, spec template or None, form).  {arg} is the writer's letter or words
+# (the Tautogram letter box for Tautogram, the word box for the others).
 PRESETS: dict[str, tuple[str | None, str]] = {
     "Lipogram (no e)": ("lipogram:e", ""),
     "One syllable": ("syllables:1", ""),
@@ -22,7 +23,13 @@ PRESETS: dict[str, tuple[str | None, str]] = {
     "Limerick": (None, "limerick"),
     "Sonnet": (None, "sonnet"),
     "Word bank": ("word-bank:{arg}", ""),
+    "Exactly N sentences": ("sentences:{arg}", ""),
+    "Every sentence starts with…": ("each-sentence:(starts-with-word:{arg})", ""),
+    "N words per sentence": ("each-sentence:(words:{arg})", ""),
 }
+# What a preset's box must hold, for the message when it is empty.
+PRESET_ARGS = {"Tautogram": "a letter", "Word bank": "some words", "Exactly N sentences": "a number (e.g. 3)",
+               "Every sentence starts with…": "a word (e.g. He)", "N words per sentence": "a number or a range (e.g. 8..12)"}
 DEFAULT_WORD_BANK = "sea,salt,wind,stone,light,dark,old,cold+function"
 
 
@@ -64,7 +71,8 @@ def make_spec(name: str | None, arg: str | None) -> str:
         raise RuleError("choose a rule first")
     arg = (arg or "").strip()
     entry = _lookup(name)
-    text = f"{entry.name}:{_quote(arg)}" if arg else entry.name
+    # A rule that takes a rule (each-sentence:(words:8..12)) is given as a spec, unquoted.
+    text = f"{entry.name}:{arg if entry.takes_spec else _quote(arg)}" if arg else entry.name
     spec = parse_rule(text).spec()
     # Keep the canonical form only if it parses back to the same rule (a rule whose spec()
     # forgets to quote an argument holding & | ) would not).
@@ -168,8 +176,7 @@ def preset(label: str, arg: str = "") -> tuple[str | None, str]:
     if "{arg}" in template:
         arg = (arg or "").strip()
         if not arg:
-            what = "a letter" if label == "Tautogram" else "some words"
-            raise RuleError(f"{label}: give {what} first")
+            raise RuleError(f"{label}: give {PRESET_ARGS[label]} first")
         if label == "Tautogram" and (len(arg) != 1 or not arg.isalpha()):
             raise RuleError("Tautogram: give one letter, e.g. t")
     spec = template.format(arg=arg)

@@ -1,0 +1,909 @@
+"""Structure rules: count and place characters, words, sentences and paragraphs.
+
+- ``chars:COUNT``, ``words:COUNT``, ``sentences:COUNT``, ``paragraphs:COUNT``: how many
+  (COUNT is ``N``, ``N..M``, ``>=N``, ``<=N``, ``>N`` or ``<N``);
+- ``word-at:P=W[,P=W...]`` / ``char-at:P=C[,...]``: the word / character at a 1-based
+  position (negative from the end);
+- ``starts-with-word:W`` / ``ends-with-word:W``: the first / last word;
+- ``each-sentence:(RULE)`` / ``each-paragraph:(RULE)``: RULE holds in every sentence /
+  paragraph (RULE: the rules above, joined with ``&``; ``sentences:`` only per paragraph);
+- ``sentence-ends:["w1","w2",...]``: sentence i ends with the word wi;
+- ``paragraph-ends:["sentence 1",...]``: paragraph i ends with the given sentence (and there
+  are exactly that many paragraphs);
+- ``one-word``: the whole text is a single word.
+
+Units are those of ``constraints.units`` (COLLIE's, with NLTK's untrained Punkt and the
+Treebank tokenizer).  Every rule's ``check`` counts them on the finished text.
+
+``plan_structure(constraint)`` gathers the structure rules of a conjunction into one
+``StructurePlan`` (what the decoder plans with) and refuses, before any decoding, targets no
+text can meet, saying why (``ImpossibleConstraint``).
+
+This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+
+from constraints.base import (
+    And,
+    CharConstraint,
+    Constraint,
+    ImpossibleConstraint,
+    SpecError,
+    TextConstraint,
+    Violation,
+    WordConstraint,
+    no_arg,
+    register,
+    require_arg,
+    split_list,
+)
+from constraints.units import (
+    WORD_RE,
+    counted_word_spans,
+    counted_words,
+    iter_words,
+    paragraph_spans,
+    sentence_spans,
+    sentences,
+    unit,
+    unit_key,
+)
+
+# ---------------------------------------------------------------- counts
+
+
+@dataclass(frozen=True)
+class Count:
+    """An inclusive range of counts; ``hi`` None: no upper bound."""
+
+    lo: int = 0
+    hi: int | None = None
+
+    def __contains__(self, n: int) -> bool:
+        return n >= self.lo and (self.hi is None or n <= self.hi)
+
+    @property
+    def exact(self) -> int | None:
+        return self.lo if self.hi == self.lo else None
+
+    @property
+    def empty(self) -> bool:
+        return self.hi is not None and self.hi < self.lo
+
+    def meet(self, other: "Count") -> "Count":
+        his = [h for h in (self.hi, other.hi) if h is not None]
+        return Count(max(self.lo, other.lo), min(his) if his else None)
+
+    def spec(self) -> str:
+        if self.hi is None:
+            return f">={self.lo}"
+        if self.lo == self.hi:
+            return str(self.lo)
+        if self.lo == 0:
+            return f"<={self.hi}"
+        return f"{self.lo}..{self.hi}"
+
+    def describe(self, what: str) -> str:
+        one = what[:-1] if what.endswith("s") else what
+        name = lambda n: f"{n} {one if n == 1 else what}"  # noqa: E731
+        if self.hi is None:
+            return f"at least {name(self.lo)}"
+        if self.lo == self.hi:
+            return f"exactly {name(self.lo)}"
+        if self.lo == 0:
+            return f"at most {name(self.hi)}"
+        return f"{self.lo} to {self.hi} {what}"
+
+
+ANY = Count()
+_COUNT_RE = re.compile(r"\s*(?:(\d+)\s*\.\.\s*(\d+)|(>=|<=|>|<|=)?\s*(\d+))\s*")
+
+
+def parse_count(name: str, arg: str | None) -> Count:
+    a = require_arg(name, arg)
+    m = _COUNT_RE.fullmatch(a)
+    if not m:
+        raise SpecError(f"'{name}': expected a count N, N..M, >=N, <=N, >N or <N (e.g. {name}:3..5), got {a!r}")
+    if m.group(1) is not None:
+        lo, hi = int(m.group(1)), int(m.group(2))
+        if hi < lo:
+            raise SpecError(f"'{name}': the range {lo}..{hi} is empty")
+        c = Count(lo, hi)
+    else:
+        op, n = m.group(3) or "=", int(m.group(4))
+        c = {"=": Count(n, n), ">=": Count(n), ">": Count(n + 1), "<=": Count(0, n),
+             "<": Count(0, n - 1)}[op]
+        if c.empty:
+            raise SpecError(f"'{name}:{a}' allows no count at all")
+    if c.hi == 0:
+        raise SpecError(f"'{name}:{a}' allows only an empty text")
+    return c
+
+
+# ---------------------------------------------------------------- units with positions
+
+
+def _unit_span(text: str, a: int, b: int) -> tuple[int, int]:
+    """The span of ``unit(text[a:b])`` inside ``text``."""
+    s = text[a:b]
+    s1 = s.strip()
+    a1 = a + (s.find(s1) if s1 else 0)
+    s2 = s1.strip(".")
+    a2 = a1 + (s1.find(s2) if s2 else 0)
+    return a2, a2 + len(s2)
+
+
+def sentence_units(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentence units of ``text`` (each as COLLIE keeps it)."""
+    return [_unit_span(text, a, b) for a, b in sentence_spans(text)]
+
+
+def paragraph_units(text: str) -> list[tuple[int, int]]:
+    return [_unit_span(text, a, b) for a, b in paragraph_spans(text)]
+
+
+def _same(a: str, b: str) -> bool:
+    return unit_key(a) == unit_key(b)
+
+
+def _end(text: str, rule: str, message: str) -> Violation:
+    return Violation(len(text), len(text), rule, message)
+
+
+def single_word(name: str, w: str) -> str:
+    """``w`` if the word splitter counts it as one word where it stands in a sentence."""
+    w = w.strip()
+    if not w:
+        raise SpecError(f"'{name}': empty word")
+    got = counted_words(f"Aa {w} bb")
+    if len(got) != 3 or not _same(got[1], w) or len(sentences(f"Aa {w} bb")) != 1:
+        raise SpecError(f"'{name}': {w!r} is not one word to the word splitter "
+                        f"(it reads {' | '.join(got[1:-1]) or 'nothing'})")
+    return w
+
+
+# ---------------------------------------------------------------- the rules
+
+
+class StructureRule(TextConstraint):
+    """A rule about units.  ``scopes``: where it may stand (text, sentence, paragraph)."""
+
+    scopes: tuple[str, ...] = ("text", "sentence", "paragraph")
+
+
+class _CountRule(StructureRule):
+    what = ""  # chars, words, sentences, paragraphs
+
+    def __init__(self, count: Count):
+        self.count = count
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        raise TypeError
+
+    def spec(self) -> str:
+        return f"{self.name}:{self.count.spec()}"
+
+    def describe(self) -> str:
+        return self.count.describe(self.what)
+
+    def check(self, text: str) -> list[Violation]:
+        spans = self.spans(text)
+        n = len(spans)
+        if n in self.count:
+            return []
+        msg = f"has {n} {self.what[:-1] if n == 1 else self.what}, needs {self.describe()}"
+        if self.count.hi is not None and n > self.count.hi:
+            a, b = spans[self.count.hi]
+            return [Violation(a, max(b, a), self.spec(), msg)]
+        return [_end(text, self.spec(), msg)]
+
+
+class CharCount(_CountRule):
+    name, what = "chars", "characters"
+
+    def spans(self, text):
+        return [(i, i + 1) for i in range(len(text))]
+
+
+class WordCount(_CountRule):
+    name, what = "words", "words"
+
+    def spans(self, text):
+        return [(a, b) for _w, a, b in counted_word_spans(text)]
+
+
+class SentenceCount(_CountRule):
+    name, what = "sentences", "sentences"
+    scopes = ("text", "paragraph")
+
+    def spans(self, text):
+        return sentence_spans(text)
+
+
+class ParagraphCount(_CountRule):
+    name, what = "paragraphs", "paragraphs"
+    scopes = ("text",)
+
+    def spans(self, text):
+        return paragraph_spans(text)
+
+
+def _positions(name: str, arg: str | None, value) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for item in split_list(name, arg):
+        m = re.fullmatch(r"\s*(-?\d+)\s*=\s*(.+?)\s*", item)
+        if not m:
+            raise SpecError(f"'{name}': expected POS=VALUE items (e.g. {name}:4=a,-1=b), got {item!r}")
+        pos = int(m.group(1))
+        if pos == 0:
+            raise SpecError(f"'{name}': positions count from 1 (or -1 from the end); 0 is not a position")
+        v = value(m.group(2))
+        if pos in out and not _same(out[pos], v):
+            raise ImpossibleConstraint(f"'{name}': position {pos} cannot be both {out[pos]!r} and {v!r}")
+        out[pos] = v
+    return out
+
+
+def _pos_spec(positions: dict[int, str]) -> str:
+    return ",".join(f"{p}={v}" for p, v in sorted(positions.items(), key=lambda kv: (kv[0] < 0, abs(kv[0]))))
+
+
+def _ordinal(p: int) -> str:
+    if p == -1:
+        return "last"
+    n = abs(p)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}" + (" from the end" if p < 0 else "")
+
+
+class WordAt(StructureRule):
+    """The word at each given position (1-based; negative from the end)."""
+
+    def __init__(self, positions: dict[int, str]):
+        self.positions = dict(positions)
+
+    def spec(self) -> str:
+        return "word-at:" + _pos_spec(self.positions)
+
+    def describe(self) -> str:
+        return ", ".join(f"{_ordinal(p)} word {w!r}" for p, w in sorted(self.positions.items()))
+
+    def check(self, text: str) -> list[Violation]:
+        words = counted_word_spans(text)
+        out = []
+        for p, w in sorted(self.positions.items()):
+            i = p - 1 if p > 0 else len(words) + p
+            if not 0 <= i < len(words):
+                out.append(_end(text, self.spec(), f"has {len(words)} words, so no {_ordinal(p)} word (needs {w!r})"))
+            elif not _same(words[i][0], w):
+                out.append(Violation(words[i][1], words[i][2], self.spec(),
+                                     f"the {_ordinal(p)} word is {words[i][0]!r}, needs {w!r}"))
+        return out
+
+
+class CharAt(StructureRule):
+    """The character at each given position (1-based; negative from the end), any case."""
+
+    def __init__(self, positions: dict[int, str]):
+        self.positions = dict(positions)
+
+    def spec(self) -> str:
+        return "char-at:" + _pos_spec(self.positions)
+
+    def describe(self) -> str:
+        return ", ".join(f"{_ordinal(p)} character {c!r}" for p, c in sorted(self.positions.items()))
+
+    def check(self, text: str) -> list[Violation]:
+        out = []
+        for p, c in sorted(self.positions.items()):
+            i = p - 1 if p > 0 else len(text) + p
+            if not 0 <= i < len(text):
+                out.append(_end(text, self.spec(), f"has {len(text)} characters, so no {_ordinal(p)} (needs {c!r})"))
+            elif text[i].lower() != c.lower():
+                out.append(Violation(i, i + 1, self.spec(), f"the {_ordinal(p)} character is {text[i]!r}, needs {c!r}"))
+        return out
+
+
+def _char(name: str):
+    def value(v: str) -> str:
+        if len(v) != 1 or v.isspace():
+            raise SpecError(f"'{name}': {v!r} is not a single character")
+        return v
+    return value
+
+
+class _EdgeWord(StructureRule):
+    index = 0
+
+    def __init__(self, word: str):
+        self.word = word
+
+    def spec(self) -> str:
+        return f"{self.name}:{self.word}"
+
+    def check(self, text: str) -> list[Violation]:
+        words = counted_word_spans(text)
+        if not words:
+            return [_end(text, self.spec(), f"has no words (needs {self.word!r})")]
+        w, a, b = words[self.index]
+        if _same(w, self.word):
+            return []
+        return [Violation(a, b, self.spec(), f"the {'first' if self.index == 0 else 'last'} word is {w!r}, "
+                                             f"needs {self.word!r}")]
+
+
+class StartsWithWord(_EdgeWord):
+    name, index = "starts-with-word", 0
+
+    def describe(self) -> str:
+        return f"starts with the word {self.word!r}"
+
+
+class EndsWithWord(_EdgeWord):
+    name, index = "ends-with-word", -1
+
+    def describe(self) -> str:
+        return f"ends with the word {self.word!r}"
+
+
+class OneWord(StructureRule):
+    """The whole text is one word: letters (inner apostrophes allowed), nothing else."""
+
+    scopes = ("text",)
+
+    def spec(self) -> str:
+        return "one-word"
+
+    def describe(self) -> str:
+        return "a single word"
+
+    def check(self, text: str) -> list[Violation]:
+        if WORD_RE.fullmatch(text):
+            return []
+        if not text:
+            return [_end(text, self.spec(), "is empty, needs one word")]
+        m = WORD_RE.match(text)
+        if not m:
+            return [Violation(0, len(text), self.spec(), f"does not start with a word: {_short(text, 12)!r}")]
+        return [Violation(m.end(), len(text), self.spec(),
+                          f"is more than one word: {_short(text[m.end():], 12)!r} follows {m.group()!r}")]
+
+
+class _Scope(StructureRule):
+    """A rule (or a conjunction of rules) that holds for every sentence / paragraph."""
+
+    per = ""  # the unit: sentence or paragraph
+    scopes = ("text",)
+
+    def __init__(self, inner: Constraint):
+        parts = inner.leaves()
+        for p in parts:
+            if not isinstance(p, StructureRule) or self.per not in p.scopes:
+                allowed = ", ".join(sorted(n for n, k in _SCOPED.items() if self.per in k.scopes))
+                raise SpecError(f"'{self.name}': {p.spec()!r} cannot apply per {self.per}; "
+                                f"use {allowed} (joined with &)")
+        self.inner = inner
+        self.parts = parts
+
+    def spec(self) -> str:
+        return f"{self.name}:({self.inner.spec()})"
+
+    def describe(self) -> str:
+        return f"every {self.per}: {self.inner.describe()}"
+
+    def units(self, text: str) -> list[tuple[int, int]]:
+        raise TypeError
+
+    def check(self, text: str) -> list[Violation]:
+        out = []
+        for i, (a, b) in enumerate(self.units(text), 1):
+            for v in self.inner.check(text[a:b]):
+                out.append(Violation(a + v.start, a + v.end, self.spec(), f"{self.per} {i} {v.message}"))
+        return out
+
+
+class EachSentence(_Scope):
+    name, per = "each-sentence", "sentence"
+
+    def units(self, text):
+        return sentence_units(text)
+
+
+class EachParagraph(_Scope):
+    name, per = "each-paragraph", "paragraph"
+
+    def units(self, text):
+        return paragraph_units(text)
+
+
+def _json_list(name: str, arg: str | None) -> list[str]:
+    """A list argument: a JSON array of strings, or plain ``a,b,c``."""
+    a = require_arg(name, arg)
+    if a.startswith("["):
+        try:
+            items = json.loads(a)
+        except json.JSONDecodeError as e:
+            raise SpecError(f"'{name}': the list is not valid JSON ({e.msg})") from None
+        if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
+            raise SpecError(f"'{name}': expected a non-empty JSON list of strings, got {a!r}")
+        if any(not x.strip() for x in items):
+            raise SpecError(f"'{name}': empty item in the list")
+        return [x.strip() for x in items]
+    return split_list(name, a)
+
+
+def _list_spec(items) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+class SentenceEnds(StructureRule):
+    """Sentence i ends with the word words[i] (further sentences are free)."""
+
+    scopes = ("text",)
+
+    def __init__(self, words):
+        self.words = tuple(words)
+
+    def spec(self) -> str:
+        return "sentence-ends:" + _list_spec(self.words)
+
+    def describe(self) -> str:
+        return "sentences ending with " + ", ".join(repr(w) for w in self.words)
+
+    def check(self, text: str) -> list[Violation]:
+        units = sentence_units(text)
+        out = []
+        if len(units) < len(self.words):
+            out.append(_end(text, self.spec(), f"has {len(units)} sentences, needs at least {len(self.words)} "
+                                               f"(one per given last word)"))
+        for i, ((a, b), w) in enumerate(zip(units, self.words), 1):
+            words = counted_word_spans(text[a:b])
+            last = words[-1][0] if words else ""
+            if not _same(last, w):
+                at = (a + words[-1][1], a + words[-1][2]) if words else (a, b)
+                out.append(Violation(at[0], at[1], self.spec(), f"sentence {i} ends with {last!r}, needs {w!r}"))
+        return out
+
+
+def closing_text(sentence: str) -> str:
+    """A given sentence as written at the end of a paragraph: with a final period unless
+    it already ends with . ! or ? (closing quotes or brackets may follow)."""
+    s = sentence.strip()
+    return s if re.search(r"[.!?][\"'”’)\]]*$", s) else s + "."
+
+
+class ParagraphEnds(StructureRule):
+    """Exactly len(sentences) paragraphs; paragraph i's last sentence is sentences[i]."""
+
+    scopes = ("text",)
+
+    def __init__(self, given):
+        self.sentences = tuple(given)
+
+    def spec(self) -> str:
+        return "paragraph-ends:" + _list_spec(self.sentences)
+
+    def describe(self) -> str:
+        n = len(self.sentences)
+        return f"{n} paragraph{'s' if n != 1 else ''} ending with given sentences"
+
+    def check(self, text: str) -> list[Violation]:
+        paras = paragraph_units(text)
+        out = []
+        if len(paras) != len(self.sentences):
+            out.append(_end(text, self.spec(), f"has {len(paras)} paragraphs, needs {len(self.sentences)}"))
+        for i, ((a, b), s) in enumerate(zip(paras, self.sentences), 1):
+            units = sentence_units(text[a:b])
+            last = text[a + units[-1][0]: a + units[-1][1]] if units else ""
+            if not _same(last, s):
+                at = (a + units[-1][0], a + units[-1][1]) if units else (a, b)
+                out.append(Violation(at[0], at[1], self.spec(),
+                                     f"paragraph {i} ends with {_short(last)!r}, needs {_short(s)!r}"))
+        return out
+
+
+def _short(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- registry
+
+_SCOPED: dict[str, type] = {"chars": CharCount, "words": WordCount, "sentences": SentenceCount,
+                            "word-at": WordAt, "char-at": CharAt, "starts-with-word": StartsWithWord,
+                            "ends-with-word": EndsWithWord}
+
+
+_COUNT_EXAMPLES = {"chars": "80..100", "words": "12", "sentences": "3", "paragraphs": "2"}
+
+
+def _count_rule(kind: type, text: str) -> None:
+    @register(kind.name, description=f"How many {kind.what} {text}: N, N..M, >=N, <=N, >N or <N.".replace(" :", ":"),
+              example=f"{kind.name}:{_COUNT_EXAMPLES[kind.name]}", level="text")
+    def factory(arg, _k=kind):
+        return _k(parse_count(_k.name, arg))
+
+
+_count_rule(CharCount, "(spaces included)")
+_count_rule(WordCount, "(as the word splitter counts them)")
+_count_rule(SentenceCount, "")
+_count_rule(ParagraphCount, "(separated by a blank line)")
+
+
+@register("word-at", description="The word at a position: POS=WORD, 1-based, negative from the end.",
+          example="word-at:4=river,8=stone", level="text")
+def _word_at(arg):
+    return WordAt(_positions("word-at", arg, lambda v: single_word("word-at", v)))
+
+
+@register("char-at", description="The character at a position of the text: POS=C, 1-based, negative from the end.",
+          example="char-at:1=t,-2=s", level="text")
+def _char_at(arg):
+    return CharAt(_positions("char-at", arg, _char("char-at")))
+
+
+@register("starts-with-word", description="The first word is this one (per unit inside each-sentence / each-paragraph).",
+          example="starts-with-word:He", level="text")
+def _starts_with_word(arg):
+    return StartsWithWord(single_word("starts-with-word", require_arg("starts-with-word", arg)))
+
+
+@register("ends-with-word", description="The last word is this one (per unit inside each-sentence / each-paragraph).",
+          example="ends-with-word:night", level="text")
+def _ends_with_word(arg):
+    return EndsWithWord(single_word("ends-with-word", require_arg("ends-with-word", arg)))
+
+
+@register("one-word", description="The whole text is a single word, nothing else.",
+          example="one-word", level="text", takes_arg=False)
+def _one_word(arg):
+    no_arg("one-word", arg)
+    return OneWord()
+
+
+@register("each-sentence", description="A count or position rule that holds for every sentence.",
+          example="each-sentence:(words:8..12)", level="text", takes_spec=True)
+def _each_sentence(inner):
+    return EachSentence(inner)
+
+
+@register("each-paragraph", description="A count or position rule that holds for every paragraph.",
+          example="each-paragraph:(sentences:>=2)", level="text", takes_spec=True)
+def _each_paragraph(inner):
+    return EachParagraph(inner)
+
+
+@register("sentence-ends", description='Sentence i ends with word i: a JSON list ["w1","w2"] or w1,w2.',
+          example='sentence-ends:["night","day"]', level="text")
+def _sentence_ends(arg):
+    return SentenceEnds([single_word("sentence-ends", w) for w in _json_list("sentence-ends", arg)])
+
+
+@register("paragraph-ends", description="Paragraph i ends with sentence i (a JSON list of sentences); "
+                                        "as many paragraphs as sentences.",
+          example='paragraph-ends:["It was over.","Then the rain came."]', level="text")
+def _paragraph_ends(arg):
+    return ParagraphEnds(_json_list("paragraph-ends", arg))
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class UnitPlan:
+    """What one kind of unit (the text, every sentence, every paragraph) must satisfy."""
+
+    chars: Count = ANY
+    words: Count = ANY
+    sentences: Count = ANY
+    paragraphs: Count = ANY
+    at: dict[int, str] = field(default_factory=dict)  # word positions; 1 first, -1 last
+    char_at: dict[int, str] = field(default_factory=dict)
+    rules: dict[str, list[str]] = field(default_factory=dict)  # what -> specs, for messages
+
+    def first(self) -> str | None:
+        return self.at.get(1)
+
+    def last(self) -> str | None:
+        return self.at.get(-1)
+
+    def named(self, what: str) -> str:
+        return " & ".join(f"'{s}'" for s in self.rules.get(what, [])) or "the rules"
+
+
+@dataclass
+class StructurePlan:
+    """The structure rules of a conjunction, merged, for the decoder to plan with."""
+
+    text: UnitPlan = field(default_factory=UnitPlan)
+    sentence: UnitPlan = field(default_factory=UnitPlan)
+    paragraph: UnitPlan = field(default_factory=UnitPlan)
+    sentence_ends: tuple[str, ...] = ()
+    paragraph_ends: tuple[str, ...] = ()  # as given
+    one_word: bool = False
+    specs: tuple[str, ...] = ()
+
+    @property
+    def closings(self) -> tuple[str, ...]:
+        """The given paragraph-closing sentences as they will be written."""
+        return tuple(closing_text(s) for s in self.paragraph_ends)
+
+    @property
+    def sentence_rules(self) -> bool:
+        """Whether any rule counts or addresses sentences or paragraphs."""
+        s, p, t = self.sentence, self.paragraph, self.text
+        return bool(s.rules or p.rules or self.sentence_ends or self.paragraph_ends
+                    or t.sentences != ANY or t.paragraphs != ANY)
+
+
+def _add(unit_plan: UnitPlan, rule: Constraint, origin: str) -> None:
+    def note(what):
+        unit_plan.rules.setdefault(what, []).append(origin)
+
+    if isinstance(rule, _CountRule):
+        attr = {"chars": "chars", "words": "words", "sentences": "sentences", "paragraphs": "paragraphs"}[rule.name]
+        merged = getattr(unit_plan, attr).meet(rule.count)
+        note(attr)
+        if merged.empty:
+            raise ImpossibleConstraint(f"{unit_plan.named(attr)}: no number of {rule.what} satisfies them all")
+        setattr(unit_plan, attr, merged)
+        return
+    if isinstance(rule, (WordAt, StartsWithWord, EndsWithWord)):
+        positions = rule.positions if isinstance(rule, WordAt) else {1 if rule.index == 0 else -1: rule.word}
+        note("at")
+        for p, w in positions.items():
+            old = unit_plan.at.get(p)
+            if old is not None and not _same(old, w):
+                raise ImpossibleConstraint(f"{unit_plan.named('at')}: the {_ordinal(p)} word cannot be both "
+                                           f"{old!r} and {w!r}")
+            unit_plan.at[p] = w
+        return
+    if isinstance(rule, CharAt):
+        note("char_at")
+        for p, c in rule.positions.items():
+            old = unit_plan.char_at.get(p)
+            if old is not None and old.lower() != c.lower():
+                raise ImpossibleConstraint(f"{unit_plan.named('char_at')}: the {_ordinal(p)} character cannot "
+                                           f"be both {old!r} and {c!r}")
+            unit_plan.char_at[p] = c
+        return
+    raise TypeError(rule)
+
+
+def _settle_positions(u: UnitPlan, where: str) -> None:
+    """Word positions against the word count: beyond it is impossible; with an exact count a
+    negative position becomes a positive one."""
+    n = u.words
+    for p, w in sorted(u.at.items()):
+        if n.hi is not None and abs(p) > n.hi:
+            raise ImpossibleConstraint(f"{u.named('at')} needs a {_ordinal(p)} word {w!r} {where}, but "
+                                       f"{u.named('words')} allows at most {n.hi} words")
+    if n.exact is not None:
+        for p in [p for p in u.at if p < 0]:
+            q = n.exact + 1 + p
+            w = u.at.pop(p)
+            if q in u.at and not _same(u.at[q], w):
+                raise ImpossibleConstraint(f"{u.named('at')}: with {n.exact} words {where}, the "
+                                           f"{_ordinal(p)} word is the {_ordinal(q)}, which cannot be both "
+                                           f"{u.at[q]!r} and {w!r}")
+            u.at[q] = w
+    need = max([p for p in u.at if p > 0] + [1 if u.at else 0])
+    if -1 in u.at and 1 in u.at and n.hi == 1 and not _same(u.at[1], u.at[-1]):
+        raise ImpossibleConstraint(f"{u.named('at')}: a one-word {where} cannot start with {u.at[1]!r} "
+                                   f"and end with {u.at[-1]!r}")
+    if need > 0 and u.words.lo < need:
+        u.words = Count(need, u.words.hi)
+    if -1 in u.at and u.words.lo < 1:
+        u.words = Count(1, u.words.hi)
+
+
+def _banned_by(constraint: Constraint, text: str) -> str | None:
+    """The spec of a character or word rule of ``constraint`` that ``text`` breaks."""
+    for leaf in constraint.leaves():
+        if isinstance(leaf, CharConstraint) and leaf.check(text):
+            return leaf.spec()
+        if isinstance(leaf, WordConstraint) and getattr(leaf, "scope", "every") == "every":
+            if any(not leaf.word_ok(m.group()) for m in iter_words(text)):
+                return leaf.spec()
+    return None
+
+
+def plan_structure(constraint: Constraint | None) -> StructurePlan | None:
+    """The structure rules of ``constraint`` (its top-level conjuncts) merged into one plan,
+    or None if it has none.  Raises ImpossibleConstraint, with the reason, for targets no
+    text can meet."""
+    if constraint is None:
+        return None
+    leaves = constraint.leaves()
+    rules = [c for c in leaves if isinstance(c, StructureRule)]
+    if not rules:
+        return None
+    plan = StructurePlan(specs=tuple(r.spec() for r in rules))
+    for r in rules:
+        if isinstance(r, EachSentence):
+            for p in r.parts:
+                _add(plan.sentence, p, r.spec())
+        elif isinstance(r, EachParagraph):
+            for p in r.parts:
+                _add(plan.paragraph, p, r.spec())
+        elif isinstance(r, OneWord):
+            plan.one_word = True
+        elif isinstance(r, SentenceEnds):
+            if plan.sentence_ends and plan.sentence_ends != r.words:
+                raise ImpossibleConstraint(f"two different 'sentence-ends' lists: {plan.sentence_ends} and {r.words}")
+            plan.sentence_ends = r.words
+        elif isinstance(r, ParagraphEnds):
+            if plan.paragraph_ends and plan.paragraph_ends != r.sentences:
+                raise ImpossibleConstraint("two different 'paragraph-ends' lists")
+            plan.paragraph_ends = r.sentences
+        else:
+            _add(plan.text, r, r.spec())
+    _validate(plan, constraint)
+    return plan
+
+
+def _validate(plan: StructurePlan, constraint: Constraint) -> None:
+    t, s, p = plan.text, plan.sentence, plan.paragraph
+    _settle_positions(t, "in the text")
+    _settle_positions(s, "in a sentence")
+    _settle_positions(p, "in a paragraph")
+    for u, keys in ((s, ("chars", "char_at")), (p, ("chars", "char_at"))):
+        for k in keys:
+            if k in u.rules:
+                raise ImpossibleConstraint(f"{u.named(k)}: the decoder places characters in the whole text "
+                                           "only; a per-sentence or per-paragraph character rule can be "
+                                           "checked but not decoded")
+    inner = [q for q in p.at if q not in (1, -1)]
+    if inner:
+        raise ImpossibleConstraint(f"{p.named('at')}: per paragraph the decoder places the first and the "
+                                   "last word only")
+    ends, closings = plan.sentence_ends, plan.closings
+    from constraints.sequence import Include
+
+    includes = list(dict.fromkeys(w for c in constraint.leaves() if isinstance(c, Include) for w in c.words))
+    if plan.one_word:
+        _validate_one_word(plan, includes)
+        return
+    # Paragraphs.
+    if closings:
+        n = len(closings)
+        if n not in t.paragraphs:
+            raise ImpossibleConstraint(f"'paragraph-ends' gives {n} paragraphs but {t.named('paragraphs')} "
+                                       f"needs {t.paragraphs.describe('paragraphs')}")
+        t.paragraphs = Count(n, n)
+        for c, given in zip(closings, plan.paragraph_ends):
+            got = sentences(c)
+            if len(got) != 1:
+                raise ImpossibleConstraint(f"'paragraph-ends': {_short(given)!r} is {len(got)} sentences to the "
+                                           f"sentence splitter (it splits after {_short(got[0].strip(), 30)!r}), "
+                                           "so no paragraph can end with it")
+            nw = len(counted_words(unit(c)))
+            if nw not in s.words:
+                raise ImpossibleConstraint(f"'paragraph-ends': {_short(given)!r} has {nw} words but "
+                                           f"{s.named('words')} needs {s.words.describe('words')}")
+    if t.paragraphs.lo < 1:
+        t.paragraphs = Count(1, t.paragraphs.hi)
+    if p.sentences.lo < 1:
+        p.sentences = Count(1, p.sentences.hi)
+    # Sentences.
+    if ends:
+        if t.sentences.hi is not None and len(ends) > t.sentences.hi:
+            raise ImpossibleConstraint(f"'sentence-ends' names {len(ends)} sentences but {t.named('sentences')} "
+                                       f"allows at most {t.sentences.hi}")
+        t.sentences = Count(max(t.sentences.lo, len(ends)), t.sentences.hi)
+        last = s.at.get(-1)
+        for i, w in enumerate(ends, 1):
+            if last is not None and not _same(last, w):
+                raise ImpossibleConstraint(f"sentence {i} must end with {w!r} ('sentence-ends') and with "
+                                           f"{last!r} ({s.named('at')})")
+    low_s = max(t.sentences.lo, t.paragraphs.lo * p.sentences.lo, 1)
+    high_s = None
+    if t.paragraphs.hi is not None and p.sentences.hi is not None:
+        high_s = t.paragraphs.hi * p.sentences.hi
+    if t.sentences.hi is not None:
+        high_s = t.sentences.hi if high_s is None else min(high_s, t.sentences.hi)
+    if high_s is not None and high_s < low_s:
+        raise ImpossibleConstraint(f"{t.named('paragraphs')} & {p.named('sentences')} & {t.named('sentences')}: "
+                                   f"the text needs at least {low_s} sentences but can hold at most {high_s}")
+    t.sentences = Count(low_s, high_s)
+    # Words.
+    low_w = max(t.words.lo, low_s * max(s.words.lo, 1))
+    if t.words.hi is not None and t.words.hi < low_s * max(s.words.lo, 1):
+        raise ImpossibleConstraint(f"{t.named('words')} allows at most {t.words.hi} words but the text needs "
+                                   f"{low_s} sentence{'s' if low_s != 1 else ''} of at least {max(s.words.lo, 1)} "
+                                   f"word{'s' if max(s.words.lo, 1) != 1 else ''}")
+    if high_s is not None and s.words.hi is not None and t.words.lo > high_s * s.words.hi:
+        raise ImpossibleConstraint(f"{t.named('words')} needs {t.words.lo} words but at most {high_s} sentences "
+                                   f"of at most {s.words.hi} words can hold only {high_s * s.words.hi}")
+    if len(includes) > (t.words.hi if t.words.hi is not None else len(includes)):
+        raise ImpossibleConstraint(f"the text must use {len(includes)} given words but {t.named('words')} "
+                                   f"allows only {t.words.hi}")
+    # Characters.
+    least = _least_chars(plan, low_s, low_w, [list(t.at.values()), list(ends), includes])
+    if t.chars.hi is not None and least[0] > t.chars.hi:
+        raise ImpossibleConstraint(f"{t.named('chars')} allows at most {t.chars.hi} characters but the text "
+                                   f"needs at least {least[0]} ({least[1]})")
+    if t.char_at:
+        raise ImpossibleConstraint(f"{t.named('char_at')}: characters at positions are decoded for "
+                                   "a single word (with one-word); in longer texts they can only be checked")
+    # Given words and sentences against the other rules.
+    for what, items in (("word", list(t.at.values()) + list(s.at.values()) + list(p.at.values()) + list(ends)),
+                        ("sentence", list(closings))):
+        for item in items:
+            bad = _banned_by(constraint, item)
+            if bad:
+                raise ImpossibleConstraint(f"the given {what} {_short(item)!r} breaks '{bad}'")
+
+
+def _least_chars(plan: StructurePlan, n_sent: int, n_words: int, groups: list[list[str]]) -> tuple[int, str]:
+    """The fewest characters a text of the plan can have, and what they are for.  ``groups``:
+    lists of given words (positions, sentence ends, must-use words); a word may belong to
+    several, so only the longest group counts, which keeps this a lower bound."""
+    closings = plan.closings
+    free_sent = max(0, n_sent - len(closings))
+    in_closings = sum(len(counted_words(unit(c))) for c in closings)
+    free_words = max(n_words - in_closings, free_sent * max(plan.sentence.words.lo, 1))
+    fixed = max(groups, key=lambda g: sum(len(w) for w in g), default=[])
+    letters = sum(len(w) for w in fixed) + max(0, free_words - len(fixed))
+    spaces = max(0, free_words - free_sent) + max(0, n_sent - 1)
+    total = letters + spaces + free_sent + sum(len(c) for c in closings)
+    parts = [", ".join(repr(w) for w in fixed[:3]) + ("…" if len(fixed) > 3 else "")] if fixed else []
+    parts.append(f"{free_words} word{'s' if free_words != 1 else ''}")
+    if free_sent:
+        parts.append(f"{free_sent} sentence end{'s' if free_sent != 1 else ''}")
+    if closings:
+        parts.append(f"{len(closings)} given sentence{'s' if len(closings) != 1 else ''}")
+    return total, ", ".join(parts)
+
+
+def _validate_one_word(plan: StructurePlan, includes: list[str]) -> None:
+    t = plan.text
+    if plan.sentence_ends or plan.paragraph_ends or plan.sentence.rules or plan.paragraph.rules:
+        raise ImpossibleConstraint("'one-word' cannot be combined with sentence or paragraph rules")
+    for what, cnt in (("words", t.words), ("sentences", t.sentences), ("paragraphs", t.paragraphs)):
+        if cnt.lo > 1:
+            raise ImpossibleConstraint(f"'one-word' and {t.named(what)}: a single word is one of {what} only")
+    if len(set(includes)) > 1:
+        raise ImpossibleConstraint(f"'one-word' cannot use {len(set(includes))} different given words")
+    for pos, w in t.at.items():
+        if includes and not _same(w, includes[0]):
+            raise ImpossibleConstraint(f"'one-word': the word is {w!r} ({t.named('at')}) and must be "
+                                       f"{includes[0]!r} (include)")
+    fixed = list(t.at.values()) + includes
+    for w in fixed:
+        if not WORD_RE.fullmatch(w):
+            raise ImpossibleConstraint(f"'one-word': {w!r} is not a single word of letters")
+        if len(w) not in t.chars:
+            raise ImpossibleConstraint(f"'one-word': the word {w!r} has {len(w)} characters but "
+                                       f"{t.named('chars')} needs {t.chars.describe('characters')}")
+    far = max([abs(p) for p in t.char_at] + [0])
+    if t.chars.hi is not None and far > t.chars.hi:
+        raise ImpossibleConstraint(f"{t.named('char_at')} needs a character at position {far} but "
+                                   f"{t.named('chars')} allows at most {t.chars.hi}")
+    for p_, c in t.char_at.items():
+        if not c.isalpha():
+            raise ImpossibleConstraint(f"{t.named('char_at')}: a single word has only letters, not {c!r}")
+    if t.chars.exact is not None:
+        n = t.chars.exact
+        seen: dict[int, str] = {}
+        for p_, c in t.char_at.items():
+            i = p_ - 1 if p_ > 0 else n + p_
+            if i in seen and seen[i].lower() != c.lower():
+                raise ImpossibleConstraint(f"{t.named('char_at')}: in a {n}-letter word, position {i + 1} cannot "
+                                           f"be both {seen[i]!r} and {c!r}")
+            seen[i] = c
+    if t.words.hi == 0:
+        raise ImpossibleConstraint("'one-word' needs one word")
+    t.words = Count(1, 1)
+    t.sentences = Count(0, 1)
+    t.paragraphs = Count(1, 1)
+
+
+__all__ = ["Count", "parse_count", "CharCount", "WordCount", "SentenceCount", "ParagraphCount", "WordAt",
+           "CharAt", "StartsWithWord", "EndsWithWord", "OneWord", "EachSentence", "EachParagraph",
+           "SentenceEnds", "ParagraphEnds", "StructureRule", "StructurePlan", "UnitPlan", "plan_structure",
+           "closing_text", "sentence_units", "paragraph_units", "single_word"]

@@ -1,0 +1,1224 @@
+"""Structure rules as token masks: counts of words, sentences, paragraphs and characters
+that hold by construction, with given words and closing sentences written in their place.
+
+The checker splits sentences with Punkt and words with Treebank (constraints.units).  The
+decoder keeps the text inside a small surface grammar on which both splitters are
+predictable, so its own counts are theirs:
+
+- a word is a run of ASCII letters and digits (not "cannot", "gonna", ... which Treebank
+  splits), possibly followed by a contraction ('s 'm 'd 'll 're 've, n't), a word of its own;
+- inside a sentence, words are separated by one space, or by ", " "; " ": ";
+- a sentence ends with . ! or ? right after a word of two letters or more (Punkt keeps
+  "a." or "I." inside the sentence, as an initial);
+- the next sentence starts after one space, or after a blank line (a new paragraph), with
+  a capital letter; the text ends right after a sentence end.
+
+Words and sentences given by the rules (a word at a position, a sentence's last word, a
+paragraph's closing sentence) are written verbatim by allowing only the tokens that spell
+them: those may hold any character, and their counts are taken with the splitters above.
+
+Per step the mask is a union of a few per-vocabulary token classes (letters, space +
+letters, inner punctuation, sentence end, space, newline, blank line); for each class the
+masker computes the counts after it and asks ``_Counts.rest`` whether the rules can still be
+met in the tokens left.  Free words cost one token each, given words and sentences their
+shortest spelling in tokens.  So every transition keeps the rest reachable, and exact
+counts hold by construction.  Characters are planned too: near the end, a word may only be
+started or continued if some dictionary word completes it to land exactly on the count.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from constraints.base import ImpossibleConstraint
+from constraints.cache import BoundedCache
+from constraints.lexicon import default_lexicon
+from constraints.structure import ANY, Count, StructurePlan, plan_structure
+from constraints.units import counted_words, unit, unit_key
+
+from studio.decode.vocab import VocabIndex
+from studio.masks.base import Masker
+from studio.masks.chars import CharMasker
+from studio.masks.words import WordMasker, WordSet, token_words
+
+INF = 10**9
+OTHER, LET, SLET, INNER, ENDP, SP, NL, NL2, APOS = range(9)
+INNER_CHARS, END_CHARS = ",;:", ".!?"
+# Contractions: Treebank splits "it's" into "it" "'s" and "doesn't" into "does" "n't", two
+# words each; the decoder writes them as a word and then one of these tokens.
+CONTRACTIONS = {"'s": "'s", "'m": "'m", "'d": "'d", "'ll": "'ll", "'re": "'re", "'ve": "'ve", "'t": "n't"}
+# Letter-only words the Treebank tokenizer cuts in two ("can" "not", "gon" "na", ...).
+SPLIT_WORDS = frozenset({"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
+NATURAL_WORDS = 14  # a sentence's length when no rule and no budget says otherwise
+STEER = 2.5  # logit bonus per word past a sentence's planned length
+WINDOW = 48  # characters left under which words must land exactly on a char count
+
+
+def _is_letters(s: str) -> bool:
+    return bool(s) and s.isascii() and s.isalpha()
+
+
+def _is_word(s: str) -> bool:
+    """Word characters of the surface grammar: ASCII letters and digits ("3rd", "1899": one
+    Treebank token each; a number before ". " and a capital still ends a sentence for Punkt)."""
+    return bool(s) and s.isascii() and s.isalnum()
+
+
+class StructureTokens:
+    """Per vocabulary: each token's class in the surface grammar and the tables the
+    structure masks use."""
+
+    def __init__(self, vocab: VocabIndex):
+        n = vocab.size
+        kind = np.zeros(n, np.int8)
+        cap = np.zeros(n, bool)
+        split = np.zeros(n, bool)
+        lens = np.zeros(n, np.int64)
+        self.letters = [""] * n
+        self.by_text: dict[str, list[int]] = {}
+        for i, (t, special) in enumerate(zip(vocab.texts, vocab.special)):
+            if special or not t:
+                continue
+            self.by_text.setdefault(t, []).append(i)
+            lens[i] = len(t)
+            body = t[1:] if t[0] == " " else t
+            if _is_word(body):
+                kind[i] = SLET if t[0] == " " else LET
+                self.letters[i] = body.lower()
+                cap[i] = body[0].isupper()
+                split[i] = body.lower() in SPLIT_WORDS
+            elif t in CONTRACTIONS:
+                kind[i] = APOS
+            elif t in INNER_CHARS:
+                kind[i] = INNER
+            elif t in END_CHARS:
+                kind[i] = ENDP
+            else:
+                kind[i] = {" ": SP, "\n": NL, "\n\n": NL2}.get(t, OTHER)
+        self.kind = kind
+        dev = vocab.device
+        self.alpha = torch.from_numpy(np.array([_is_letters(q) for q in self.letters])).to(dev)
+        as_mask = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
+        self.masks = {k: as_mask(kind == k) for k in range(1, 9)}
+        self.contraction = {c: vocab.ids_mask(self.by_text.get(c, [])) for c in CONTRACTIONS}
+        ok = ~split
+        self.word_start = {  # tokens that start a word: any case / a capital
+            (LET, False): as_mask((kind == LET) & ok), (LET, True): as_mask((kind == LET) & ok & cap),
+            (SLET, False): as_mask((kind == SLET) & ok), (SLET, True): as_mask((kind == SLET) & ok & cap),
+        }
+        tw = token_words(vocab)
+        # Letter case stays sane within a word (TokenWords' shapes), as word masks keep it.
+        self.case = {c: as_mask(m & (kind == LET)) for c, m in tw.case_masks.items()}
+        self.next_case = tw.next_case
+        self.root = tw.root
+        self.lens = torch.from_numpy(lens).to(dev)
+        self.max_len = int(lens[(kind == LET) | (kind == SLET)].max()) if ((kind == LET) | (kind == SLET)).any() else 1
+        self.eos = vocab.ids_mask(vocab.eos_ids)
+        self.none = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.vocab = vocab
+        self._prefix: BoundedCache = BoundedCache(4096)
+        self._cost: BoundedCache = BoundedCache(4096)
+
+    def spell_cost(self, s: str) -> int:
+        """Fewest tokens that write ``s`` exactly (INF if none can)."""
+        hit = self._cost.get(s)
+        if hit is None:
+            best = [0] + [INF] * len(s)
+            for i in range(len(s)):
+                if best[i] >= INF:
+                    continue
+                for j in range(i + 1, min(len(s), i + 64) + 1):
+                    if s[i:j] in self.by_text and best[i] + 1 < best[j]:
+                        best[j] = best[i] + 1
+            hit = self._cost[s] = best[len(s)]
+        return hit
+
+    def prefix_mask(self, s: str, max_tokens: int = INF) -> torch.Tensor:
+        """Tokens whose text is a non-empty prefix of ``s`` and after which the rest of ``s``
+        can be spelled: with this token, in at most ``max_tokens`` tokens."""
+        max_tokens = min(max_tokens, len(s) + 1)
+        key = (s, max_tokens)
+        hit = self._prefix.get(key)
+        if hit is None:
+            ids = [i for j in range(1, min(len(s), 64) + 1) if 1 + self.spell_cost(s[j:]) <= max_tokens
+                   for i in self.by_text.get(s[:j], ())]
+            hit = self._prefix[key] = self.vocab.ids_mask(ids)
+        return hit
+
+
+def structure_tokens(vocab: VocabIndex) -> StructureTokens:
+    return vocab.derived("structure-tokens", StructureTokens)
+
+
+# ---------------------------------------------------------------- completion lengths
+
+
+class CompletionLengths:
+    """For every prefix of a word set: which numbers of letters can still follow to end
+    on a word (bit d set: some word is d letters longer), for landing on a char count."""
+
+    def __init__(self, words):
+        table: dict[str, int] = {}
+        for w in words:
+            if not _is_letters(w) or w in SPLIT_WORDS or len(w) > 62:
+                continue
+            n = len(w)
+            for k in range(1, n + 1):
+                q = w[:k]
+                table[q] = table.get(q, 0) | (1 << (n - k))
+        self.table = table
+
+    def bits(self, q: str) -> int:
+        return self.table.get(q, 0)
+
+
+@lru_cache(maxsize=4)
+def _completions(key: str, words: frozenset) -> CompletionLengths:
+    return CompletionLengths(words)
+
+
+def _common_words(toks: "StructureTokens") -> frozenset:
+    """Dictionary words the tokenizer writes as one token after a space: the common ones,
+    which a text should land on (the CMU list also holds "es", "whats", "aines")."""
+    lex = default_lexicon()
+    return frozenset(q for q, k in zip(toks.letters, toks.kind) if k == SLET and len(q) > 1 and q in lex) | \
+        frozenset({"a", "i"})
+
+
+def _lowest_bit(b: int) -> int:
+    return (b & -b).bit_length() - 1 if b else INF
+
+
+# ---------------------------------------------------------------- counts
+
+
+@dataclass(frozen=True)
+class State:
+    """The counts the rules look at (a word counts from its first letter)."""
+
+    wt: int = 0  # words in the text
+    st: int = 0  # sentences ended
+    g: int = 0  # paragraph breaks written (index of the current paragraph)
+    pst: int = 0  # sentences ended in the current paragraph
+    pwc: int = 0  # words in the current paragraph
+    ws: int = 0  # words in the open sentence (0: none open)
+    must_word: bool = False  # the grammar needs another word in this sentence (after , or space)
+    last_ok: bool = True  # the open sentence may end here as far as its last word goes
+    text_last_ok: bool = True  # the text may end here as far as its last word goes
+    para_last_ok: bool = True  # the paragraph may end here as far as its last word goes
+    closing_done: bool = False  # this paragraph's given closing sentence is written
+
+
+@dataclass(frozen=True)
+class Rest:
+    tokens: int  # fewest tokens to a text the rules accept
+    chars: int  # fewest characters
+    rigid: bool  # that shortest completion has no free word (its length is fixed)
+    can_grow: bool  # a free word could still be added somewhere
+    ends: int = 0  # free sentence ends in it (each after a word of two letters or more)
+
+
+class _Counts:
+    """The plan's numbers and the shortest completion from any State."""
+
+    def __init__(self, plan: StructurePlan, toks: StructureTokens):
+        self.plan = plan
+        t, s, p = plan.text, plan.sentence, plan.paragraph
+        self.W, self.S, self.G = t.words, t.sentences, t.paragraphs
+        self.sw = Count(max(s.words.lo, 1), s.words.hi)
+        self.ps = Count(max(p.sentences.lo, 1), p.sentences.hi)
+        self.pw = p.words
+        # A given last word of the text (or of every paragraph) goes at the end of a sentence
+        # known in advance: with no upper bound, the text (paragraph) has the fewest sentences.
+        if -1 in t.at and self.S.hi is None:
+            self.S = Count(self.S.lo, self.S.lo)
+        if -1 in p.at and self.ps.hi is None and not plan.paragraph_ends:
+            self.ps = Count(self.ps.lo, self.ps.lo)
+        # A paragraph word cap also caps its sentences.
+        if self.pw.hi is not None:
+            most = self.pw.hi // self.sw.lo
+            self.ps = Count(self.ps.lo, most if self.ps.hi is None else min(self.ps.hi, most))
+        self.toks = toks
+        self.closings = plan.closings
+        self.closing_words = [len(counted_words(unit(c))) for c in self.closings]
+        self.closing_last = [unit_key((counted_words(unit(c)) or [""])[-1]) for c in self.closings]
+        self.sizes: list[int] = []  # sentences per paragraph, with given closings
+        self._memo: BoundedCache = BoundedCache(8192)
+
+    # ------------------------------------------------------------ given words
+
+    def word_cost(self, w: str) -> int:
+        """Tokens to write a given word after a space (its costliest case form)."""
+        forms = {w, w[:1].upper() + w[1:]}
+        return max(self.toks.spell_cost(" " + f) for f in forms)
+
+    def extra(self, w: str | None) -> int:
+        return 0 if w is None else self.word_cost(w) - 1
+
+    def closing_cost(self, j: int, same_paragraph: bool) -> int:
+        c = self.closings[j]
+        return self.toks.spell_cost((" " if same_paragraph else "") + c)
+
+    def plan_sizes(self, budget: int | None) -> None:
+        """Sentences per paragraph when closings are given: one free sentence before each
+        closing where the rules allow it (fewer when the budget is short)."""
+        if not self.closings:
+            return
+        k = len(self.closings)
+        lo, hi = self.ps.lo, self.ps.hi
+        want = max(lo, 2 if hi is None or hi >= 2 else 1)
+        for prefer in (want, lo):
+            sizes = [prefer] * k
+            i = 0
+            while sum(sizes) < self.S.lo and any(hi is None or n < hi for n in sizes):
+                if hi is None or sizes[i % k] < hi:
+                    sizes[i % k] += 1
+                i += 1
+            while self.S.hi is not None and sum(sizes) > self.S.hi and any(n > lo for n in sizes):
+                j = max(range(k), key=lambda x: sizes[x])
+                sizes[j] -= 1
+            if sum(sizes) not in self.S:
+                raise ImpossibleConstraint(f"{self.plan.text.named('sentences')}: {k} paragraphs of "
+                                           f"{self.ps.describe('sentences')} cannot make {self.S.describe('sentences')}")
+            self.sizes = sizes
+            self._memo = BoundedCache(8192)
+            if budget is None or (r := self.rest(State())) is None or r.tokens <= budget:
+                return
+
+    # ------------------------------------------------------------ the shortest completion
+
+    def rest(self, s: State) -> Rest | None:
+        hit = self._memo.get(s, False)
+        if hit is False:
+            hit = self._memo[s] = self._rest(s)
+        return hit
+
+    def _rest(self, s: State) -> Rest | None:
+        plan, sw = self.plan, self.sw
+        b = sw.hi if sw.hi is not None else INF
+        open_ = s.ws > 0
+        if (self.W.hi is not None and s.wt > self.W.hi) or (self.pw.hi is not None and s.pwc > self.pw.hi):
+            return None
+        # The open sentence.
+        if open_:
+            need_cur = max(sw.lo - s.ws, 1 if s.must_word else 0, 0 if s.last_ok else 1)
+            cap_cur = b - s.ws
+            if need_cur > cap_cur:
+                return None
+        else:
+            need_cur = cap_cur = 0
+        cur_count = s.pst + (1 if open_ else 0)
+        closings = bool(self.closings)
+        # The current paragraph's further sentences m, and r paragraphs after it.
+        if closings:
+            if s.g >= len(self.closings):
+                return None
+            size = self.sizes[s.g]
+            if s.closing_done:
+                if open_:
+                    return None
+                m_lo = m_hi = 0
+            else:
+                m_lo = m_hi = size - cur_count
+                if m_lo < 1:
+                    return None
+            r_lo = r_hi = len(self.closings) - s.g - 1
+        else:
+            m_lo = max(0, self.ps.lo - cur_count, 1 if cur_count == 0 else 0,
+                       1 if not open_ and not s.para_last_ok else 0)
+            m_hi = self.ps.hi - cur_count if self.ps.hi is not None else INF
+            if m_lo > m_hi:
+                return None
+            r_lo = max(0, self.G.lo - s.g - 1)
+            r_hi = self.G.hi - s.g - 1 if self.G.hi is not None else INF
+        if r_hi < r_lo:
+            return None
+        done = s.st + (1 if open_ else 0)
+        n_lo_text = self.S.lo - done
+        n_hi_text = self.S.hi - done if self.S.hi is not None else INF
+        if n_hi_text < 0:
+            return None
+        more = 1 if (not open_ and not s.text_last_ok) else 0
+        w_lo_text = self.W.lo - s.wt
+        w_hi_text = self.W.hi - s.wt if self.W.hi is not None else INF
+        for r in range(r_lo, min(r_hi, r_lo + 64) + 1):
+            if closings:
+                fut = self.sizes[s.g + 1:]
+                n_min = n_max = m_lo + sum(fut)
+            else:
+                n_min = m_lo + r * self.ps.lo
+                n_max = INF if (m_hi >= INF or self.ps.hi is None) else m_hi + r * self.ps.hi
+            n_min = max(n_min, n_lo_text, more)
+            n_max = min(n_max, n_hi_text)
+            if n_min > n_max:
+                continue
+            new_closings = ((0 if s.closing_done else 1) + r) if closings else 0
+            f_words = 0
+            if closings:
+                first = s.g if not s.closing_done else s.g + 1
+                f_words = sum(self.closing_words[first: s.g + 1 + r])
+            n = n_min
+            while True:
+                free = n - new_closings
+                if free < 0:
+                    return None
+                w_min = need_cur + free * sw.lo + f_words
+                cap_free = 0 if free == 0 else (INF if b >= INF else free * b)
+                w_cap = min(INF, cap_cur + cap_free + f_words)
+                para_lo = max(0, self.pw.lo - s.pwc) + r * self.pw.lo
+                w_need = max(w_min, w_lo_text, para_lo)
+                if self.pw.hi is not None and s.pwc + need_cur + (0 if closings else max(0, m_lo)) * sw.lo > self.pw.hi:
+                    return None
+                if w_need > w_hi_text:
+                    return None
+                if w_need <= w_cap:
+                    break
+                if n >= n_max:
+                    w_need = None
+                    break
+                n += 1
+            if w_need is None:
+                continue
+            return self._cost(s, need_cur, cap_cur, n, n_max, free, r, new_closings, f_words, w_need, w_hi_text)
+        return None
+
+    def _cost(self, s: State, need_cur, cap_cur, n, n_max, free, r, new_closings, f_words, w_need, w_hi) -> Rest:
+        plan = self.plan
+        t_at, s_at, p_at = plan.text.at, plan.sentence.at, plan.paragraph.at
+        open_ = s.ws > 0
+        free_words = w_need - f_words
+        tokens = free_words + (1 if open_ else 0) + free + r
+        chars = 2 * free_words + (1 if open_ else 0) + 2 * free + 2 * r
+        n_fixed = 0
+        # Given words cost their spelling; count those still ahead.
+        extra = 0
+        for k, w in t_at.items():
+            if k > s.wt:
+                extra += self.extra(w)
+                chars += len(w) - 1
+                n_fixed += 1
+        per_sentence = [w for k, w in s_at.items() if k > 0] + ([s_at[-1]] if -1 in s_at else [])
+        if open_:
+            for k, w in s_at.items():
+                if k > s.ws:
+                    extra += self.extra(w)
+                    chars += len(w) - 1
+                    n_fixed += 1
+            if not s.last_ok and -1 in s_at:
+                extra += self.extra(s_at[-1])
+        extra += free * sum(self.extra(w) for w in per_sentence)
+        n_fixed += free * len(per_sentence)
+        ends = plan.sentence_ends
+        first_new = s.st + (1 if open_ else 0)
+        for i in range(first_new, min(len(ends), first_new + free)):
+            extra += self.extra(ends[i])
+        if open_ and not s.last_ok and s.st < len(ends):
+            extra += self.extra(ends[s.st])
+        if 1 in p_at:
+            new_paras = r + (1 if s.pst == 0 and not open_ else 0)
+            extra += new_paras * self.extra(p_at[1])
+        if new_closings:
+            first = s.g if not s.closing_done else s.g + 1
+            for j in range(first, first + new_closings):
+                same = j == s.g and (s.pst > 0 or open_)
+                tokens += self.closing_cost(j, same)
+                chars += len(self.closings[j]) + (1 if same else 0)
+        # A free sentence in a new paragraph has no leading space; the first words of the
+        # text and of a new paragraph neither.
+        chars -= r + (1 if s.wt == 0 and free_words else 0)
+        chars = max(chars, 0)
+        grow = w_need < w_hi and ((open_ and cap_cur > need_cur) or (free > 0 and (self.sw.hi is None or self.sw.hi > self.sw.lo))
+                                  or n < n_max)
+        return Rest(tokens + extra, chars, free_words - n_fixed <= 0 and not free, grow, (1 if open_ else 0) + free)
+
+
+# ---------------------------------------------------------------- the masker
+
+SENTENCE_START = ("start", "para", "gap", "end")  # phases where the next word opens a sentence
+CLASH = "\x00"  # two rules want different words in one place
+
+
+class StructureMasker(Masker):
+    """All structure rules of one constraint as one masker (their counts interact).
+
+    Phases of the surface grammar: start (nothing written), word (in a word), inner (after
+    , ; :), space (after a space inside a sentence), end (after . ! ?), gap (after a sentence
+    end and a space), nl (after a sentence end and one newline), para (after a blank line)."""
+
+    def __init__(self, plan: StructurePlan, vocab: VocabIndex, name: str):
+        super().__init__(name, vocab)
+        self.plan = plan
+        self.toks = structure_tokens(vocab)
+        self.counts = _Counts(plan, self.toks)
+        self.peers: list[Masker] = []
+        self.words: WordSet | None = None
+        self.chars = plan.text.chars if plan.text.chars != ANY else None
+        self._table: tuple | None = None
+        self._full: CompletionLengths | None = None
+        self._cache: BoundedCache = BoundedCache(2048)
+        self.reset("")
+
+    def bind(self, peers) -> None:
+        """The other maskers of the set: the text ends only where they may end it, their
+        must-use words get their tokens, and words end where their word rules allow (a
+        word they allow may take more tokens, which the budget keeps room for)."""
+        self.peers = [m for m in peers if m is not self]
+        self.words = next((m.words for m in self.peers if isinstance(m, WordMasker) and m.scope == "every"), None)
+        self._table = self._full = None
+
+    def _complete(self, p: str) -> torch.Tensor | None:
+        """Letter tokens after which the word (``p`` so far) is one the word rules allow;
+        None when there are no word rules (any word is complete)."""
+        if self.words is None:
+            return None
+        return self.words.mask(p, final=True)
+
+    # ------------------------------------------------------------ state
+
+    def reset(self, context: str) -> None:
+        self.s = State()
+        self.phase = "start"
+        self.p = ""  # the word in progress, lower case
+        self.case = 0  # its letter-case shape (TokenWords)
+        self.locked = False  # it is a given word: it may not go on
+        self.fixed = ""  # the rest of a given word or sentence being written
+        self.closing = False  # ... which is a paragraph's closing sentence
+        self.c = 0  # characters written
+        self.target = NATURAL_WORDS  # planned words of the open sentence
+        self.cap = INF  # most words of the open sentence (its last word is written at the cap)
+        self.steps = 0  # tokens left at the last step (for planning sentence lengths)
+        self.planned = False
+        self.last_now = False
+        # A leading space: dropped by the engine after a prompt ending in a space, written
+        # after a prompt ending in a word, not written after nothing (instruct) or a newline.
+        self.lead = "drop" if context.endswith(" ") else ("space" if context and not context[-1].isspace() else "none")
+
+    def snapshot(self):
+        return (self.s, self.phase, self.p, self.case, self.locked, self.fixed, self.closing, self.c,
+                self.target, self.cap, self.steps, self.planned, self.last_now)
+
+    def restore(self, snap) -> None:
+        (self.s, self.phase, self.p, self.case, self.locked, self.fixed, self.closing, self.c,
+         self.target, self.cap, self.steps, self.planned, self.last_now) = snap
+
+    def done_ok(self) -> bool:
+        if self.fixed or self.phase != "end":
+            return False
+        r = self.counts.rest(self.s)
+        return r is not None and r.tokens == 0 and (self.chars is None or self.c in self.chars)
+
+    def tokens_needed(self) -> int:
+        r = self.counts.rest(self.s)
+        return INF if r is None else r.tokens
+
+    # ------------------------------------------------------------ given words
+
+    def _last_word(self, s: State) -> str | None:
+        """The word the open sentence (index s.st) must end with, if any."""
+        plan, c = self.plan, self.counts
+        want = []
+        if s.st < len(plan.sentence_ends):
+            want.append(plan.sentence_ends[s.st])
+        want.append(plan.sentence.at.get(-1))
+        # The text's / paragraph's last word, when this sentence is surely their last.
+        if c.S.hi is not None and s.st + 1 == c.S.hi:
+            want.append(plan.text.at.get(-1))
+        if c.ps.hi is not None and s.pst + 1 == c.ps.hi and not c.closings:
+            want.append(plan.paragraph.at.get(-1))
+        want = [w for w in want if w is not None]
+        if not want:
+            return None
+        return want[0] if all(unit_key(w) == unit_key(want[0]) for w in want) else CLASH
+
+    def _next_word(self, s: State, sentence_start: bool) -> str | None:
+        """The given word the next word must be, if any (``s``: the counts before it)."""
+        plan = self.plan
+        ws = 0 if sentence_start else s.ws
+        want = [plan.text.at.get(s.wt + 1), plan.sentence.at.get(ws + 1)]
+        if sentence_start and s.pst == 0:
+            want.append(plan.paragraph.at.get(1))
+        cap = self.counts.sw.hi if sentence_start else self.cap
+        if cap is not None and ws + 1 == cap:
+            want.append(self._last_word(s))
+        want = [w for w in want if w is not None]
+        if not want:
+            return None
+        return want[0] if all(unit_key(w) == unit_key(want[0]) for w in want) else CLASH
+
+    def _ok_last(self, s: State, word: str) -> State:
+        """``s`` with the last-word flags for ``word`` as the latest word."""
+        w = self._last_word(s)
+        return replace(s, last_ok=w is None or unit_key(w) == word,
+                       text_last_ok=_edge_ok(self.plan.text.at, word),
+                       para_last_ok=_edge_ok(self.plan.paragraph.at, word))
+
+    def _with_word(self, s: State, sentence_start: bool, word: str) -> State:
+        """The counts once a new word starts (``word``: lower case, '' if not known yet)."""
+        started = replace(s, wt=s.wt + 1, ws=1 if sentence_start else s.ws + 1, pwc=s.pwc + 1, must_word=False)
+        return self._ok_last(started, word)
+
+    @staticmethod
+    def _ended(s: State) -> State:
+        return replace(s, st=s.st + 1, pst=s.pst + 1, ws=0, must_word=False, last_ok=True)
+
+    @staticmethod
+    def _new_paragraph(s: State) -> State:
+        return replace(s, g=s.g + 1, pst=0, pwc=0, closing_done=False, para_last_ok=True)
+
+    def _closing_due(self, s: State) -> bool:
+        c = self.counts
+        return bool(c.closings) and not s.closing_done and s.g < len(c.sizes) and s.pst == c.sizes[s.g] - 1
+
+    def _closing_written(self, s: State) -> State:
+        c, j = self.counts, s.g
+        n = c.closing_words[j]
+        done = replace(s, wt=s.wt + n, st=s.st + 1, pst=s.pst + 1, pwc=s.pwc + n, ws=0, must_word=False,
+                       last_ok=True, closing_done=True)
+        last = c.closing_last[j]
+        return replace(done, text_last_ok=_edge_ok(self.plan.text.at, last),
+                       para_last_ok=_edge_ok(self.plan.paragraph.at, last))
+
+    @staticmethod
+    def _cased(word: str, sentence_start: bool) -> str:
+        return word[:1].upper() + word[1:] if sentence_start and word[:1].islower() else word
+
+    # ------------------------------------------------------------ feasibility
+
+    def _fits(self, s: State, budget: int, chars_after: int, extra: int = 0) -> bool:
+        """Whether the rules can still be met from counts ``s`` in ``budget`` tokens (plus
+        ``extra`` for a given word under way), with ``chars_after`` characters written."""
+        r = self.counts.rest(s)
+        if r is None or r.tokens + extra > budget:
+            return False
+        ch = self.chars
+        if ch is not None:
+            if ch.hi is not None and chars_after + r.chars > ch.hi:
+                return False
+            # Words may grow to reach the count, a token's worth of letters at a time (the
+            # exact landing is planned near the end, where words must be dictionary words).
+            short = ch.lo - chars_after - r.chars
+            if short > 0 and math.ceil(short / self.toks.max_len) > budget - r.tokens - extra:
+                return False
+        return True
+
+    def _peer_need(self) -> int:
+        return sum(m.tokens_needed() for m in self.peers if hasattr(m, "tokens_needed"))
+
+    def _peers_done(self) -> bool:
+        return all(m.done_ok() for m in self.peers)
+
+    def _may_go_on(self, s: State) -> bool:
+        """After a sentence end: whether another sentence may follow."""
+        c = self.counts
+        if c.S.hi is not None and s.st >= c.S.hi:
+            return False
+        nxt = [replace(s, ws=1, wt=s.wt + 1, pwc=s.pwc + 1), replace(self._new_paragraph(s), ws=1, wt=s.wt + 1, pwc=1)]
+        return any(c.rest(x) is not None for x in nxt)
+
+    # ------------------------------------------------------------ masks
+
+    def allowed(self, steps_left: int) -> torch.Tensor:
+        if not self.planned:
+            self._plan(steps_left)
+        self.steps = steps_left
+        T = self.toks
+        budget = steps_left - 1 - self._peer_need()
+        self.last_now = False  # set where only the sentence's given last word fits
+        if self.fixed:
+            after = self._closing_written(self.s) if self.closing else self.s
+            r = self.counts.rest(after)
+            return T.prefix_mask(self.fixed, budget + 1 - r.tokens) if r is not None else T.none
+        s, ph = self.s, self.phase
+        if ph == "word":
+            m = self._boundary_mask(budget)
+            if not self.locked:
+                m = m | self._continue_mask(budget) | self._contraction_mask(budget)
+            return m
+        if ph == "inner":
+            m = self._word_mask(s, budget, sentence_start=False, space=True)
+            if self._word_mask(s, budget - 1, sentence_start=False, space=False, pre=1).any():
+                m = m | T.masks[SP]
+            return m
+        if ph == "space":
+            return self._word_mask(s, budget, sentence_start=False, space=False)
+        if ph == "end":
+            return self._after_end_mask(budget)
+        if ph in ("gap", "para"):
+            return self._sentence_mask(s, budget, space=False)
+        if ph == "nl":
+            return T.masks[NL] if self._fits(self._new_paragraph(s), budget - 1, self.c + 1) else T.none
+        # start: any letter case (a continuation may go on mid-sentence); a leading space
+        # only after a prompt ending in a word, or where the engine drops it
+        m = self._sentence_mask(s, budget, space=False, capital=False)
+        if self.lead != "none":
+            m = m | self._sentence_mask(s, budget, space=True, capital=False)
+        return m
+
+    def _plan(self, steps_left: int) -> None:
+        """At the first step: sentences per paragraph, and whether the budget fits at all."""
+        self.planned = True
+        self.counts.plan_sizes(steps_left)
+        r = self.counts.rest(self.s)
+        if r is None:
+            raise ImpossibleConstraint(f"'{self.name}': no text can meet these counts together")
+        if r.tokens > steps_left:
+            raise ImpossibleConstraint(f"'{self.name}' needs at least {r.tokens} tokens, more than the "
+                                       f"{steps_left} allowed (raise max_new_tokens)")
+
+    def check_budget(self, max_new_tokens: int) -> None:
+        """Refuse, before decoding, a token budget too small for the counts."""
+        saved = self.snapshot()
+        try:
+            self.reset("")
+            self._plan(max_new_tokens)
+        finally:
+            self.restore(saved)
+
+    def _continue_mask(self, budget: int) -> torch.Tensor:
+        """Letters that go on with the word in progress."""
+        T = self.toks
+        if not self._fits(self.s, budget, self.c + 1):
+            return T.none
+        m = T.case[self.case] & ~self._split_continuations(self.p)
+        done = self._complete(self.p)
+        if done is not None and not self._fits(self.s, budget - 1, self.c + 1):
+            m = m & done  # no room left for another piece of this word
+        if self._landing_near():
+            m = m & self._continue_landing()
+        return m
+
+    def _contraction_mask(self, budget: int) -> torch.Tensor:
+        """'s 'm 'd 'll 're 've after a word, 't after one ending in n: a word of its own to
+        the splitter, so it counts as one (and may not take a given word's place)."""
+        T, s, p = self.toks, self.s, self.p
+        if s.ws >= self.cap or self._landing_near() or self._next_word(s, False) is not None or len(p) < 1:
+            return T.none
+        out = T.none
+        for c, tb in CONTRACTIONS.items():
+            if (c == "'t") and (len(p) < 2 or not p.endswith("n")):
+                continue
+            if self._fits(self._with_word(s, False, unit_key(tb)), budget, self.c + len(c)):
+                out = out | T.contraction[c]
+        return out
+
+    def _split_continuations(self, p: str) -> torch.Tensor:
+        key = ("split", p)
+        hit = self._cache.get(key)
+        if hit is None:
+            ids = [i for w in SPLIT_WORDS if w.startswith(p) and len(w) > len(p)
+                   for rest in (w[len(p):], w[len(p):].upper()) for i in self.toks.by_text.get(rest, ())]
+            hit = self._cache[key] = self.vocab.ids_mask(ids)
+        return hit
+
+    def _boundary_mask(self, budget: int) -> torch.Tensor:
+        """After a word: its sentence's end, inner punctuation, a space, or space + next word."""
+        T, s, p = self.toks, self.s, self.p
+        out = T.none
+        if p in SPLIT_WORDS:
+            return out
+        if self._word_mask(s, budget - 1, sentence_start=False, space=True, pre=1).any():
+            out = out | T.masks[INNER]
+        if self._word_mask(s, budget - 1, sentence_start=False, space=False, pre=1).any():
+            out = out | T.masks[SP]
+        out = out | self._word_mask(s, budget, sentence_start=False, space=True)
+        # The sentence ends here: long enough, right last word, and not an initial ("a.").
+        if (len(p) >= 2 or self.locked) and s.last_ok and s.ws >= self.counts.sw.lo:
+            after = self._ended(s)
+            if self._fits(after, budget, self.c + 1) and self._end_chars_ok(after):
+                r = self.counts.rest(after)
+                last = r.tokens == 0 and not self._may_go_on(after)
+                # The text's last sentence: only if every other rule may end the text too.
+                if not last or self._peers_done():
+                    out = out | T.masks[ENDP]
+        return out
+
+    def _end_chars_ok(self, after: State) -> bool:
+        """A sentence end keeps a char count reachable (exactly, if the text must end)."""
+        if self.chars is None:
+            return True
+        c1, r = self.c + 1, self.counts.rest(after)
+        if r.tokens == 0 and not self._may_go_on(after):
+            return c1 in self.chars
+        if r.tokens == 0 and c1 in self.chars:
+            return True
+        hi = self.chars.hi if self.chars.hi is not None else INF
+        return c1 + max(r.chars, 4) <= hi  # more text: " Ab." at least
+
+    def _word_mask(self, s: State, budget: int, sentence_start: bool, space: bool,
+                   capital: bool = True, pre: int = 0) -> torch.Tensor:
+        """Tokens that start the next word (``space``: with a space before it), after
+        ``pre`` characters still to be written by tokens before it."""
+        T = self.toks
+        if not sentence_start and s.ws >= self.cap:
+            return T.none
+        given = self._next_word(s, sentence_start)
+        sep = " " if space else ""
+        if given == CLASH:
+            return T.none
+        if given is not None:
+            text = sep + self._cased(given, sentence_start and capital)
+            after = self._with_word(s, sentence_start, unit_key(given))
+            if not self._fits(after, budget, self.c + pre + len(text), extra=T.spell_cost(text) - 1):
+                return T.none
+            return T.prefix_mask(text, budget + 1 - self.counts.rest(after).tokens)
+        after = self._with_word(s, sentence_start, "")
+        if not self._fits(after, budget, self.c + pre + len(sep) + 1):
+            return self._last_word_now(s, budget, sentence_start, sep, capital, pre)
+        m = T.word_start[(SLET if space else LET, sentence_start and capital)]
+        if not space:
+            m = m & T.case[0]
+        done = self._complete("")
+        if done is not None and not self._fits(after, budget - 1, self.c + pre + len(sep) + 1):
+            m = m & done  # no room for a second piece of this word
+        if self._landing_near():
+            m = m & self._start_landing(after, pre)
+        return m
+
+    def _last_word_now(self, s: State, budget: int, sentence_start: bool, sep: str, capital: bool,
+                       pre: int) -> torch.Tensor:
+        """No room for a free word: the sentence's given last word, if it fits now."""
+        T = self.toks
+        probe = self._ended(s) if sentence_start and s.ws else s
+        last = self._last_word(probe)
+        if last in (None, CLASH) or (not sentence_start and s.last_ok):
+            return T.none
+        text = sep + self._cased(last, sentence_start and capital)
+        after = self._with_word(s, sentence_start, unit_key(last))
+        if not self._fits(after, budget, self.c + pre + len(text), extra=T.spell_cost(text) - 1):
+            return T.none
+        self.last_now = True
+        return T.prefix_mask(text, budget + 1 - self.counts.rest(after).tokens)
+
+    def _sentence_mask(self, s: State, budget: int, space: bool, capital: bool = True, pre: int = 0) -> torch.Tensor:
+        """A new sentence: its first word, or the paragraph's given closing sentence."""
+        if not self._closing_due(s):
+            return self._word_mask(s, budget, sentence_start=True, space=space, capital=capital, pre=pre)
+        text = (" " if space else "") + self.counts.closings[s.g]
+        after = self._closing_written(s)
+        r = self.counts.rest(after)
+        if r is None or not self._fits(after, budget - self.toks.spell_cost(text) + 1, self.c + pre + len(text)):
+            return self.toks.none
+        return self.toks.prefix_mask(text, budget + 1 - r.tokens)
+
+    def _after_end_mask(self, budget: int) -> torch.Tensor:
+        """After a sentence end: the next sentence (same paragraph), a blank line, or the end."""
+        T, s, c = self.toks, self.s, self.counts
+        out = T.none
+        if not s.closing_done and (c.ps.hi is None or s.pst < c.ps.hi):
+            out = out | self._sentence_mask(s, budget, space=True)
+            if self._sentence_mask(s, budget - 1, space=False, pre=1).any():
+                out = out | T.masks[SP]
+        may_break = (s.para_last_ok and s.pst >= c.ps.lo and s.pwc >= c.pw.lo
+                     and (c.G.hi is None or s.g + 1 < c.G.hi) and (not c.closings or s.closing_done))
+        if may_break and (self.plan.paragraph.rules or self.plan.paragraph_ends or "paragraphs" in self.plan.text.rules):
+            nxt = self._new_paragraph(s)
+            if self._sentence_mask(nxt, budget - 1, space=False, pre=2).any():
+                out = out | T.masks[NL2]
+            if self._sentence_mask(nxt, budget - 2, space=False, pre=2).any():
+                out = out | T.masks[NL]
+        if self.done_ok():
+            out = out | T.eos
+        return out
+
+    # ------------------------------------------------------------ landing on a char count
+
+    def _landing_near(self) -> bool:
+        return self.chars is not None and self.chars.hi is not None and self.chars.hi - self.c <= WINDOW
+
+    def _allowed_words(self, pool) -> tuple[str, frozenset]:
+        """(a key, the words of ``pool`` the other rules allow: their word set and their
+        character rules)."""
+        words = pool if self.words is None else pool & self.words.set
+        rules = [c for m in self.peers if isinstance(m, CharMasker) for c in m.constraints]
+        words = frozenset(w for w in words if all(c.word_ok(w) for c in rules))
+        key = " & ".join([self.words.name if self.words is not None else "any"] + [c.spec() for c in rules])
+        return key, words
+
+    def _word_table(self):
+        """(completion lengths of the common words allowed here; per token as a new word:
+        their bits, the same without 'a one-letter word ends here', the least of each).
+        New words land on common words (one token after a space), for a natural ending."""
+        if self._table is None:
+            common = self.vocab.derived("structure-common-words", lambda v: _common_words(self.toks))
+            key, words = self._allowed_words(common)
+            table = _completions("common: " + key, words)
+            bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
+            one = np.array([len(q) == 1 for q in self.toks.letters])
+            end_bits = np.where(one, bits & ~np.int64(1), bits)
+            low = np.array([_lowest_bit(int(x)) for x in bits], dtype=np.int64)
+            low_end = np.array([_lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
+            dev = self.vocab.device
+            self._table = (table, *(torch.from_numpy(a).to(dev) for a in (bits, end_bits, low, low_end)))
+        return self._table
+
+    def _full_table(self) -> CompletionLengths:
+        """Completion lengths over every dictionary word allowed here: a word begun before
+        the count came near may be a rarer one."""
+        if self._full is None:
+            key, words = self._allowed_words(frozenset(default_lexicon().words))
+            self._full = _completions("all: " + key, words)
+        return self._full
+
+    def _landing(self, after: State, pre: int = 0) -> "Landing":
+        """For counts ``after`` (a word under way, ``pre`` characters before it still to
+        come): how many characters may follow the word, and which endings fit them."""
+        c = self.counts
+        land = Landing(self.chars.lo - self.c - pre, self.chars.hi - self.c - pre)
+        if after.last_ok and after.ws >= c.sw.lo:  # the word may end its sentence
+            r = c.rest(self._ended(after))
+            if r is not None:
+                if r.tokens == 0:
+                    land.exact.append(1)  # a sentence end, and the text is complete
+                    if self._may_go_on(self._ended(after)):
+                        land.flex_end = 1 + 4  # or another sentence: " Ab." at least
+                elif r.rigid and not r.can_grow:
+                    land.exact.append(1 + r.chars)
+                else:
+                    land.flex_end = 1 + r.chars + r.ends
+        if after.ws < self.cap:  # another word may follow in this sentence
+            r = c.rest(self._with_word(after, False, ""))
+            if r is not None:
+                land.flex_more = 2 + r.chars + r.ends
+        return land
+
+    def _start_landing(self, after: State, pre: int = 0) -> torch.Tensor:
+        _table, bits, end_bits, low, low_end = self._word_table()
+        land = self._landing(after, pre)
+        L = self.toks.lens
+        return land.fits(bits, end_bits, low, low_end, L)
+
+    def _continue_landing(self) -> torch.Tensor:
+        """Letters after which an allowed word can still end the word in progress so that
+        the char count is met."""
+        T = self.toks
+        table = self._full_table()
+        key = ("cont", self.p)
+        hit = self._cache.get(key)
+        if hit is None:
+            ids, bits = [], []
+            stack = [("", T.root)]
+            while stack:
+                q, node = stack.pop()
+                b = table.bits(self.p + q) if q else 0
+                if b:
+                    more = [i for i in node.pure if T.kind[i] == LET]
+                    ids += more
+                    bits += [b] * len(more)
+                for ch, child in node.children.items():
+                    if table.bits(self.p + q + ch):
+                        stack.append((q + ch, child))
+            dev = self.vocab.device
+            low = [_lowest_bit(b) for b in bits]
+            hit = self._cache[key] = (torch.tensor(ids, dtype=torch.long, device=dev),
+                                      torch.tensor(bits, dtype=torch.int64, device=dev),
+                                      torch.tensor(low, dtype=torch.int64, device=dev))
+        idx, bt, lowt = hit
+        out = torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
+        if len(idx):
+            # The word in progress already has a letter: with more, it is no initial.
+            out[idx] = self._landing(self.s).fits(bt, bt, lowt, lowt, T.lens[idx])
+        return out
+
+    # ------------------------------------------------------------ steering
+
+    def bias(self, steps_left: int) -> torch.Tensor | None:
+        """Past the planned length of the sentence, favour its end, or its given last word
+        where a token writes it whole (at the cap it is written anyway)."""
+        if self.fixed or self.phase != "word" or self.s.ws < self.target:
+            return None
+        last = self._last_word(self.s)
+        want = last if last not in (None, CLASH) and not self.s.last_ok else None
+        key = ("bias", want, min(self.s.ws - self.target + 1, 4))
+        hit = self._cache.get(key)
+        if hit is None:
+            T = self.toks
+            if want is None:
+                mask = T.masks[ENDP]
+            else:
+                mask = self.vocab.ids_mask([i for f in {want, want.capitalize()} for i in T.by_text.get(" " + f, ())])
+            hit = self._cache[key] = mask.to(torch.float32) * (STEER * key[2])
+        return hit
+
+    def _plan_sentence(self) -> None:
+        """A new sentence (self.s: the counts before it): its planned length (natural,
+        within the rules, no more than its share of the tokens left) and its cap (the rule's
+        most, or a few words past the plan when its last word is given, so that the word is
+        written in time)."""
+        c, s = self.counts, self.s
+        lo, hi = c.sw.lo, c.sw.hi
+        left = max(1, c.S.lo - s.st)
+        rest = c.rest(self._ended(replace(s, ws=lo, wt=s.wt + lo, pwc=s.pwc + lo)))
+        spare = self.steps - (rest.tokens if rest is not None else 0)
+        target = min(NATURAL_WORDS, max(int(0.8 * spare / left), 1))
+        self.target = max(min(target, hi) if hi is not None else target, lo)
+        self.cap = hi if hi is not None else INF
+        last = self._last_word(s)
+        if last is not None and last != CLASH:
+            cap = max(lo, self.target + 4)
+            ended = self._ended(replace(s, ws=cap, wt=s.wt + cap, pwc=s.pwc + cap))
+            if cap < self.cap and c.rest(ended) is not None:
+                self.cap = cap
+
+    # ------------------------------------------------------------ advance
+
+    def advance(self, token_id: int) -> None:
+        text = self.vocab.texts[token_id]
+        ph = self.phase
+        if ph == "start" and self.c == 0 and not self.fixed and self.lead == "drop" and text.startswith(" "):
+            text = text[1:]  # the engine drops this space
+        if not self.fixed and ph in SENTENCE_START and self._closing_due(self.s):
+            self.fixed, self.closing = (" " if ph == "end" else "") + self.counts.closings[self.s.g], True
+            self._plan_sentence()
+        elif not self.fixed and self.toks.kind[token_id] == APOS and ph == "word":
+            self.s = self._with_word(self.s, False, unit_key(CONTRACTIONS[text]))
+            self.p, self.locked = unit_key(CONTRACTIONS[text]), True
+            self.c += len(text)
+            return
+        elif not self.fixed and self._starts_given(text, token_id):
+            pass  # the given word is under way in self.fixed
+        elif not self.fixed:
+            self._free(text, token_id)
+            return
+        self._fixed(text)
+
+    def _starts_given(self, text: str, token_id: int) -> bool:
+        """If the token starts the next word and that word is given: set it up."""
+        ph, kind = self.phase, self.toks.kind[token_id]
+        if ph == "word" and kind in (LET, INNER, ENDP):
+            return False  # goes on with the word, or ends it without starting another
+        if ph == "nl" or (ph == "inner" and kind == SP):
+            return False
+        sentence_start = ph in SENTENCE_START
+        given = self._next_word(self.s, sentence_start)
+        if given is None and self.last_now:
+            given = self._last_word(self._ended(self.s) if sentence_start and self.s.ws else self.s)
+        if given is None or given == CLASH:
+            return False
+        sep = " " if ph in ("word", "inner", "end") or (ph == "start" and text.startswith(" ")) else ""
+        word = sep + self._cased(given, sentence_start and ph != "start")
+        if not word.startswith(text):
+            return False
+        if sentence_start:
+            self._plan_sentence()
+        self.s = self._with_word(self.s, sentence_start, unit_key(given))
+        self.fixed, self.closing = word, False
+        self.p, self.locked, self.case = unit_key(given), True, 0
+        return True
+
+    def _fixed(self, text: str) -> None:
+        self.fixed = self.fixed[len(text):]
+        self.c += len(text)
+        if self.fixed:
+            return
+        if self.closing:
+            self.s = self._closing_written(self.s)
+            self.phase, self.p, self.locked, self.closing = "end", "", False, False
+        else:
+            self.phase = "word"
+
+    def _free(self, text: str, token_id: int) -> None:
+        """A token of the surface grammar, character by character."""
+        T = self.toks
+        if T.kind[token_id] in (LET, SLET):
+            self.case = T.next_case(self.case if self.phase == "word" else 0, token_id)
+        for ch in text:
+            ph = self.phase
+            if ch.isascii() and ch.isalnum():
+                if ph == "word":
+                    self.p += ch.lower()
+                    self.s = self._ok_last(self.s, self.p)
+                else:
+                    sentence_start = ph in ("start", "para", "gap")
+                    if sentence_start:
+                        self._plan_sentence()
+                    self.s = self._with_word(self.s, sentence_start, ch.lower())
+                    self.p, self.locked, self.phase = ch.lower(), False, "word"
+                continue
+            self.p, self.locked = "", False
+            if ch == " ":
+                if ph in ("word", "inner"):
+                    self.phase = "space"
+                    self.s = replace(self.s, must_word=True)
+                elif ph == "end":
+                    self.phase = "gap"
+            elif ch in INNER_CHARS:
+                self.phase = "inner"
+                self.s = replace(self.s, must_word=True)
+            elif ch in END_CHARS:
+                self.s = self._ended(self.s)
+                self.phase = "end"
+            elif ch == "\n":
+                if ph == "nl":
+                    self.s = self._new_paragraph(self.s)
+                    self.phase = "para"
+                else:
+                    self.phase = "nl"
+        self.c += len(text)
+
+
+def _edge_ok(at: dict, word: str) -> bool:
+    w = at.get(-1)
+    return w is None or unit_key(w) == word
+
+
+@dataclass
+class Landing:
+    """Characters that may follow a word under way (lo..hi), and the endings after it: exact
+    lengths, and the least length from which any longer one can be written, with the word
+    ending its sentence (two letters or more) or with more words after it."""
+
+    lo: int
+    hi: int
+    exact: list = None
+    flex_end: int = INF
+    flex_more: int = INF
+
+    def __post_init__(self):
+        self.exact = [] if self.exact is None else self.exact
+
+    def fits(self, bits, end_bits, low, low_end, length) -> torch.Tensor:
+        """Per token (writing ``length`` characters): some completion d of its word (a bit
+        of ``bits``) leaves room for one of the endings."""
+        lo, hi = self.lo - length, self.hi - length
+        ok = ((low_end + self.flex_end) <= hi) | ((low + self.flex_more) <= hi)
+        for e in self.exact:
+            a = torch.clamp(lo - e, min=0)
+            b = hi - e
+            width = torch.clamp(b - a + 1, min=0, max=62)
+            window = (torch.ones_like(width) << width) - 1
+            hit = ((end_bits >> torch.clamp(a, max=62)) & window) != 0
+            ok = ok | (hit & (b >= 0))
+        return ok & (bits != 0)
+
+
+# ---------------------------------------------------------------- one word
+
+
+class OneWordMasker(Masker):
+    """The whole text is one word: a dictionary word that meets the char count and the
+    letters at positions if there is one, else letters that do."""
+
+    def __init__(self, plan: StructurePlan, vocab: VocabIndex, name: str):
+        super().__init__(name, vocab)
+        self.plan = plan
+        self.toks = structure_tokens(vocab)
+        self.tw = token_words(vocab)
+        t = plan.text
+        self.count = t.chars if t.chars != ANY else Count(1)
+        self.at = {p: ch.lower() for p, ch in t.char_at.items()}
+        self.given = t.at.get(1) or t.at.get(-1)
+        self.peers: list[Masker] = []
+        self._words: WordSet | None = None
+        self._letters: dict[int, torch.Tensor] = {}
+        self.reset("")
+
+    def bind(self, peers) -> None:
+        self.peers = [m for m in peers if m is not self]
+        self._words = None
+
+    def _fits(self, word: str) -> bool:
+        n = len(word)
+        if n not in self.count:
+            return False
+        if self.given is not None and word != unit_key(self.given):
+            return False
+        for p, ch in self.at.items():
+            i = p - 1 if p > 0 else n + p
+            if not 0 <= i < n or word[i] != ch:
+                return False
+        return True
+
+    def word_set(self) -> WordSet | None:
+        """The dictionary words that fit (None: none does; letters are then free)."""
+        if self._words is None:
+            peer = next((m.words.set for m in self.peers if isinstance(m, WordMasker) and m.scope == "every"), None)
+            pool = peer if peer is not None else default_lexicon().words
+            words = frozenset(w for w in pool if _is_letters(w) and self._fits(w))
+            if self.given is not None and _is_letters(self.given):
+                words |= {unit_key(self.given)}
+            self._words = WordSet(words, self.vocab, "one-word:" + self.name) if words else False
+        return self._words or None
+
+    def reset(self, context: str) -> None:
+        self.p = ""
+        self.case = 0
+        self.drop = context.endswith(" ")
+
+    def snapshot(self):
+        return (self.p, self.case)
+
+    def restore(self, snap) -> None:
+        self.p, self.case = snap
+
+    def allowed(self, steps_left: int) -> torch.Tensor:
+        T = self.toks
+        first = (T.masks[LET] | (T.masks[SLET] if (self.drop and not self.p) else T.none)) & T.alpha
+        ws = self.word_set()
+        if ws is not None:
+            return ws.mask(self.p, final=steps_left <= 1, case=self.case if self.p else None) & (first | T.eos)
+        # No dictionary word fits: letters, placed where the positions say.
+        m = first & self._letter_mask(len(self.p)) & (self.toks.case[self.case] if self.p else self.toks.case[0])
+        if self.done_ok():
+            m = m | T.eos
+        return m
+
+    def _letter_mask(self, at: int) -> torch.Tensor:
+        """Letter tokens that, written from position ``at``, keep the count and the
+        positive positions reachable (negative ones need the final length: checked by
+        done_ok and by the length bound)."""
+        hit = self._letters.get(at)
+        if hit is None:
+            hi = self.count.hi if self.count.hi is not None else INF
+            ok = []
+            for i, q in enumerate(self.toks.letters):
+                if not q or at + len(q) > hi:
+                    continue
+                if all(q[p - 1 - at] == ch for p, ch in self.at.items() if p > 0 and at < p <= at + len(q)):
+                    ok.append(i)
+            hit = self._letters[at] = self.vocab.ids_mask(ok)
+        return hit
+
+    def advance(self, token_id: int) -> None:
+        q = self.toks.letters[token_id]
+        self.case = self.tw.next_case(self.case, token_id) if self.p else self.tw.next_case(0, token_id)
+        self.p += q
+
+    def done_ok(self) -> bool:
+        return bool(self.p) and self._fits(self.p)
+
+    def safe(self) -> bool:
+        return True
+
+    def check_budget(self, max_new_tokens: int) -> None:
+        if self.count.lo > max_new_tokens * self.toks.max_len:
+            raise ImpossibleConstraint(f"'{self.name}' needs {self.count.lo} letters, more than "
+                                       f"{max_new_tokens} tokens can write")
+
+
+def build_structure(cs, vocab: VocabIndex) -> list[Masker]:
+    """One masker for all structure rules of the constraint (their counts interact)."""
+    from constraints.base import And
+
+    constraint = cs[0] if len(cs) == 1 else And(*cs)
+    plan = plan_structure(constraint)
+    name = constraint.spec()
+    if plan.one_word:
+        return [OneWordMasker(plan, vocab, name)]
+    m = StructureMasker(plan, vocab, name)
+    m.counts.plan_sizes(None)
+    if m.counts.rest(State()) is None:
+        raise ImpossibleConstraint(_why_not(m.counts, name))
+    return [m]
+
+
+def _why_not(c: _Counts, name: str) -> str:
+    """Why no text meets the counts (the common case named, else the rules)."""
+    if c.sw.exact is not None and c.W.exact is not None and c.W.exact % c.sw.exact:
+        return (f"'{name}': sentences of exactly {c.sw.exact} words cannot make exactly {c.W.exact} "
+                f"words")
+    return f"'{name}': no text can meet these counts together"
