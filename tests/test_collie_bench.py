@@ -14,7 +14,8 @@ from tests.conftest import DATA
 
 from bench.collie_translate import TreeError, budget, spec_string, translate
 from bench.judges import collie as judge_mod
-from bench.judges.collie import build, judge, sentences
+from bench.judges.collie import build, judge
+from constraints.units import sentences
 
 COLLIE_DEV = DATA / "collie-dev.jsonl"
 
@@ -46,6 +47,7 @@ def test_rebuilt_constraints_print_as_collie_printed_them(records):
 
 
 def test_collie_splits_with_untrained_punkt_and_treebank():
+    # COLLIE's levels split with constraints.units (what our rules count with).
     import collie.constraints as C
 
     text = "Mr. Smith came home. He sat down! Kim's dog don't sit."
@@ -136,6 +138,16 @@ def test_translator_passage_family(first):
     assert len(specs) == 2  # "a passage" adds no unit
 
 
+@pytest.mark.parametrize("family", sorted(JUDGE_CASES))
+def test_round_trip_example_passes_our_check_where_collie_accepts_it(records, family):
+    # The first instance of the family whose source example COLLIE's checker accepts: our
+    # check of the translated spec (with the prompt's unit) accepts the example too.
+    import studio
+
+    rec = next(r for r in records if r["collie_task"] == family and judge(r["example"], r))
+    assert studio.check(rec["example"], spec_string(rec)) == [], rec["id"]
+
+
 def test_translator_covers_every_dev_instance(records):
     for r in records:
         assert spec_string(r), r["id"]
@@ -207,16 +219,16 @@ def test_jsonl_contract_on_the_tiny_model(tiny_engine, records, tmp_path):
 
     recs = [r for r in records if r["collie_task"] == "sent04"][:2]
     out = tmp_path / "out.jsonl"
-    lines = run(recs, out, "instruct", tiny_engine, seed=3, command="test", unit=False)
+    lines = run(recs, out, "instruct", tiny_engine, seed=3, command="test")
     kept = read_lines(out)
     assert [ln["id"] for ln in kept] == [r["id"] for r in recs] == [ln["id"] for ln in lines]
     for ln, rec in zip(kept, recs):
         assert ln["text"].strip(), ln  # never empty
         assert ln["family"] == "sent04" and ln["mode"] == "instruct"
-        assert ln["spec"] == spec_string(rec, unit=False)
+        assert ln["spec"] == spec_string(rec)
         assert ln["stop_reason"] in ("eos", "max_tokens", "stop_string", "dead_end")
         assert ln["seconds"] > 0 and ln["max_new_tokens"] == budget(rec)
-        assert studio.check(ln["text"], ln["spec"]) == []  # include: holds by construction
+        assert studio.check(ln["text"], ln["spec"]) == []  # the rules hold by construction
     # The same command resumes: nothing left to write.
     assert run(recs, out, "instruct", tiny_engine, seed=3) == []
     assert len(read_lines(out)) == 2

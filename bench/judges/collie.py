@@ -10,14 +10,15 @@ that is COLLIE's code, so this is the field's yardstick beside our own checker.
 The one change: COLLIE splits with NLTK's ``sent_tokenize`` / ``word_tokenize``, which
 need the trained punkt data that cannot be installed here.  They are replaced (once, in
 ``_use_perec_splitting`` below) by NLTK's untrained ``PunktSentenceTokenizer`` and the
-Treebank word tokenizer, the splitting Perec's decoding uses too.
+Treebank word tokenizer, through constraints.units: the splitting Perec's rules and
+masks use, so the judge and our decoding split alike.
 """
 
 from __future__ import annotations
 
 import collie.constraints as C
-from nltk.tokenize import TreebankWordTokenizer
-from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+from constraints.units import sentences, tokens
 
 LEVELS = (None, "character", "word", "sentence", "paragraph", "passage")
 RELATIONS = ("==", "!=", "<", ">", "<=", ">=", "in", "not in")
@@ -30,27 +31,19 @@ class TreeError(ValueError):
 
 # ------------------------------------------------------------------ splitting
 
-_SENTENCES = PunktSentenceTokenizer()
-_TREEBANK = TreebankWordTokenizer()
-
-
-def sentences(text: str) -> list[str]:
-    """NLTK's untrained punkt: what ``nltk.sent_tokenize`` does with its data missing."""
-    return _SENTENCES.tokenize(text)
-
-
-def tokens(text: str) -> list[str]:
-    """NLTK's ``word_tokenize`` shape: split sentences first, then Treebank each one
+def _words(text: str) -> list[str]:
+    """nltk's ``word_tokenize`` shape: split sentences first, then Treebank each one
     (Treebank only separates a full stop at the very end of its input)."""
-    return [tok for s in sentences(text) for tok in _TREEBANK.tokenize(s)]
+    return [tok for s in sentences(text) for tok in tokens(s)]
 
 
 def _use_perec_splitting() -> None:
     # collie/constraints.py does ``from nltk import word_tokenize, sent_tokenize`` and
     # calls those module globals from Level.__call__; replacing the two names in that
-    # module is the whole patch.  The signatures follow nltk's (language, preserve_line).
+    # module is the whole patch.  constraints.units holds the splitters (untrained punkt,
+    # Treebank) that Perec's rules and masks count with.  Signatures follow nltk's.
     C.sent_tokenize = lambda text, language="english": sentences(text)
-    C.word_tokenize = lambda text, language="english", preserve_line=False: tokens(text)
+    C.word_tokenize = lambda text, language="english", preserve_line=False: _words(text)
 
 
 _use_perec_splitting()
