@@ -6,7 +6,8 @@ and COLLIE's own checker (bench/judges/collie.py: collie-bench, with the untrain
 and Treebank splitting Perec uses) judges the result beside our own ``check``.
 
     python bench/collie.py --out OUT.jsonl [--data FILE] [--mode instruct|continue]
-                           [--family sent04,para01] [--limit N] [--seed S] [--fresh]
+                           [--opening question|heading] [--family sent04,para01]
+                           [--limit N] [--seed S] [--no-unit] [--fresh]
     python bench/collie.py --out A.jsonl [B.jsonl ...] --judge [--no-generate] [--report FILE]
     python bench/collie.py --examples [--data FILE] [--report FILE]
 
@@ -84,13 +85,12 @@ def read_lines(path: str | Path) -> list[dict]:
 
 # ------------------------------------------------------------------ generation
 
-def opening(prompt: str) -> str:
-    """Continue mode's opening: COLLIE's request as a heading the text then follows.
+def _heading(prompt: str) -> str:
+    """COLLIE's request as a heading the text then follows:
 
     "Please generate a paragraph:\\n1) with exactly 6 sentences;\\n2) not containing the
     word 'is'." -> "A paragraph with exactly 6 sentences, not containing the word 'is':"
-    and a blank line, so the text starts a fresh paragraph that nothing before it counts
-    toward."""
+    and a blank line, so the text starts a fresh paragraph."""
     text = prompt.strip()
     for lead in ("Please generate ", "Generate "):
         if text.startswith(lead):
@@ -107,20 +107,67 @@ def opening(prompt: str) -> str:
     return text[:1].upper() + text[1:] + ":\n\n"
 
 
+def _question(prompt: str) -> str:
+    """COLLIE's prompt on one line as a question, and the start of its answer:
+    "Q: Please generate a sentence ... respectively.\\nA: ".  (The engine drops the
+    trailing space and the space the model writes before its first word.)"""
+    return "Q: " + " ".join(ln.strip() for ln in prompt.strip().splitlines() if ln.strip()) + "\nA: "
+
+
+# Continue mode's openings (compared in bench/results/collie.md): after the heading the
+# model wants lists and code, which the masks cut into word fragments ("nerspelling is
+# ..."); after the question it answers in whole sentences.
+OPENINGS = {"question": _question, "heading": _heading}
+
+
+def opening(prompt: str, style: str = "question") -> str:
+    """The text continue mode starts from, derived from COLLIE's prompt."""
+    if style not in OPENINGS:
+        raise ValueError(f"unknown opening {style!r} (use {' or '.join(OPENINGS)})")
+    return OPENINGS[style](prompt)
+
+
+def fit_budget(spec: str | None, n: int, engine, most: int = 2048) -> int:
+    """``n``, or the first of 2n, 4n, ... (up to ``most``) that the rules' own budget
+    check accepts: a budget too small for the counts is refused at the first step, and
+    a refusal here must mean an impossible target, not a short estimate."""
+    from studio.decode.maskset import compile_masks
+    from constraints.spec import parse_spec
+
+    if spec is None:
+        return n
+    try:
+        masks = compile_masks(parse_spec(spec), engine.vocab)
+    except (SpecError, ImpossibleConstraint):
+        return n  # generation refuses it again, with the reason
+    size = n
+    while True:
+        try:
+            masks.check_budget(size)
+            return size
+        except ImpossibleConstraint:
+            if size >= most:
+                return n
+            size = min(2 * size, most)
+
+
 def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 2,
-                 max_new_tokens: int | None = None, unit: bool = True) -> dict:
+                 max_new_tokens: int | None = None, unit: bool = True,
+                 style: str = "question") -> dict:
     """One instance: translate, generate (a new seed when the text comes out empty, up to
     ``retries`` more times), and the JSON line to keep."""
     import studio
 
     line = {"id": record["id"], "family": record["collie_task"], "mode": mode}
+    if mode == "continue":
+        line["opening"] = style
     try:
         spec = spec_string(record, unit=unit)
     except TreeError as e:
         spec, line["refused"] = None, f"no translation: {e}"
     line["spec"] = spec
-    n = max_new_tokens or budget(record)
-    prompt = record["prompt"] if mode == "instruct" else opening(record["prompt"])
+    n = max_new_tokens or fit_budget(spec, budget(record), engine)
+    prompt = record["prompt"] if mode == "instruct" else opening(record["prompt"], style)
     t0 = time.perf_counter()
     for attempt in range(retries + 1):
         try:
@@ -143,7 +190,8 @@ def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 
 
 
 def run(records: list[dict], out: str | Path, mode: str, engine, seed: int = 0,
-        fresh: bool = False, command: str = "", log=None, unit: bool = True) -> list[dict]:
+        fresh: bool = False, command: str = "", log=None, unit: bool = True,
+        style: str = "question") -> list[dict]:
     """Generate every record not already in ``out`` (all of them with ``fresh``), one JSON
     line each, flushed as it goes.  Returns the lines written now."""
     out = Path(out)
@@ -160,7 +208,7 @@ def run(records: list[dict], out: str | Path, mode: str, engine, seed: int = 0,
         for i, rec in enumerate(records):
             if rec["id"] in done:
                 continue
-            line = generate_one(rec, mode, engine, seed=seed, unit=unit)
+            line = generate_one(rec, mode, engine, seed=seed, unit=unit, style=style)
             line["command"] = command
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
@@ -380,6 +428,8 @@ def main(argv=None) -> None:
     ap.add_argument("--family", default="", help="comma-separated COLLIE families (default all)")
     ap.add_argument("--limit", type=int, default=None, help="first N instances of each family")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--opening", choices=tuple(OPENINGS), default="question",
+                    help="continue mode's opening: the prompt as Q:/A: (default) or as a heading")
     ap.add_argument("--no-unit", action="store_true",
                     help="leave out the unit the prompt asks for (one-word, sentences:1, paragraphs:1)")
     ap.add_argument("--fresh", action="store_true", help="start OUT over instead of resuming")
@@ -410,7 +460,8 @@ def main(argv=None) -> None:
         if len(args.out) != 1:
             ap.error("generation writes one --out file (judge several with --judge)")
         lines = run(records, args.out[0], args.mode, engine, seed=args.seed, fresh=args.fresh,
-                    command=command, log=lambda s: print(s, flush=True), unit=not args.no_unit)
+                    command=command, log=lambda s: print(s, flush=True), unit=not args.no_unit,
+                    style=args.opening)
         empty = [ln["id"] for ln in lines if ln.get("empty")]
         print(f"wrote {len(lines)} lines to {args.out[0]}; empty outputs: {len(empty)} {empty}")
     if args.judge:

@@ -200,15 +200,19 @@ def test_budget_leaves_room_for_every_word_asked(records):
 
 # ------------------------------------------------------------------ continue mode
 
-def test_continue_opening_restates_the_request():
+def test_continue_openings():
     from bench.collie import opening
 
     p = ("Please generate a paragraph:\n1) with exactly 6 sentences;\n"
          "2) not containing the word 'there';\n3) not containing the word 'is'.")
-    assert opening(p) == ("A paragraph with exactly 6 sentences, not containing the word 'there', "
+    assert opening(p) == ("Q: Please generate a paragraph: 1) with exactly 6 sentences; 2) not containing "
+                          "the word 'there'; 3) not containing the word 'is'.\nA: ")
+    assert opening(p, "heading") == ("A paragraph with exactly 6 sentences, not containing the word 'there', "
                           "not containing the word 'is':\n\n")
     p = "Please generate a sentence with exactly 82 characters. Include whitespace into your character count."
-    assert opening(p) == "A sentence with exactly 82 characters:\n\n"
+    assert opening(p, "heading") == "A sentence with exactly 82 characters:\n\n"
+    with pytest.raises(ValueError, match="unknown opening 'title'"):
+        opening(p, "title")
 
 
 # ------------------------------------------------------------------ the output contract
@@ -235,3 +239,20 @@ def test_jsonl_contract_on_the_tiny_model(tiny_engine, records, tmp_path):
     # Another mode into the same file is refused, by name.
     with pytest.raises(ValueError, match="instruct-mode lines"):
         run(recs, out, "continue", tiny_engine)
+
+
+def test_fit_budget_grows_a_short_budget_until_the_rules_accept_it(tiny_engine):
+    from bench.collie import fit_budget
+    from constraints.base import ImpossibleConstraint
+    from constraints.spec import parse_spec
+    from studio.decode.maskset import compile_masks
+
+    spec = "sentences:3 & each-sentence:(words:10)"
+    masks = compile_masks(parse_spec(spec), tiny_engine.vocab)
+    with pytest.raises(ImpossibleConstraint):
+        masks.check_budget(8)
+    n = fit_budget(spec, 8, tiny_engine)
+    assert n > 8
+    masks.check_budget(n)  # accepted
+    assert fit_budget(spec, n, tiny_engine) == n  # a budget that fits stays
+    assert fit_budget(None, 8, tiny_engine) == 8
