@@ -189,6 +189,18 @@ def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 
     return line
 
 
+def _commit() -> str:
+    """The checkout's commit, kept with each line (the rules change as they improve)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=10)
+    except OSError:
+        return ""
+    return out.stdout.strip()
+
+
 def run(records: list[dict], out: str | Path, mode: str, engine, seed: int = 0,
         fresh: bool = False, command: str = "", log=None, unit: bool = True,
         style: str = "question") -> list[dict]:
@@ -202,14 +214,14 @@ def run(records: list[dict], out: str | Path, mode: str, engine, seed: int = 0,
     if other:
         raise ValueError(f"{out} holds {', '.join(sorted(map(str, other)))}-mode lines; "
                          f"use another file for mode {mode} (or --fresh)")
-    written = []
+    written, commit = [], _commit()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as f:
         for i, rec in enumerate(records):
             if rec["id"] in done:
                 continue
             line = generate_one(rec, mode, engine, seed=seed, unit=unit, style=style)
-            line["command"] = command
+            line["command"], line["commit"] = command, commit
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
             written.append(line)
@@ -325,11 +337,11 @@ def judge_report(paths, records: dict[str, dict], engine=None, command: str = ""
             out += [f"## {path}", "", "(no lines)", ""]
             continue
         modes = sorted({r["mode"] for r in rows})
-        gen_cmds = sorted({r.get("command", "") for r in rows} - {""})
+        gen_cmds = sorted({f"{r.get('command', '')}` (commit {r.get('commit') or '?'})" for r in rows})
         table, macro = _family_table(rows, engine is not None)
         micro = _rate([r["collie"] for r in rows])
         out += [f"## {Path(path).name}: mode {', '.join(modes)}", ""]
-        out += [f"Generated with: `{c}`" for c in gen_cmds] + [""]
+        out += [f"Generated with: `{c}" for c in gen_cmds] + [""]
         out += [f"**COLLIE macro satisfaction {_fmt(macro)}** (micro {_fmt(micro)}, "
                 f"{len(rows)} instances; GPT-4 zero-shot {GPT4_ZERO_SHOT:.2f}); "
                 f"our check {_fmt(_rate([r['ours'] for r in rows]))}.", ""]
