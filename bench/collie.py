@@ -183,7 +183,9 @@ def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 
             break
     line.update(text=r.text, seconds=round(time.perf_counter() - t0, 3), attempts=attempt + 1,
                 max_new_tokens=n, tokens=r.tokens, stop_reason=r.stop_reason, message=r.message,
-                seed=r.seed, prompt=prompt)
+                seed=r.seed)
+    if mode == "continue":
+        line["prompt"] = prompt  # the opening; instruct mode's prompt is COLLIE's own
     if not r.text.strip():
         line["empty"] = True
     return line
