@@ -6,7 +6,8 @@ import pytest
 
 from constraints.base import ImpossibleConstraint, SpecError
 from constraints.spec import parse_spec
-from constraints.structure import Count, closing_text, parse_count, plan_structure
+from constraints.structure import Count, closing_text, parse_count
+from constraints.structure_plan import plan_structure
 from constraints.units import counted_words, paragraphs, sentences, unit_key
 
 
@@ -128,15 +129,15 @@ def test_scopes_check_every_unit():
     text = "He ran home fast. He sat down. She slept."
     assert messages("each-sentence:(words:2..4)", text) == []
     assert messages("each-sentence:(starts-with-word:He)", text) == [
-        "sentence 3 the first word is 'She', needs 'He'"]
-    assert messages("each-sentence:(words:4)", text) == ["sentence 2 has 3 words, needs exactly 4 words",
-                                                        "sentence 3 has 2 words, needs exactly 4 words"]
+        "sentence 3: the first word is 'She', needs 'He'"]
+    assert messages("each-sentence:(words:4)", text) == ["sentence 2: has 3 words, needs exactly 4 words",
+                                                        "sentence 3: has 2 words, needs exactly 4 words"]
     v = parse_spec("each-sentence:(starts-with-word:He)").check(text)[0]
     assert text[v.start:v.end] == "She"  # positions point into the whole text
     paras = "It rained. Then rain.\n\nOne line only."
-    assert messages("each-paragraph:(sentences:2)", paras) == ["paragraph 2 has 1 sentence, needs exactly 2 sentences"]
+    assert messages("each-paragraph:(sentences:2)", paras) == ["paragraph 2: has 1 sentence, needs exactly 2 sentences"]
     assert messages("each-paragraph:(ends-with-word:rain)", paras) == [
-        "paragraph 2 the last word is 'only', needs 'rain'"]
+        "paragraph 2: the last word is 'only', needs 'rain'"]
 
 
 def test_sentence_and_paragraph_ends_check():

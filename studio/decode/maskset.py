@@ -25,7 +25,8 @@ from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, W
 from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars, conflicts
 from constraints.sequence import Include, Pangram, Rhopalism
-from constraints.structure import StructureRule, plan_structure
+from constraints.structure import StructureRule
+from constraints.structure_plan import plan_structure
 
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker

@@ -29,412 +29,32 @@ started or continued if some dictionary word completes it to land exactly on the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from constraints.base import ImpossibleConstraint
+from constraints.base import And, ImpossibleConstraint
 from constraints.cache import BoundedCache
 from constraints.lexicon import default_lexicon
-from constraints.structure import ANY, Count, StructurePlan, plan_structure
-from constraints.units import counted_words, unit, unit_key
+from constraints.structure import ANY
+from constraints.structure_plan import StructurePlan, plan_structure
+from constraints.units import unit_key
 
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
-from studio.masks.words import WordMasker, WordSet, token_words
+from studio.masks.oneword import OneWordMasker
+from studio.masks.structure_counts import Counts, State
+from studio.masks.structure_tokens import (
+    APOS, CONTRACTIONS, END_CHARS, ENDP, INF, INNER, INNER_CHARS, LET, NL, NL2, SLET, SP, SPLIT_WORDS,
+    CompletionLengths, Landing, common_words, lowest_bit, structure_tokens,
+)
+from studio.masks.words import WordMasker, WordSet
 
-INF = 10**9
-OTHER, LET, SLET, INNER, ENDP, SP, NL, NL2, APOS = range(9)
-INNER_CHARS, END_CHARS = ",;:", ".!?"
-# Contractions: Treebank splits "it's" into "it" "'s" and "doesn't" into "does" "n't", two
-# words each; the decoder writes them as a word and then one of these tokens.
-CONTRACTIONS = {"'s": "'s", "'m": "'m", "'d": "'d", "'ll": "'ll", "'re": "'re", "'ve": "'ve", "'t": "n't"}
-# Letter-only words the Treebank tokenizer cuts in two ("can" "not", "gon" "na", ...).
-SPLIT_WORDS = frozenset({"cannot", "gimme", "gonna", "gotta", "lemme", "wanna"})
 NATURAL_WORDS = 14  # a sentence's length when no rule and no budget says otherwise
 STEER = 2.5  # logit bonus per word past a sentence's planned length
 WINDOW = 48  # characters left under which words must land exactly on a char count
-
-
-def _is_letters(s: str) -> bool:
-    return bool(s) and s.isascii() and s.isalpha()
-
-
-def _is_word(s: str) -> bool:
-    """Word characters of the surface grammar: ASCII letters and digits ("3rd", "1899": one
-    Treebank token each; a number before ". " and a capital still ends a sentence for Punkt)."""
-    return bool(s) and s.isascii() and s.isalnum()
-
-
-class StructureTokens:
-    """Per vocabulary: each token's class in the surface grammar and the tables the
-    structure masks use."""
-
-    def __init__(self, vocab: VocabIndex):
-        n = vocab.size
-        kind = np.zeros(n, np.int8)
-        cap = np.zeros(n, bool)
-        split = np.zeros(n, bool)
-        lens = np.zeros(n, np.int64)
-        self.letters = [""] * n
-        self.by_text: dict[str, list[int]] = {}
-        for i, (t, special) in enumerate(zip(vocab.texts, vocab.special)):
-            if special or not t:
-                continue
-            self.by_text.setdefault(t, []).append(i)
-            lens[i] = len(t)
-            body = t[1:] if t[0] == " " else t
-            if _is_word(body):
-                kind[i] = SLET if t[0] == " " else LET
-                self.letters[i] = body.lower()
-                cap[i] = body[0].isupper()
-                split[i] = body.lower() in SPLIT_WORDS
-            elif t in CONTRACTIONS:
-                kind[i] = APOS
-            elif t in INNER_CHARS:
-                kind[i] = INNER
-            elif t in END_CHARS:
-                kind[i] = ENDP
-            else:
-                kind[i] = {" ": SP, "\n": NL, "\n\n": NL2}.get(t, OTHER)
-        self.kind = kind
-        dev = vocab.device
-        self.alpha = torch.from_numpy(np.array([_is_letters(q) for q in self.letters])).to(dev)
-        as_mask = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
-        self.masks = {k: as_mask(kind == k) for k in range(1, 9)}
-        self.contraction = {c: vocab.ids_mask(self.by_text.get(c, [])) for c in CONTRACTIONS}
-        ok = ~split
-        self.word_start = {  # tokens that start a word: any case / a capital
-            (LET, False): as_mask((kind == LET) & ok), (LET, True): as_mask((kind == LET) & ok & cap),
-            (SLET, False): as_mask((kind == SLET) & ok), (SLET, True): as_mask((kind == SLET) & ok & cap),
-        }
-        tw = token_words(vocab)
-        # Letter case stays sane within a word (TokenWords' shapes), as word masks keep it.
-        self.case = {c: as_mask(m & (kind == LET)) for c, m in tw.case_masks.items()}
-        self.next_case = tw.next_case
-        self.root = tw.root
-        self.lens = torch.from_numpy(lens).to(dev)
-        self.max_len = int(lens[(kind == LET) | (kind == SLET)].max()) if ((kind == LET) | (kind == SLET)).any() else 1
-        self.eos = vocab.ids_mask(vocab.eos_ids)
-        self.none = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.vocab = vocab
-        self._prefix: BoundedCache = BoundedCache(4096)
-        self._cost: BoundedCache = BoundedCache(4096)
-
-    def spell_cost(self, s: str) -> int:
-        """Fewest tokens that write ``s`` exactly (INF if none can)."""
-        hit = self._cost.get(s)
-        if hit is None:
-            best = [0] + [INF] * len(s)
-            for i in range(len(s)):
-                if best[i] >= INF:
-                    continue
-                for j in range(i + 1, min(len(s), i + 64) + 1):
-                    if s[i:j] in self.by_text and best[i] + 1 < best[j]:
-                        best[j] = best[i] + 1
-            hit = self._cost[s] = best[len(s)]
-        return hit
-
-    def prefix_mask(self, s: str, max_tokens: int = INF) -> torch.Tensor:
-        """Tokens whose text is a non-empty prefix of ``s`` and after which the rest of ``s``
-        can be spelled: with this token, in at most ``max_tokens`` tokens."""
-        max_tokens = min(max_tokens, len(s) + 1)
-        key = (s, max_tokens)
-        hit = self._prefix.get(key)
-        if hit is None:
-            ids = [i for j in range(1, min(len(s), 64) + 1) if 1 + self.spell_cost(s[j:]) <= max_tokens
-                   for i in self.by_text.get(s[:j], ())]
-            hit = self._prefix[key] = self.vocab.ids_mask(ids)
-        return hit
-
-
-def structure_tokens(vocab: VocabIndex) -> StructureTokens:
-    return vocab.derived("structure-tokens", StructureTokens)
-
-
-# ---------------------------------------------------------------- completion lengths
-
-
-class CompletionLengths:
-    """For every prefix of a word set: which numbers of letters can still follow to end
-    on a word (bit d set: some word is d letters longer), for landing on a char count."""
-
-    def __init__(self, words):
-        table: dict[str, int] = {}
-        for w in words:
-            if not _is_letters(w) or w in SPLIT_WORDS or len(w) > 62:
-                continue
-            n = len(w)
-            for k in range(1, n + 1):
-                q = w[:k]
-                table[q] = table.get(q, 0) | (1 << (n - k))
-        self.table = table
-
-    def bits(self, q: str) -> int:
-        return self.table.get(q, 0)
-
-
-@lru_cache(maxsize=4)
-def _completions(key: str, words: frozenset) -> CompletionLengths:
-    return CompletionLengths(words)
-
-
-def _common_words(toks: "StructureTokens") -> frozenset:
-    """Dictionary words the tokenizer writes as one token after a space: the common ones,
-    which a text should land on (the CMU list also holds "es", "whats", "aines")."""
-    lex = default_lexicon()
-    return frozenset(q for q, k in zip(toks.letters, toks.kind) if k == SLET and len(q) > 1 and q in lex) | \
-        frozenset({"a", "i"})
-
-
-def _lowest_bit(b: int) -> int:
-    return (b & -b).bit_length() - 1 if b else INF
-
-
-# ---------------------------------------------------------------- counts
-
-
-@dataclass(frozen=True)
-class State:
-    """The counts the rules look at (a word counts from its first letter)."""
-
-    wt: int = 0  # words in the text
-    st: int = 0  # sentences ended
-    g: int = 0  # paragraph breaks written (index of the current paragraph)
-    pst: int = 0  # sentences ended in the current paragraph
-    pwc: int = 0  # words in the current paragraph
-    ws: int = 0  # words in the open sentence (0: none open)
-    must_word: bool = False  # the grammar needs another word in this sentence (after , or space)
-    last_ok: bool = True  # the open sentence may end here as far as its last word goes
-    text_last_ok: bool = True  # the text may end here as far as its last word goes
-    para_last_ok: bool = True  # the paragraph may end here as far as its last word goes
-    closing_done: bool = False  # this paragraph's given closing sentence is written
-
-
-@dataclass(frozen=True)
-class Rest:
-    tokens: int  # fewest tokens to a text the rules accept
-    chars: int  # fewest characters
-    rigid: bool  # that shortest completion has no free word (its length is fixed)
-    can_grow: bool  # a free word could still be added somewhere
-    ends: int = 0  # free sentence ends in it (each after a word of two letters or more)
-
-
-class _Counts:
-    """The plan's numbers and the shortest completion from any State."""
-
-    def __init__(self, plan: StructurePlan, toks: StructureTokens):
-        self.plan = plan
-        t, s, p = plan.text, plan.sentence, plan.paragraph
-        self.W, self.S, self.G = t.words, t.sentences, t.paragraphs
-        self.sw = Count(max(s.words.lo, 1), s.words.hi)
-        self.ps = Count(max(p.sentences.lo, 1), p.sentences.hi)
-        self.pw = p.words
-        # A given last word of the text (or of every paragraph) goes at the end of a sentence
-        # known in advance: with no upper bound, the text (paragraph) has the fewest sentences.
-        if -1 in t.at and self.S.hi is None:
-            self.S = Count(self.S.lo, self.S.lo)
-        if -1 in p.at and self.ps.hi is None and not plan.paragraph_ends:
-            self.ps = Count(self.ps.lo, self.ps.lo)
-        # A paragraph word cap also caps its sentences.
-        if self.pw.hi is not None:
-            most = self.pw.hi // self.sw.lo
-            self.ps = Count(self.ps.lo, most if self.ps.hi is None else min(self.ps.hi, most))
-        self.toks = toks
-        self.closings = plan.closings
-        self.closing_words = [len(counted_words(unit(c))) for c in self.closings]
-        self.closing_last = [unit_key((counted_words(unit(c)) or [""])[-1]) for c in self.closings]
-        self.sizes: list[int] = []  # sentences per paragraph, with given closings
-        self._memo: BoundedCache = BoundedCache(8192)
-
-    # ------------------------------------------------------------ given words
-
-    def word_cost(self, w: str) -> int:
-        """Tokens to write a given word after a space (its costliest case form)."""
-        forms = {w, w[:1].upper() + w[1:]}
-        return max(self.toks.spell_cost(" " + f) for f in forms)
-
-    def extra(self, w: str | None) -> int:
-        return 0 if w is None else self.word_cost(w) - 1
-
-    def closing_cost(self, j: int, same_paragraph: bool) -> int:
-        c = self.closings[j]
-        return self.toks.spell_cost((" " if same_paragraph else "") + c)
-
-    def plan_sizes(self, budget: int | None) -> None:
-        """Sentences per paragraph when closings are given: one free sentence before each
-        closing where the rules allow it (fewer when the budget is short)."""
-        if not self.closings:
-            return
-        k = len(self.closings)
-        lo, hi = self.ps.lo, self.ps.hi
-        want = max(lo, 2 if hi is None or hi >= 2 else 1)
-        for prefer in (want, lo):
-            sizes = [prefer] * k
-            i = 0
-            while sum(sizes) < self.S.lo and any(hi is None or n < hi for n in sizes):
-                if hi is None or sizes[i % k] < hi:
-                    sizes[i % k] += 1
-                i += 1
-            while self.S.hi is not None and sum(sizes) > self.S.hi and any(n > lo for n in sizes):
-                j = max(range(k), key=lambda x: sizes[x])
-                sizes[j] -= 1
-            if sum(sizes) not in self.S:
-                raise ImpossibleConstraint(f"{self.plan.text.named('sentences')}: {k} paragraphs of "
-                                           f"{self.ps.describe('sentences')} cannot make {self.S.describe('sentences')}")
-            self.sizes = sizes
-            self._memo = BoundedCache(8192)
-            if budget is None or (r := self.rest(State())) is None or r.tokens <= budget:
-                return
-
-    # ------------------------------------------------------------ the shortest completion
-
-    def rest(self, s: State) -> Rest | None:
-        hit = self._memo.get(s, False)
-        if hit is False:
-            hit = self._memo[s] = self._rest(s)
-        return hit
-
-    def _rest(self, s: State) -> Rest | None:
-        plan, sw = self.plan, self.sw
-        b = sw.hi if sw.hi is not None else INF
-        open_ = s.ws > 0
-        if (self.W.hi is not None and s.wt > self.W.hi) or (self.pw.hi is not None and s.pwc > self.pw.hi):
-            return None
-        # The open sentence.
-        if open_:
-            need_cur = max(sw.lo - s.ws, 1 if s.must_word else 0, 0 if s.last_ok else 1)
-            cap_cur = b - s.ws
-            if need_cur > cap_cur:
-                return None
-        else:
-            need_cur = cap_cur = 0
-        cur_count = s.pst + (1 if open_ else 0)
-        closings = bool(self.closings)
-        # The current paragraph's further sentences m, and r paragraphs after it.
-        if closings:
-            if s.g >= len(self.closings):
-                return None
-            size = self.sizes[s.g]
-            if s.closing_done:
-                if open_:
-                    return None
-                m_lo = m_hi = 0
-            else:
-                m_lo = m_hi = size - cur_count
-                if m_lo < 1:
-                    return None
-            r_lo = r_hi = len(self.closings) - s.g - 1
-        else:
-            m_lo = max(0, self.ps.lo - cur_count, 1 if cur_count == 0 else 0,
-                       1 if not open_ and not s.para_last_ok else 0)
-            m_hi = self.ps.hi - cur_count if self.ps.hi is not None else INF
-            if m_lo > m_hi:
-                return None
-            r_lo = max(0, self.G.lo - s.g - 1)
-            r_hi = self.G.hi - s.g - 1 if self.G.hi is not None else INF
-        if r_hi < r_lo:
-            return None
-        done = s.st + (1 if open_ else 0)
-        n_lo_text = self.S.lo - done
-        n_hi_text = self.S.hi - done if self.S.hi is not None else INF
-        if n_hi_text < 0:
-            return None
-        more = 1 if (not open_ and not s.text_last_ok) else 0
-        w_lo_text = self.W.lo - s.wt
-        w_hi_text = self.W.hi - s.wt if self.W.hi is not None else INF
-        for r in range(r_lo, min(r_hi, r_lo + 64) + 1):
-            if closings:
-                fut = self.sizes[s.g + 1:]
-                n_min = n_max = m_lo + sum(fut)
-            else:
-                n_min = m_lo + r * self.ps.lo
-                n_max = INF if (m_hi >= INF or self.ps.hi is None) else m_hi + r * self.ps.hi
-            n_min = max(n_min, n_lo_text, more)
-            n_max = min(n_max, n_hi_text)
-            if n_min > n_max:
-                continue
-            new_closings = ((0 if s.closing_done else 1) + r) if closings else 0
-            f_words = 0
-            if closings:
-                first = s.g if not s.closing_done else s.g + 1
-                f_words = sum(self.closing_words[first: s.g + 1 + r])
-            n = n_min
-            while True:
-                free = n - new_closings
-                if free < 0:
-                    return None
-                w_min = need_cur + free * sw.lo + f_words
-                cap_free = 0 if free == 0 else (INF if b >= INF else free * b)
-                w_cap = min(INF, cap_cur + cap_free + f_words)
-                para_lo = max(0, self.pw.lo - s.pwc) + r * self.pw.lo
-                w_need = max(w_min, w_lo_text, para_lo)
-                if self.pw.hi is not None and s.pwc + need_cur + (0 if closings else max(0, m_lo)) * sw.lo > self.pw.hi:
-                    return None
-                if w_need > w_hi_text:
-                    return None
-                if w_need <= w_cap:
-                    break
-                if n >= n_max:
-                    w_need = None
-                    break
-                n += 1
-            if w_need is None:
-                continue
-            return self._cost(s, need_cur, cap_cur, n, n_max, free, r, new_closings, f_words, w_need, w_hi_text)
-        return None
-
-    def _cost(self, s: State, need_cur, cap_cur, n, n_max, free, r, new_closings, f_words, w_need, w_hi) -> Rest:
-        plan = self.plan
-        t_at, s_at, p_at = plan.text.at, plan.sentence.at, plan.paragraph.at
-        open_ = s.ws > 0
-        free_words = w_need - f_words
-        tokens = free_words + (1 if open_ else 0) + free + r
-        chars = 2 * free_words + (1 if open_ else 0) + 2 * free + 2 * r
-        n_fixed = 0
-        # Given words cost their spelling; count those still ahead.
-        extra = 0
-        for k, w in t_at.items():
-            if k > s.wt:
-                extra += self.extra(w)
-                chars += len(w) - 1
-                n_fixed += 1
-        per_sentence = [w for k, w in s_at.items() if k > 0] + ([s_at[-1]] if -1 in s_at else [])
-        if open_:
-            for k, w in s_at.items():
-                if k > s.ws:
-                    extra += self.extra(w)
-                    chars += len(w) - 1
-                    n_fixed += 1
-            if not s.last_ok and -1 in s_at:
-                extra += self.extra(s_at[-1])
-        extra += free * sum(self.extra(w) for w in per_sentence)
-        n_fixed += free * len(per_sentence)
-        ends = plan.sentence_ends
-        first_new = s.st + (1 if open_ else 0)
-        for i in range(first_new, min(len(ends), first_new + free)):
-            extra += self.extra(ends[i])
-        if open_ and not s.last_ok and s.st < len(ends):
-            extra += self.extra(ends[s.st])
-        if 1 in p_at:
-            new_paras = r + (1 if s.pst == 0 and not open_ else 0)
-            extra += new_paras * self.extra(p_at[1])
-        if new_closings:
-            first = s.g if not s.closing_done else s.g + 1
-            for j in range(first, first + new_closings):
-                same = j == s.g and (s.pst > 0 or open_)
-                tokens += self.closing_cost(j, same)
-                chars += len(self.closings[j]) + (1 if same else 0)
-        # A free sentence in a new paragraph has no leading space; the first words of the
-        # text and of a new paragraph neither.
-        chars -= r + (1 if s.wt == 0 and free_words else 0)
-        chars = max(chars, 0)
-        grow = w_need < w_hi and ((open_ and cap_cur > need_cur) or (free > 0 and (self.sw.hi is None or self.sw.hi > self.sw.lo))
-                                  or n < n_max)
-        return Rest(tokens + extra, chars, free_words - n_fixed <= 0 and not free, grow, (1 if open_ else 0) + free)
 
 
 # ---------------------------------------------------------------- the masker
@@ -454,7 +74,7 @@ class StructureMasker(Masker):
         super().__init__(name, vocab)
         self.plan = plan
         self.toks = structure_tokens(vocab)
-        self.counts = _Counts(plan, self.toks)
+        self.counts = Counts(plan, self.toks)
         self.peers: list[Masker] = []
         self.words: WordSet | None = None
         self.chars = plan.text.chars if plan.text.chars != ANY else None
@@ -511,10 +131,6 @@ class StructureMasker(Masker):
             return False
         r = self.counts.rest(self.s)
         return r is not None and r.tokens == 0 and (self.chars is None or self.c in self.chars)
-
-    def tokens_needed(self) -> int:
-        r = self.counts.rest(self.s)
-        return INF if r is None else r.tokens
 
     # ------------------------------------------------------------ given words
 
@@ -652,12 +268,12 @@ class StructureMasker(Masker):
             return self._sentence_mask(s, budget, space=False)
         if ph == "nl":
             return T.masks[NL] if self._fits(self._new_paragraph(s), budget - 1, self.c + 1) else T.none
-        # start: any letter case (a continuation may go on mid-sentence); a leading space
-        # only after a prompt ending in a word, or where the engine drops it
-        m = self._sentence_mask(s, budget, space=False, capital=False)
-        if self.lead != "none":
-            m = m | self._sentence_mask(s, budget, space=True, capital=False)
-        return m
+        # start: a capital, unless a prompt ending in a word or a space is continued mid-
+        # sentence; a leading space only there (after a word, or dropped by the engine)
+        if self.lead == "none":
+            return self._sentence_mask(s, budget, space=False)
+        return self._sentence_mask(s, budget, space=False, capital=False) | \
+            self._sentence_mask(s, budget, space=True, capital=False)
 
     def _plan(self, steps_left: int) -> None:
         """At the first step: sentences per paragraph, and whether the budget fits at all."""
@@ -830,38 +446,44 @@ class StructureMasker(Masker):
     def _landing_near(self) -> bool:
         return self.chars is not None and self.chars.hi is not None and self.chars.hi - self.c <= WINDOW
 
-    def _allowed_words(self, pool) -> tuple[str, frozenset]:
-        """(a key, the words of ``pool`` the other rules allow: their word set and their
-        character rules)."""
-        words = pool if self.words is None else pool & self.words.set
+    def _word_rules(self) -> tuple[str, list]:
+        """(a key, the other rules' character constraints): with their word set, what a
+        word landing on a char count must obey."""
         rules = [c for m in self.peers if isinstance(m, CharMasker) for c in m.constraints]
-        words = frozenset(w for w in words if all(c.word_ok(w) for c in rules))
         key = " & ".join([self.words.name if self.words is not None else "any"] + [c.spec() for c in rules])
-        return key, words
+        return key, rules
+
+    def _allowed(self, pool, rules) -> frozenset:
+        words = pool if self.words is None else pool & self.words.set
+        return frozenset(w for w in words if all(c.word_ok(w) for c in rules))
 
     def _word_table(self):
         """(completion lengths of the common words allowed here; per token as a new word:
         their bits, the same without 'a one-letter word ends here', the least of each).
-        New words land on common words (one token after a space), for a natural ending."""
+        New words land on common words (one token after a space), for a natural ending.
+        Built once per vocabulary and set of rules."""
         if self._table is None:
-            common = self.vocab.derived("structure-common-words", lambda v: _common_words(self.toks))
-            key, words = self._allowed_words(common)
-            table = _completions("common: " + key, words)
-            bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
-            one = np.array([len(q) == 1 for q in self.toks.letters])
-            end_bits = np.where(one, bits & ~np.int64(1), bits)
-            low = np.array([_lowest_bit(int(x)) for x in bits], dtype=np.int64)
-            low_end = np.array([_lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
-            dev = self.vocab.device
-            self._table = (table, *(torch.from_numpy(a).to(dev) for a in (bits, end_bits, low, low_end)))
+            key, rules = self._word_rules()
+
+            def build(vocab):
+                table = CompletionLengths(self._allowed(common_words(self.toks), rules))
+                bits = np.array([table.bits(q) if q else 0 for q in self.toks.letters], dtype=np.int64)
+                one = np.array([len(q) == 1 for q in self.toks.letters])
+                end_bits = np.where(one, bits & ~np.int64(1), bits)
+                low = np.array([lowest_bit(int(x)) for x in bits], dtype=np.int64)
+                low_end = np.array([lowest_bit(int(x)) for x in end_bits], dtype=np.int64)
+                return (table, *(torch.from_numpy(a).to(vocab.device) for a in (bits, end_bits, low, low_end)))
+
+            self._table = self.vocab.derived(("structure-landing", key), build)
         return self._table
 
     def _full_table(self) -> CompletionLengths:
         """Completion lengths over every dictionary word allowed here: a word begun before
         the count came near may be a rarer one."""
         if self._full is None:
-            key, words = self._allowed_words(frozenset(default_lexicon().words))
-            self._full = _completions("all: " + key, words)
+            key, rules = self._word_rules()
+            self._full = self.vocab.derived(("structure-landing-all", key), lambda v: CompletionLengths(
+                self._allowed(frozenset(default_lexicon().words), rules)))
         return self._full
 
     def _landing(self, after: State, pre: int = 0) -> "Landing":
@@ -913,7 +535,7 @@ class StructureMasker(Masker):
                     if table.bits(self.p + q + ch):
                         stack.append((q + ch, child))
             dev = self.vocab.device
-            low = [_lowest_bit(b) for b in bits]
+            low = [lowest_bit(b) for b in bits]
             hit = self._cache[key] = (torch.tensor(ids, dtype=torch.long, device=dev),
                                       torch.tensor(bits, dtype=torch.int64, device=dev),
                                       torch.tensor(low, dtype=torch.int64, device=dev))
@@ -1000,7 +622,7 @@ class StructureMasker(Masker):
         if given is None or given == CLASH:
             return False
         sep = " " if ph in ("word", "inner", "end") or (ph == "start" and text.startswith(" ")) else ""
-        word = sep + self._cased(given, sentence_start and ph != "start")
+        word = sep + self._cased(given, sentence_start and (ph != "start" or self.lead == "none"))
         if not word.startswith(text):
             return False
         if sentence_start:
@@ -1066,144 +688,8 @@ def _edge_ok(at: dict, word: str) -> bool:
     return w is None or unit_key(w) == word
 
 
-@dataclass
-class Landing:
-    """Characters that may follow a word under way (lo..hi), and the endings after it: exact
-    lengths, and the least length from which any longer one can be written, with the word
-    ending its sentence (two letters or more) or with more words after it."""
-
-    lo: int
-    hi: int
-    exact: list = None
-    flex_end: int = INF
-    flex_more: int = INF
-
-    def __post_init__(self):
-        self.exact = [] if self.exact is None else self.exact
-
-    def fits(self, bits, end_bits, low, low_end, length) -> torch.Tensor:
-        """Per token (writing ``length`` characters): some completion d of its word (a bit
-        of ``bits``) leaves room for one of the endings."""
-        lo, hi = self.lo - length, self.hi - length
-        ok = ((low_end + self.flex_end) <= hi) | ((low + self.flex_more) <= hi)
-        for e in self.exact:
-            a = torch.clamp(lo - e, min=0)
-            b = hi - e
-            width = torch.clamp(b - a + 1, min=0, max=62)
-            window = (torch.ones_like(width) << width) - 1
-            hit = ((end_bits >> torch.clamp(a, max=62)) & window) != 0
-            ok = ok | (hit & (b >= 0))
-        return ok & (bits != 0)
-
-
-# ---------------------------------------------------------------- one word
-
-
-class OneWordMasker(Masker):
-    """The whole text is one word: a dictionary word that meets the char count and the
-    letters at positions if there is one, else letters that do."""
-
-    def __init__(self, plan: StructurePlan, vocab: VocabIndex, name: str):
-        super().__init__(name, vocab)
-        self.plan = plan
-        self.toks = structure_tokens(vocab)
-        self.tw = token_words(vocab)
-        t = plan.text
-        self.count = t.chars if t.chars != ANY else Count(1)
-        self.at = {p: ch.lower() for p, ch in t.char_at.items()}
-        self.given = t.at.get(1) or t.at.get(-1)
-        self.peers: list[Masker] = []
-        self._words: WordSet | None = None
-        self._letters: dict[int, torch.Tensor] = {}
-        self.reset("")
-
-    def bind(self, peers) -> None:
-        self.peers = [m for m in peers if m is not self]
-        self._words = None
-
-    def _fits(self, word: str) -> bool:
-        n = len(word)
-        if n not in self.count:
-            return False
-        if self.given is not None and word != unit_key(self.given):
-            return False
-        for p, ch in self.at.items():
-            i = p - 1 if p > 0 else n + p
-            if not 0 <= i < n or word[i] != ch:
-                return False
-        return True
-
-    def word_set(self) -> WordSet | None:
-        """The dictionary words that fit (None: none does; letters are then free)."""
-        if self._words is None:
-            peer = next((m.words.set for m in self.peers if isinstance(m, WordMasker) and m.scope == "every"), None)
-            pool = peer if peer is not None else default_lexicon().words
-            words = frozenset(w for w in pool if _is_letters(w) and self._fits(w))
-            if self.given is not None and _is_letters(self.given):
-                words |= {unit_key(self.given)}
-            self._words = WordSet(words, self.vocab, "one-word:" + self.name) if words else False
-        return self._words or None
-
-    def reset(self, context: str) -> None:
-        self.p = ""
-        self.case = 0
-        self.drop = context.endswith(" ")
-
-    def snapshot(self):
-        return (self.p, self.case)
-
-    def restore(self, snap) -> None:
-        self.p, self.case = snap
-
-    def allowed(self, steps_left: int) -> torch.Tensor:
-        T = self.toks
-        first = (T.masks[LET] | (T.masks[SLET] if (self.drop and not self.p) else T.none)) & T.alpha
-        ws = self.word_set()
-        if ws is not None:
-            return ws.mask(self.p, final=steps_left <= 1, case=self.case if self.p else None) & (first | T.eos)
-        # No dictionary word fits: letters, placed where the positions say.
-        m = first & self._letter_mask(len(self.p)) & (self.toks.case[self.case] if self.p else self.toks.case[0])
-        if self.done_ok():
-            m = m | T.eos
-        return m
-
-    def _letter_mask(self, at: int) -> torch.Tensor:
-        """Letter tokens that, written from position ``at``, keep the count and the
-        positive positions reachable (negative ones need the final length: checked by
-        done_ok and by the length bound)."""
-        hit = self._letters.get(at)
-        if hit is None:
-            hi = self.count.hi if self.count.hi is not None else INF
-            ok = []
-            for i, q in enumerate(self.toks.letters):
-                if not q or at + len(q) > hi:
-                    continue
-                if all(q[p - 1 - at] == ch for p, ch in self.at.items() if p > 0 and at < p <= at + len(q)):
-                    ok.append(i)
-            hit = self._letters[at] = self.vocab.ids_mask(ok)
-        return hit
-
-    def advance(self, token_id: int) -> None:
-        q = self.toks.letters[token_id]
-        self.case = self.tw.next_case(self.case, token_id) if self.p else self.tw.next_case(0, token_id)
-        self.p += q
-
-    def done_ok(self) -> bool:
-        return bool(self.p) and self._fits(self.p)
-
-    def safe(self) -> bool:
-        return True
-
-    def check_budget(self, max_new_tokens: int) -> None:
-        if self.count.lo > max_new_tokens * self.toks.max_len:
-            raise ImpossibleConstraint(f"'{self.name}' needs {self.count.lo} letters, more than "
-                                       f"{max_new_tokens} tokens can write")
-
-
 def build_structure(cs, vocab: VocabIndex) -> list[Masker]:
     """One masker for all structure rules of the constraint (their counts interact)."""
-    from constraints.base import And
-
     constraint = cs[0] if len(cs) == 1 else And(*cs)
     plan = plan_structure(constraint)
     name = constraint.spec()
@@ -1216,7 +702,7 @@ def build_structure(cs, vocab: VocabIndex) -> list[Masker]:
     return [m]
 
 
-def _why_not(c: _Counts, name: str) -> str:
+def _why_not(c: Counts, name: str) -> str:
     """Why no text meets the counts (the common case named, else the rules)."""
     if c.sw.exact is not None and c.W.exact is not None and c.W.exact % c.sw.exact:
         return (f"'{name}': sentences of exactly {c.sw.exact} words cannot make exactly {c.W.exact} "
