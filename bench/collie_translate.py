@@ -13,7 +13,8 @@ target, and combine the parts with ``reduction`` (only "all" here: every part). 
                   part -> starts-with-word: / ends-with-word:, or sentence-ends:[...] when
                   each sentence has its own target; last sentence of each paragraph, with
                   one target per paragraph -> paragraph-ends:[...]
-    for_each(...) words "in" / "not in" -> include: / ban-words:
+    for_each(...) words "in" / "not in" -> include: / ban-words: (a must-use word include:
+                  cannot take, such as "9" or "wrought-iron", goes to a free word-at: position)
 
 Two bounds on the same count (>=A and <=B) become one range A..B.  The unit the prompt asks
 for ("Please generate a word / sentence / paragraph") is added as one-word / sentences:1 /
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import json
 import re
+
+from constraints.units import WORD_RE
 
 COUNT_OF = {"character": "chars", "word": "words", "sentence": "sentences", "paragraph": "paragraphs"}
 SCOPE_OF = {"sentence": "each-sentence", "paragraph": "each-paragraph"}
@@ -67,18 +70,21 @@ def _word_list(words, path: str) -> str:
     return json.dumps(words, ensure_ascii=False)
 
 
-def _positions(pos, targets, path: str, what: str) -> str:
-    """COLLIE's 0-based (or negative) positions with their targets -> P=X,... 1-based."""
+def _positions(pos, targets, path: str, what: str) -> list[tuple[int, str]]:
+    """COLLIE's 0-based (or negative) positions with their targets -> [(P, X)], P 1-based."""
     pos_list = pos if isinstance(pos, list) else [pos]
     tgt_list = targets if isinstance(pos, list) else [targets]
     if not isinstance(tgt_list, list) or len(tgt_list) != len(pos_list):
         raise TreeError(f"position at {_where(path)}: {len(pos_list)} positions but targets {targets!r}")
-    pairs = []
-    for p, t in zip(pos_list, tgt_list):
-        if not isinstance(t, str) or not t or any(c in t for c in ",=\"&|()"):
-            raise TreeError(f"position at {_where(path)}: {what} {t!r} cannot be written as P={what.upper()}")
-        pairs.append(f"{p + 1 if p >= 0 else p}={t}")
-    return ",".join(pairs)
+    return [(p + 1 if p >= 0 else p, _pos_value(t, path, what)) for p, t in zip(pos_list, tgt_list)]
+
+
+def _pos_value(t, path: str, what: str) -> str:
+    """A word-at / char-at value: P=X items are split at commas, and & | ( ) " end or
+    quote a spec argument, so a value holding one cannot be written."""
+    if not isinstance(t, str) or not t or any(c in t for c in ',="&|()'):
+        raise TreeError(f"position at {_where(path)}: {what} {t!r} cannot be written as P={what.upper()}")
+    return t
 
 
 class _Rules:
@@ -89,6 +95,31 @@ class _Rules:
         self.other: list[str] = []
         self.banned: list[str] = []
         self.included: list[str] = []
+        self.at: dict[str, dict[int, str]] = {"word-at": {}, "char-at": {}}
+
+    def place(self, name: str, pairs: list[tuple[int, str]], path: str) -> None:
+        taken = self.at[name]
+        for p, x in pairs:
+            if taken.get(p, x) != x:
+                raise TreeError(f"position at {_where(path)}: position {p} is both {taken[p]!r} and {x!r}")
+            taken[p] = x
+
+    def _place_unlisted(self) -> list[str]:
+        """Must-use words that include: cannot take (it takes words of letters: "9",
+        "wrought-iron" are COLLIE words but not ours) go at free word positions 3, 5, 7...
+        (word-at writes a given word verbatim): the text then contains them, as asked."""
+        listed = [w for w in self.included if WORD_RE.fullmatch(w)]
+        most = _upper_bound(self.counts.get((None, "words")))
+        k = 3
+        for w in self.included:
+            if WORD_RE.fullmatch(w) or w in self.at["word-at"].values():
+                continue
+            while k in self.at["word-at"]:
+                k += 2
+            if most is not None and k > most:
+                raise TreeError(f"no free word position for {w!r} within {most} words")
+            self.at["word-at"][k] = _pos_value(w, "include", "word")
+        return listed
 
     def count(self, scope: str | None, unit: str, op: str, n, path: str) -> None:
         if isinstance(n, list) and len(n) == 1:
@@ -112,10 +143,14 @@ class _Rules:
                 rules = [f"{unit}:{op}{n}" for op, n in b.items()]
             for rule in rules:
                 out.append(rule if scope is None else f"{scope}:({rule})")
-        if self.included:
-            out.append("include:" + _word_list(self.included, "include"))
+        listed = self._place_unlisted()
+        if listed:
+            out.append("include:" + _word_list(listed, "include"))
         if self.banned:
             out.append("ban-words:" + _word_list(self.banned, "ban-words"))
+        for name, pairs in self.at.items():
+            if pairs:
+                out.append(f"{name}:" + ",".join(f"{p}={x}" for p, x in pairs.items()))
         return out + self.other
 
 
@@ -138,7 +173,7 @@ def _leaf(node: dict, target, path: str, rules: _Rules) -> None:
             return rules.count(None, COUNT_OF[tgt], OPS[rel], target, path)
         if kind == "position" and rel == "==" and tgt in ("word", "character"):
             name = "word-at" if tgt == "word" else "char-at"
-            rules.other.append(f"{name}:" + _positions(arg, target, path, tgt))
+            rules.place(name, _positions(arg, target, path, tgt), path)
             return
         if kind == "for_each" and arg is None and tgt == "word" and rel in ("in", "not in"):
             words = target if isinstance(target, list) else [target]
@@ -232,6 +267,15 @@ TOKENS_PER_WORD = 2.0  # SmolLM2's tokenizer writes ~1.3 tokens a word of Englis
 # the rest is room for the masks to steer an exact count home
 SENTENCE_WORDS = 22  # a sentence's length when nothing bounds it
 PARAGRAPH_SENTENCES = 4  # a paragraph's sentences when nothing counts them
+
+
+def _upper_bound(bounds: dict[str, int] | None) -> int | None:
+    """The most a count allows (exact or upper bound), None when unbounded."""
+    if not bounds:
+        return None
+    if "" in bounds or "<=" in bounds:
+        return bounds.get("", bounds.get("<="))
+    return bounds["<"] - 1 if "<" in bounds else None
 
 
 def _upper(bounds: dict[str, int] | None, default: int, slack: int) -> int:

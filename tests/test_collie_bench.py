@@ -153,9 +153,22 @@ def test_translator_covers_every_dev_instance(records):
         assert spec_string(r), r["id"]
 
 
-def test_translator_words_with_odd_characters_go_as_json(first):
-    rec = _with_targets(first, "sent04", ["24,350", "d'Or", "is"])
-    assert spec_string(rec, unit=False) == 'include:["24,350", "d\'Or", "is"]'
+def test_translator_word_lists_with_odd_characters_go_as_json(first):
+    rec = _with_targets(first, "para02", [3, "well,", "is", "d'Or"])
+    assert spec_string(rec, unit=False) == 'sentences:3 & ban-words:["well,", "is", "d\'Or"]'
+
+
+def test_translator_places_must_use_words_include_cannot_take(first):
+    # include: takes words of letters; COLLIE's words also hold digits and hyphens.
+    rec = _with_targets(first, "sent04", ["and", "9", "wrought-iron"])
+    assert spec_string(rec) == "sentences:1 & include:and & word-at:3=9,5=wrought-iron"
+    # A position the tree already fills is skipped.
+    rec = {"constraint": {"all": [first["sent02"]["constraint"]["all"][1], first["sent04"]["constraint"]]},
+           "targets": [["a", "b", "c"], ["80"]], "prompt": "Please generate a sentence."}
+    assert spec_string(rec) == "sentences:1 & word-at:4=a,8=b,11=c,3=80"
+    rec["targets"] = [["a", "b", "c"], ["24,350"]]
+    with pytest.raises(TreeError, match="'24,350' cannot be written as P=WORD"):
+        spec_string(rec)
 
 
 def test_translator_refuses_unknown_shapes_by_name(first):
