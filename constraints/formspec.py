@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from constraints.cache import BoundedCache
-from constraints.base import SpecError, TextConstraint, Violation, register, require_arg
+from constraints.base import SpecError, TextConstraint, Violation, register, require_arg, shown
 from constraints.units import iter_words
 from constraints.forms import Form, FormError, FormReport, check_form, parse_form
 from constraints.lexicon import default_lexicon, normalize
@@ -37,8 +37,10 @@ def split_given(given) -> tuple[str, ...]:
     """Given lines from a string (newline-separated) or a list of them; blank lines drop."""
     if given is None:
         return ()
-    items = [given] if isinstance(given, str) else list(given)
-    return tuple(ln.strip() for item in items for ln in str(item).split("\n") if ln.strip())
+    items = [given] if isinstance(given, str) else given
+    if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+        raise FormError(f"given lines must be text or a list of lines (got {type(given).__name__})")
+    return tuple(ln.strip() for item in items for ln in item.split("\n") if ln.strip())
 
 
 class FormConstraint(TextConstraint):
@@ -46,7 +48,11 @@ class FormConstraint(TextConstraint):
     which must close the last line (the FUDGE couplet task wants ``.?!``)."""
 
     def __init__(self, form: Form | str, given=(), end: str = ""):
-        self.form = parse_form(form) if isinstance(form, str) else form.validate()
+        if not isinstance(form, (Form, str)):
+            raise FormError(f"a form must be a form name or spec (got {type(form).__name__})")
+        if not isinstance(end or "", str):
+            raise FormError(f"form end marks must be text, e.g. .?! (got {type(end).__name__})")
+        self.form = parse_form(form)
         self.given = split_given(given)
         self.end = end or ""
         bad = [c for c in self.end if c not in CLOSING]
@@ -70,14 +76,14 @@ class FormConstraint(TextConstraint):
         for i, line in enumerate(self.given):
             words = [m.group() for m in iter_words(line)]
             if not words:
-                raise FormError(f"given line {i + 1} has no words: {line!r}")
+                raise FormError(f"given line {i + 1} has no words: {shown(line)}")
             letter = self.form.rhyme_letter(i)
             if letter is None:
                 continue
             word = normalize(words[-1])
             keys = rhyme_keys(word)
             if not keys:
-                raise FormError(f"given line {i + 1} ends in {word!r}, which is not in the CMU "
+                raise FormError(f"given line {i + 1} ends in {shown(word)}, which is not in the CMU "
                                 f"dictionary, so nothing can be made to rhyme with it")
             live, used = out.get(letter, (None, ()))
             shared = keys if live is None else live & keys
@@ -85,7 +91,7 @@ class FormConstraint(TextConstraint):
                 raise FormError(f"given lines of rhyme {letter} do not rhyme: "
                                 f"{', '.join(repr(w) for w in used + (word,))}")
             if word in used:
-                raise FormError(f"given line {i + 1} repeats the rhyme word {word!r}")
+                raise FormError(f"given line {i + 1} repeats the rhyme word {shown(word)}")
             out[letter] = (shared, used + (word,))
         return out
 
@@ -140,12 +146,14 @@ class FormConstraint(TextConstraint):
 
 def parse_form_arg(arg: str) -> tuple[str, str]:
     """'NAME[;end=MARKS]' -> (name, marks)."""
+    if not isinstance(arg, str):
+        raise FormError(f"a form spec must be text (got {type(arg).__name__})")
     name, *opts = [p.strip() for p in arg.split(";")]
     end = ""
     for opt in opts:
         key, _, val = opt.partition("=")
         if key.strip() != "end" or not val.strip():
-            raise SpecError(f"form: unknown option {opt!r} (the only one is end=MARKS, e.g. end=.?!)")
+            raise SpecError(f"form: unknown option {shown(opt)} (the only one is end=MARKS, e.g. end=.?!)")
         end = val.strip()
     return name, end
 

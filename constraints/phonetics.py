@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import pronouncing
 
-from constraints.base import SpecError, Violation, WordConstraint, register, require_arg
+from constraints.base import SpecError, Violation, WordConstraint, register, require_arg, shown
 from constraints.units import WORD_RE, iter_words
 from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
 from constraints.words import edit_distance
@@ -176,7 +176,7 @@ _OPS = {
     "<": lambda a, b: a < b,
     ">": lambda a, b: a > b,
 }
-_CMP = re.compile(r"(<=|>=|<|>|=)?\s*(.*)")
+_CMP = re.compile(r"(<=|>=|<|>|=)?\s*(.*)", re.S)  # re.S: a pasted line break is a bad number, not a crash
 
 
 def parse_comparison(name: str, arg: str) -> tuple[str, int]:
@@ -186,7 +186,7 @@ def parse_comparison(name: str, arg: str) -> tuple[str, int]:
     try:
         n = int(num)
     except ValueError:
-        raise SpecError(f"'{name}': {num!r} is not a whole number (e.g. {name}:3, {name}:<=3)") from None
+        raise SpecError(f"'{name}': {shown(num)} is not a whole number (e.g. {name}:3, {name}:<=3)") from None
     if n < 0:
         raise SpecError(f"'{name}': count must not be negative (got {n})")
     return op, n
@@ -197,7 +197,7 @@ class Syllables(PhoneticConstraint):
 
     def __init__(self, op: str, n: int, estimate: bool = False):
         if op not in _OPS:
-            raise SpecError(f"syllables: unknown comparison {op!r}")
+            raise SpecError(f"syllables: unknown comparison {shown(op)}")
         if n < 0:
             raise SpecError(f"syllables: count must not be negative (got {n})")
         self.op, self.n, self.estimate = op, n, estimate
@@ -244,9 +244,9 @@ class Rhymes(PhoneticConstraint):
         self.word = normalize(word)
         self.keys = rhyme_keys(self.word)
         if not self.keys:
-            raise SpecError(f"rhymes: no rhymes for {word!r}: it is not in the CMU dictionary")
+            raise SpecError(f"rhymes: no rhymes for {shown(word)}: it is not in the CMU dictionary")
         if not any(w != self.word for k in self.keys for w in rhymes_of(k)):
-            raise SpecError(f"rhymes: no rhymes for {word!r} in the CMU dictionary")
+            raise SpecError(f"rhymes: no rhymes for {shown(word)} in the CMU dictionary")
 
     def sound_ok(self, word: str) -> bool:
         return normalize(word) != self.word and bool(rhyme_keys(word) & self.keys)
@@ -261,7 +261,7 @@ class Rhymes(PhoneticConstraint):
 def _stress_arg(pattern: str) -> str:
     p = pattern.strip()
     if not p or set(p) - set("012"):
-        raise SpecError(f"stress: pattern must be digits 0, 1 (2 counts as 1), e.g. stress:01; got {pattern!r}")
+        raise SpecError(f"stress: pattern must be digits 0, 1 (2 counts as 1), e.g. stress:01; got {shown(pattern)}")
     return p.replace("2", "1")
 
 
@@ -288,7 +288,7 @@ class MetreOf(PhoneticConstraint):
         self.word = normalize(word)
         self.patterns = stress_patterns(self.word)
         if not self.patterns:
-            raise SpecError(f"metre-of: {word!r} is not in the CMU dictionary, so its metre is unknown")
+            raise SpecError(f"metre-of: {shown(word)} is not in the CMU dictionary, so its metre is unknown")
 
     def sound_ok(self, word: str) -> bool:
         return bool(stress_patterns(word) & self.patterns)
@@ -311,7 +311,7 @@ class SoundsLike(PhoneticConstraint):
         self.distance = distance
         self.targets = bare_phones(self.word)
         if not self.targets:
-            raise SpecError(f"sounds-like: {word!r} is not in the CMU dictionary, so its sound is unknown")
+            raise SpecError(f"sounds-like: {shown(word)} is not in the CMU dictionary, so its sound is unknown")
         if not 0 <= distance <= 3:
             raise SpecError(f"sounds-like: distance must be 0 to 3 (got {distance})")
 
@@ -366,7 +366,7 @@ def _alliterate_arg(arg: str) -> frozenset[str]:
 def _word_arg(name: str, arg: str | None) -> str:
     w = require_arg(name, arg)
     if not WORD_RE.fullmatch(w):
-        raise SpecError(f"'{name}': {w!r} is not a word")
+        raise SpecError(f"'{name}': {shown(w)} is not a word")
     return w
 
 
@@ -417,7 +417,7 @@ def _sounds_like(arg):
     try:
         distance = int(n) if n.strip() else 1
     except ValueError:
-        raise SpecError(f"sounds-like: distance {n.strip()!r} is not a whole number") from None
+        raise SpecError(f"sounds-like: distance {shown(n.strip())} is not a whole number") from None
     return SoundsLike(_word_arg("sounds-like", word), distance)
 
 
