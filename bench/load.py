@@ -120,8 +120,8 @@ def launch(engine, data: Path, batching: bool, cap: int = 200):
 
 def settings(i: int, tokens: int) -> list:
     """The page's settings panel for session i (model, mode, temperature, top_k, top_p,
-    repetition penalty, max tokens, seed): its temperature and seed are its own."""
-    return ["", "continue", round(0.5 + 0.05 * i, 2), 50, 0.95, 1.1, tokens, 1000 + i]
+    repetition penalty, max tokens, seed, search width): its temperature and seed are its own."""
+    return ["", "continue", round(0.5 + 0.05 * i, 2), 50, 0.95, 1.1, tokens, 1000 + i, 0]
 
 
 # ----------------------------------------------------------------- one session
@@ -275,7 +275,7 @@ class Session:
         self.call("bad: wrong type", p, "", "", 3, "hot", api_name="/generate", refused="temperature must be a number")
         self.call("bad: wrong type", p, "", "", 10**6, api_name="/candidates", refused="n must be from 1 to 50")
         self.call("bad: wrong type", 5, "", api_name="/check", refused="must be text")
-        self.call("bad: wrong type", p, "", "", "continue", 0.8, 50, 0.95, 1.1, 3, "x",
+        self.call("bad: wrong type", p, "", "", "continue", 0.8, 50, 0.95, 1.1, 3, "x", 0,
                   api_name="/studio_generate", refused="seed (-1 = random) must be a number")
         out = self.call("studio_generate", "", "", *settings(self.i, 3), api_name="/studio_generate")
         self.expect(out is not None and "draft is empty" in out[1], f"empty page draft: {out!r}")

@@ -29,8 +29,9 @@ gradio_client = pytest.importorskip("gradio_client")
 pytestmark = pytest.mark.real
 
 PROMPT = "The lighthouse keeper climbed the stairs at dusk, and"
-# The settings panel: model, mode, temperature, top_k, top_p, repetition penalty, max tokens, seed
-SETTINGS = ["", "continue", 0.8, 50, 0.95, 1.1, 300, 11]
+# The settings panel: model, mode, temperature, top_k, top_p, repetition penalty, max tokens, seed,
+# search width
+SETTINGS = ["", "continue", 0.8, 50, 0.95, 1.1, 300, 11, 0]
 START_S = 300  # the longest a start may take (a cold model conversion is about a minute)
 
 

@@ -18,7 +18,7 @@ import json
 import math
 
 import pytest
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation, entries
@@ -240,7 +240,7 @@ def endpoints(tiny_engine, tmp_path_factory):
     for spec in GOOD_SPECS:
         fns["candidates"]("Once upon a time", spec, "", 10)
         list(fns["generate"]("Once upon a time", spec, "", 3))
-    for form in ("haiku", "couplet;end=."):
+    for form in ("haiku", "couplet"):
         fns["candidates"]("A line\n", "", form, 10)
         list(fns["generate"]("A line\n", "", form, 8))
     return demo, fns
@@ -262,42 +262,56 @@ def call(fn, *args, **kw):
 prompts = st.one_of(st.sampled_from(["Once upon a time", "The sea", "  ", "", "A\nB\n"]), st.text(max_size=30), scalar)
 specs = st.one_of(st.sampled_from(["", "lipogram:e", "syllables:1 & starts-with:s", "nosuch:1", "(("]),
                   spec_grammar, scalar)
-forms = st.one_of(st.sampled_from(["", "haiku", "couplet;end=.", "5x100000000", "nonsense"]), scalar)
+forms = st.one_of(st.sampled_from(["", "haiku", "couplet", "couplet;end=.", "5x100000000", "nonsense"]), scalar)
 numbers = st.one_of(st.integers(-3, 12), st.floats(allow_nan=True, allow_infinity=True), scalar)
 seeds = st.one_of(st.just(-1), st.integers(0, 2**64), st.floats(allow_nan=True), scalar)
 GOOD_SPECS = ["", "lipogram:e", "syllables:1 & starts-with:s", "include:sea", "rhymes:day | length:<4"]
 
 
-def mostly(good, odd):
-    """Three draws in four from ``good``: enough requests get past the checks to decode."""
-    return st.one_of(good, good, good, odd)
+def spoilt(goods: list, odds: list):
+    """A good argument list, or one with a single argument swapped for an odd value: about
+    half the requests decode, and each odd value is met alone, where its refusal must name it."""
+    one_odd = st.integers(0, len(goods) - 1).flatmap(lambda i: st.tuples(st.just(i), odds[i]))
+    return st.tuples(st.tuples(*goods), st.one_of(st.none(), one_odd)).map(lambda t: _swap(*t))
 
 
-good_prompts = mostly(st.sampled_from(["Once upon a time", "The sea was", "A\nB\n"]), prompts)
-good_specs = mostly(st.sampled_from(GOOD_SPECS), specs)
-good_forms = mostly(st.just(""), forms)
+def _swap(args, odd):
+    args = list(args)
+    if odd is not None:
+        args[odd[0]] = odd[1]
+    return args
+
+
+good_prompt = st.sampled_from(["Once upon a time", "The sea was", "A\nB\n"])
+good_seed = st.integers(-1, 2**31)
+modes_odd = st.one_of(st.sampled_from(["poem", "", "instruct "]), scalar)
 
 
 @fuzz(0.3)
-@given(good_prompts, good_specs, good_forms, mostly(st.integers(1, 8), numbers), mostly(st.floats(0.05, 2), numbers),
-       mostly(st.integers(0, 100), numbers), mostly(st.floats(0.05, 1), numbers), mostly(st.floats(1, 2), numbers),
-       mostly(st.integers(-1, 2**31), seeds), st.sampled_from(["continue", "continue", "instruct", "poem", None, 3]))
-@example("Once", "", "", 3, 0.8, 50, 0.95, 1.1, 1e30, "continue")  # failed in the decoder: no clear error
-def test_generate_endpoint(endpoints, prompt, spec, form, n, temperature, top_k, top_p, rep, seed, mode):
+@given(spoilt([good_prompt, st.sampled_from(GOOD_SPECS), st.sampled_from(["", "haiku"]), st.integers(1, 8),
+               st.floats(0.05, 2), st.integers(0, 100), st.floats(0.05, 1), st.floats(1, 2), good_seed,
+               st.sampled_from(["continue", "instruct"])],
+              [prompts, specs, forms, numbers, numbers, numbers, numbers, numbers, seeds, modes_odd]))
+@example(["Once", "", "", 3, 0.8, 50, 0.95, 1.1, 1e30, "continue"])  # failed in the decoder: no clear error
+def test_generate_endpoint(endpoints, args):
     _, fns = endpoints
-    out = call(fns["generate"], prompt, spec, form, n, temperature, top_k, top_p, rep, seed, mode)
+    out = call(fns["generate"], *args)
+    event("decoded" if out else "refused")  # --hypothesis-show-statistics: how many got through
     if out is not None:
         assert all(isinstance(x, str) for x in out)
 
 
 @fuzz(0.3)
-@given(good_prompts, good_specs, good_forms, mostly(st.integers(1, 12), numbers), mostly(st.floats(0.05, 2), numbers),
-       mostly(st.integers(-1, 2**31), seeds), st.sampled_from(["continue", "continue", "instruct", None]))
-@example("Once", "", "", 10**9, 0.8, 1, "continue")  # n unbounded: a frontier of the whole vocabulary
-@example("Once", "", "", 10, 0, 1, "continue")  # temperature 0: every weight underflowed to zero
-def test_next_word_endpoints(endpoints, prompt, spec, form, n, temperature, seed, mode):
+@given(spoilt([good_prompt, st.sampled_from(GOOD_SPECS), st.sampled_from(["", "haiku"]), st.integers(1, 12),
+               st.sampled_from(["continue", "instruct"]), good_seed, st.floats(0.05, 2)],
+              [prompts, specs, forms, numbers, modes_odd, seeds, numbers]))
+@example(["Once", "", "", 10**9, "continue", 1, 0.8])  # n unbounded: a frontier of the whole vocabulary
+@example(["Once", "", "", 10, "continue", 1, 0])  # temperature 0: every weight underflowed to zero
+def test_next_word_endpoints(endpoints, args):
     _, fns = endpoints
+    prompt, spec, form, n, mode, seed, temperature = args
     cands = call(fns["candidates"], prompt, spec, form, n, mode)
+    event("listed" if cands else "refused or none")
     if cands is not None:
         assert isinstance(cands, list) and all(set(c) >= {"text", "prob"} for c in cands)
     word = call(fns["one_word"], prompt, spec, form, seed, temperature)
@@ -305,11 +319,13 @@ def test_next_word_endpoints(endpoints, prompt, spec, form, n, temperature, seed
 
 
 @fuzz(0.2)
-@given(good_prompts, good_specs, good_forms, mostly(st.integers(2, 4), numbers), mostly(st.integers(1, 8), numbers),
-       mostly(st.integers(-1, 2**31), seeds))
-def test_variants_endpoint(endpoints, prompt, spec, form, k, n, seed):
+@given(spoilt([good_prompt, st.sampled_from(GOOD_SPECS), st.just(""), st.integers(2, 4), st.integers(1, 8), good_seed],
+              [prompts, specs, forms, numbers, numbers, seeds]))
+def test_variants_endpoint(endpoints, args):
     _, fns = endpoints
+    prompt, spec, form, k, n, seed = args
     out = call(fns["variants"], prompt, spec, form, k, n, 0.8, 50, 0.95, 1.1, seed)
+    event("decoded" if out else "refused")
     assert out is None or (isinstance(out, list) and all(isinstance(t, str) for t in out))
 
 
@@ -341,7 +357,7 @@ def test_page_handlers_answer_with_a_status_line(endpoints, draft, spec, form, t
 
     demo, _ = endpoints
     h, session = Handlers(demo.studio), Session()
-    vals = ["", "continue", *nums[:4], 5, seed]
+    vals = ["", "continue", *nums[:4], 5, seed, 0]
     with guard():
         for out in (h.spec_apply(spec, session), h.form_changed(form, session)):
             status = out[-1]
@@ -396,8 +412,8 @@ def test_endpoints_over_http(served, text, spec, temperature, seed):
     over_http(served, spec, api_name="/parse")
     over_http(served, text, spec, "", 3, temperature, 50, 0.95, 1.1, seed, api_name="/generate")
     # the page's own Generate: (draft, instruction, model, mode, temperature, top_k, top_p,
-    # repetition penalty, max tokens, seed), the settings read by Gradio's sliders first
-    over_http(served, text, "", "", "continue", temperature, 50, 0.95, 1.1, 3, seed, api_name="/studio_generate")
+    # repetition penalty, max tokens, seed, search width), the settings read by Gradio's sliders first
+    over_http(served, text, "", "", "continue", temperature, 50, 0.95, 1.1, 3, seed, 0, api_name="/studio_generate")
 
 
 # ----------------------------------------------------------------- regressions, one per bug found
@@ -500,7 +516,7 @@ def test_settings_are_read_by_name(tmp_path):
     assert (ok.temperature, ok.max_new_tokens, ok.seed) == (0.5, 40, 7)
     # The draft's record keeps what can be read: a bad value never stops the text being saved.
     assert SettingsIn(temperature="hot", seed=1e30).to_dict() == {
-        "top_k": 50, "top_p": 0.95, "repetition_penalty": 1.1, "max_new_tokens": 60}
+        "top_k": 50, "top_p": 0.95, "repetition_penalty": 1.1, "max_new_tokens": 60, "search": 0}
 
 
 def test_a_bad_setting_does_not_stop_the_draft_saving(tmp_path):
