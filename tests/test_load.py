@@ -1,9 +1,9 @@
-"""The load test's contract, bounded: sixteen gradio_client sessions at once against a
-local studio in Space mode (loopback), on the tiny model with budgets of a few tokens, with
-batched decoding (sixteen sessions) and without (eight: the old path decodes two at a time,
-and the whole test stays within a minute here).  Each session runs bench/load.py's script: /generate streamed,
-/candidates, /check, /variants, /stop mid-generation, the page's own endpoints, and bad
-inputs; the contract:
+"""The load test's contract, bounded: concurrent gradio_client sessions against a local
+studio in Space mode (loopback), on the tiny model with budgets of a few tokens; sixteen
+with batched decoding, eight without (the old path decodes two at a time; the whole file
+stays within about a minute here).  Each session runs bench/load.py's script: /generate
+streamed, /candidates, /check, /variants, /stop mid-generation, the page's own endpoints,
+and bad inputs; the contract:
 
 - every request gets its result or one clear error (one line that names the problem);
 - no session sees another's drafts or settings.
