@@ -31,6 +31,16 @@ class SpecError(ValueError):
     """A constraint spec that cannot be understood (unknown name, bad argument)."""
 
 
+def shown(text, limit: int = 60) -> str:
+    """A writer's text quoted inside a message: on one line (line breaks and other
+    control characters escaped) and cut to ``limit`` characters, so a refusal stays one
+    short line whatever was pasted."""
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in s) + "'"
+
+
 class ImpossibleConstraint(ValueError):
     """A constraint set that no text can satisfy, refused before any decoding."""
 
@@ -290,7 +300,7 @@ def lookup(name: str) -> Entry:
     except KeyError:
         close = difflib.get_close_matches(name, list(REGISTRY), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise SpecError(f"unknown constraint '{name}'{hint}; `perec constraints` lists them") from None
+        raise SpecError(f"unknown constraint {shown(name)}{hint}; `perec constraints` lists them") from None
 
 
 def entries() -> list[Entry]:
@@ -306,7 +316,7 @@ def require_arg(name: str, arg: str | None) -> str:
 
 def no_arg(name: str, arg: str | None) -> None:
     if arg not in (None, ""):
-        raise SpecError(f"'{name}' takes no argument (got '{arg}')")
+        raise SpecError(f"'{name}' takes no argument (got {shown(arg)})")
 
 
 def quote_arg(arg: str) -> str:
@@ -323,7 +333,7 @@ def split_list(name: str, arg: str | None) -> list[str]:
     """Comma-separated items, none empty."""
     items = [x.strip() for x in require_arg(name, arg).split(",")]
     if any(not x for x in items):
-        raise SpecError(f"'{name}': empty item in list '{arg}'")
+        raise SpecError(f"'{name}': empty item in list {shown(arg)}")
     return items
 
 

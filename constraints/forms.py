@@ -36,6 +36,11 @@ one-syllable word take either beat and counts secondary stress as strong.
 
 A word outside CMU is reported, and its syllables are estimated from its spelling and
 marked in the scansion (``LineReport.estimated``), so the rest of the line is still judged.
+
+Size: at most ``MAX_LINES`` lines of at most ``MAX_SYLLABLES`` syllables (a crown of
+sonnets has 210 lines; the longest lines in use run to twenty-odd syllables).  Past that
+a spec is refused before anything is built: "5x100000000" would otherwise allocate a
+hundred million lines.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from constraints.base import SpecError, Violation
+from constraints.base import SpecError, Violation, shown
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
 from constraints.phonetics import (
@@ -53,6 +58,8 @@ from constraints.phonetics import (
 )
 
 UNRHYMED = "-"  # canonical mark; ". x X" are read as it
+MAX_LINES = 1000
+MAX_SYLLABLES = 100
 
 
 class FormError(SpecError):
@@ -104,7 +111,7 @@ class Form:
     def with_stress(self, kind: str) -> "Form":
         """The same form with every line iambic (01...) or trochaic (10...)."""
         if kind not in ("iambic", "trochaic"):
-            raise FormError(f"stress kind must be iambic or trochaic, not {kind!r}")
+            raise FormError(f"stress kind must be iambic or trochaic, not {shown(kind)}")
         name = f"{self.name}-{kind}" if f"{self.name}-{kind}" in BUILTINS else f"{self.name}+{kind}"
         return replace(self, name=name, stress=tuple(_pattern(kind, n) for n in self.syllables))
 
@@ -124,16 +131,20 @@ class Form:
         """Raise FormError naming the first reason no poem can have this form."""
         if not self.syllables:
             raise FormError("a form needs at least one line")
+        if self.n_lines > MAX_LINES:
+            raise FormError(f"a form has at most {MAX_LINES} lines (this one has {self.n_lines})")
         if len(self.rhyme) != self.n_lines:
             raise FormError(
                 f"rhyme scheme '{self.rhyme}' has {len(self.rhyme)} letters for {self.n_lines} lines"
             )
         bad = [c for c in self.rhyme if c != UNRHYMED and not c.isalpha()]
         if bad:
-            raise FormError(f"rhyme scheme '{self.rhyme}': {bad[0]!r} is not a letter (- . or x mark unrhymed lines)")
+            raise FormError(f"rhyme scheme '{self.rhyme}': {shown(bad[0])} is not a letter (- . or x mark unrhymed lines)")
         for i, n in enumerate(self.syllables, 1):
             if n < 0:
                 raise FormError(f"line {i}: syllable count must not be negative (got {n})")
+            if n > MAX_SYLLABLES:
+                raise FormError(f"line {i}: at most {MAX_SYLLABLES} syllables a line (got {n})")
             if n == 0:
                 letter = self.rhyme_letter(i - 1)
                 if letter:
@@ -146,9 +157,9 @@ class Form:
                 if p is None:
                     continue
                 if set(p) - set("01"):
-                    raise FormError(f"line {i}: stress pattern {p!r} must be 0s and 1s")
+                    raise FormError(f"line {i}: stress pattern {shown(p)} must be 0s and 1s")
                 if len(p) != n:
-                    raise FormError(f"line {i}: stress pattern {p!r} has {len(p)} syllables, the line has {n}")
+                    raise FormError(f"line {i}: stress pattern {shown(p)} has {len(p)} syllables, the line has {n}")
         for letter, lines in self.rhyme_groups().items():
             budgets = sorted(self.syllables[i] for i in lines)
             if len(lines) > 1 and not _rhyme_feasible(tuple(budgets)):
@@ -204,8 +215,12 @@ def _counts(text: str) -> tuple[int, ...]:
         part = part.strip()
         m = re.fullmatch(r"(-?\d+)(?:\s*[x×*]\s*(\d+))?", part)
         if not m:
-            raise FormError(f"syllable counts: {part!r} is not a number (write e.g. 5-7-5 or 10x14)")
+            raise FormError(f"syllable counts: {shown(part)} is not a number (write e.g. 5-7-5 or 10x14)")
+        if max(len(m.group(1)), len(m.group(2) or "")) > 9:
+            raise FormError(f"syllable counts: {shown(part)} is far too large")
         n, k = int(m.group(1)), int(m.group(2) or 1)
+        if len(out) + k > MAX_LINES:  # before building the lines, not after
+            raise FormError(f"a form has at most {MAX_LINES} lines (this one asks for more)")
         out.extend([n] * k)
     return tuple(out)
 
@@ -224,6 +239,8 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
         return parse_form(text).iambic().validate()
     if isinstance(text, Form):
         return text.validate()
+    if not isinstance(text, str):
+        raise FormError(f"a form spec must be text (got {type(text).__name__})")
     t = text.strip()
     if not t:
         raise FormError("empty form spec")
@@ -238,7 +255,7 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
         body = t.split(":", 1)[1] if low.startswith("custom:") else t
         parts = re.split(r"[/:]", body)
         if len(parts) > 3:
-            raise FormError(f"custom form {text!r}: expected SYLLABLES[/SCHEME][/STRESS]")
+            raise FormError(f"custom form {shown(text)}: expected SYLLABLES[/SCHEME][/STRESS]")
         counts = _counts(parts[0])
         scheme = parts[1] if len(parts) > 1 else ""
         stress = _stress_part(parts[2], counts) if len(parts) > 2 else None
@@ -248,7 +265,7 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
         close = difflib.get_close_matches(low, list(BUILTINS), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise FormError(
-            f"unknown form '{text.strip()}'{hint}; forms are {', '.join(BUILTINS)}, "
+            f"unknown form {shown(text.strip())}{hint}; forms are {', '.join(BUILTINS)}, "
             "or a custom one like 5-7-5/ABA"
         )
     if suffix:

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from constraints.cache import BoundedCache
-from constraints.base import SpecError, TextConstraint, Violation, register, require_arg
+from constraints.base import SpecError, TextConstraint, Violation, register, require_arg, shown
 from constraints.units import iter_words
 from constraints.forms import Form, FormError, FormReport, check_form, parse_form
 from constraints.lexicon import DEFAULT_FLOOR, Lexicon, normalize, writer_lexicon
@@ -45,8 +45,10 @@ def split_given(given) -> tuple[str, ...]:
     """Given lines from a string (newline-separated) or a list of them; blank lines drop."""
     if given is None:
         return ()
-    items = [given] if isinstance(given, str) else list(given)
-    return tuple(ln.strip() for item in items for ln in str(item).split("\n") if ln.strip())
+    items = [given] if isinstance(given, str) else given
+    if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+        raise FormError(f"given lines must be text or a list of lines (got {type(given).__name__})")
+    return tuple(ln.strip() for item in items for ln in item.split("\n") if ln.strip())
 
 
 def split_draft(text: str | None) -> tuple[tuple[str, ...], str]:
@@ -73,6 +75,10 @@ class FormConstraint(TextConstraint):
 
     def __init__(self, form: Form | str, given=(), end: str = "", partial: str = "",
                  reading: Reading = STRICT):
+        if not isinstance(form, (Form, str)):
+            raise FormError(f"a form must be a form name or spec (got {type(form).__name__})")
+        if not isinstance(end or "", str):
+            raise FormError(f"form end marks must be text, e.g. .?! (got {type(end).__name__})")
         self.form = parse_form(form) if isinstance(form, str) else form.validate()
         self.given = split_given(given)
         self.partial = (partial or "").strip()
@@ -122,7 +128,7 @@ class FormConstraint(TextConstraint):
         for i, line in enumerate(self.given):
             words = [m.group() for m in iter_words(line)]
             if not words:
-                raise FormError(f"given line {i + 1} has no words: {line!r}")
+                raise FormError(f"given line {i + 1} has no words: {shown(line)}")
             letter = self.form.rhyme_letter(i)
             if letter is None:
                 continue
@@ -130,7 +136,7 @@ class FormConstraint(TextConstraint):
             keys = sound(word, self.reading).rhymes
             if not keys:
                 what = "is only read as letters in CMU" if letters_only(word) else "is not in the CMU dictionary"
-                self._notes.append(f"given line {i + 1} ends in {word!r}, which {what}: its rhyme is "
+                self._notes.append(f"given line {i + 1} ends in {shown(word)}, which {what}: its rhyme is "
                                    f"unknown, so the lines rhyming {letter} with it need not match it")
                 continue
             live, used = out.get(letter, (None, ()))
@@ -140,7 +146,7 @@ class FormConstraint(TextConstraint):
                                 f"{', '.join(repr(w) for w in used + (word,))}"
                                 + ("" if self.reading.lenient else " (;lenient hears any pronunciation)"))
             if word in used:
-                raise FormError(f"given line {i + 1} repeats the rhyme word {word!r}")
+                raise FormError(f"given line {i + 1} repeats the rhyme word {shown(word)}")
             out[letter] = (shared, used + (word,))
         return out
 
@@ -220,6 +226,8 @@ class FormArg(NamedTuple):
 
 def parse_form_arg(arg: str) -> FormArg:
     """'NAME[;end=MARKS][;lenient][;letters]' -> FormArg(name, marks, reading)."""
+    if not isinstance(arg, str):
+        raise FormError(f"a form spec must be text (got {type(arg).__name__})")
     name, *opts = [p.strip() for p in arg.split(";")]
     end, flags = "", set()
     for opt in opts:
@@ -230,7 +238,7 @@ def parse_form_arg(arg: str) -> FormArg:
         elif key in ("lenient", "letters") and not eq:
             flags.add(key)
         else:
-            raise SpecError(f"form: unknown option {opt!r} (options: end=MARKS e.g. end=.?!, "
+            raise SpecError(f"form: unknown option {shown(opt)} (options: end=MARKS e.g. end=.?!, "
                             "lenient, letters)")
     return FormArg(name, end, Reading(lenient="lenient" in flags, letters="letters" in flags))
 

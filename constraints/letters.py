@@ -26,8 +26,9 @@ REPLACEMENT = "\ufffd"  # how a token's incomplete UTF-8 bytes reach char_ok
 
 
 def _letters_arg(name: str, arg: str | None) -> str:
-    """'e', 'e,a', 'xyz' -> the set of characters, lower-cased, no separators."""
-    chars = "".join(ch for ch in require_arg(name, arg) if ch not in ", ")
+    """'e', 'e,a', 'xyz' -> the set of characters, lower-cased, no separators (commas and
+    any white space: a tab in the set could not be written back into a spec)."""
+    chars = "".join(ch for ch in require_arg(name, arg) if ch != "," and not ch.isspace())
     if not chars:
         raise SpecError(f"'{name}' needs at least one character")
     return "".join(sorted(set(chars.lower())))

@@ -38,6 +38,7 @@ from constraints.base import (
     register,
     require_arg,
     split_list,
+    shown,
 )
 from constraints.spelled import is_letter, spelled_out
 from constraints.units import WORD_RE
@@ -343,7 +344,7 @@ def _word_list(name: str, arg: str | None) -> tuple[str, ...]:
     words = split_list(name, arg)
     bad = [w for w in words if not WORD_RE.fullmatch(w)]
     if bad:
-        raise SpecError(f"'{name}': {bad[0]!r} is not a word (letters and inner apostrophes only)")
+        raise SpecError(f"'{name}': {shown(bad[0])} is not a word (letters and inner apostrophes only)")
     return tuple(dict.fromkeys(normalize(w) for w in words))
 
 

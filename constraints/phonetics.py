@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import pronouncing
 
-from constraints.base import SpecError, WordConstraint, register, require_arg
+from constraints.base import SpecError, WordConstraint, register, require_arg, shown
 from constraints.units import WORD_RE
 from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
 from constraints.spelled import spelled_out
@@ -278,7 +278,7 @@ _OPS = {
     "<": lambda a, b: a < b,
     ">": lambda a, b: a > b,
 }
-_CMP = re.compile(r"(<=|>=|<|>|=)?\s*(.*)")
+_CMP = re.compile(r"(<=|>=|<|>|=)?\s*(.*)", re.S)  # re.S: a pasted line break is a bad number, not a crash
 
 
 def parse_comparison(name: str, arg: str) -> tuple[str, int]:
@@ -288,7 +288,7 @@ def parse_comparison(name: str, arg: str) -> tuple[str, int]:
     try:
         n = int(num)
     except ValueError:
-        raise SpecError(f"'{name}': {num!r} is not a whole number (e.g. {name}:3, {name}:<=3)") from None
+        raise SpecError(f"'{name}': {shown(num)} is not a whole number (e.g. {name}:3, {name}:<=3)") from None
     if n < 0:
         raise SpecError(f"'{name}': count must not be negative (got {n})")
     return op, n
@@ -300,7 +300,7 @@ class Syllables(PhoneticConstraint):
 
     def __init__(self, op: str, n: int, estimate: bool = False, reading: Reading = STRICT):
         if op not in _OPS:
-            raise SpecError(f"syllables: unknown comparison {op!r}")
+            raise SpecError(f"syllables: unknown comparison {shown(op)}")
         if n < 0:
             raise SpecError(f"syllables: count must not be negative (got {n})")
         self.op, self.n, self.estimate, self.reading = op, n, estimate, reading
@@ -351,9 +351,9 @@ class Rhymes(PhoneticConstraint):
         if not self.keys:
             why = "it is only read as letters (+letters counts it)" if letters_only(self.word) \
                 else "it is not in the CMU dictionary"
-            raise SpecError(f"rhymes: no rhymes for {word!r}: {why}")
+            raise SpecError(f"rhymes: no rhymes for {shown(word)}: {why}")
         if not any(w != self.word for k in self.keys for w in rhymes_of(k)):
-            raise SpecError(f"rhymes: no rhymes for {word!r} in the CMU dictionary")
+            raise SpecError(f"rhymes: no rhymes for {shown(word)} in the CMU dictionary")
 
     def sound_ok(self, word: str) -> bool:
         return normalize(word) != self.word and bool(self.heard(word).rhymes & self.keys)
@@ -368,7 +368,7 @@ class Rhymes(PhoneticConstraint):
 def _stress_arg(pattern: str) -> str:
     p = pattern.strip()
     if not p or set(p) - set("012"):
-        raise SpecError(f"stress: pattern must be digits 0, 1 (2 counts as 1), e.g. stress:01; got {pattern!r}")
+        raise SpecError(f"stress: pattern must be digits 0, 1 (2 counts as 1), e.g. stress:01; got {shown(pattern)}")
     return p.replace("2", "1")
 
 
@@ -398,7 +398,7 @@ class MetreOf(PhoneticConstraint):
         self.reading = reading
         self.patterns = stress_patterns(self.word, reading)
         if not self.patterns:
-            raise SpecError(f"metre-of: {word!r} is not in the CMU dictionary, so its metre is unknown")
+            raise SpecError(f"metre-of: {shown(word)} is not in the CMU dictionary, so its metre is unknown")
 
     def sound_ok(self, word: str) -> bool:
         return bool(self.heard(word).stresses & self.patterns)
@@ -422,7 +422,7 @@ class SoundsLike(PhoneticConstraint):
         self.reading = reading
         self.targets = bare_phones(self.word, reading)
         if not self.targets:
-            raise SpecError(f"sounds-like: {word!r} is not in the CMU dictionary, so its sound is unknown")
+            raise SpecError(f"sounds-like: {shown(word)} is not in the CMU dictionary, so its sound is unknown")
         if not 0 <= distance <= 3:
             raise SpecError(f"sounds-like: distance must be 0 to 3 (got {distance})")
 
@@ -479,7 +479,7 @@ def _alliterate_arg(arg: str, reading: Reading) -> frozenset[str]:
 def _word_arg(name: str, arg: str | None) -> str:
     w = require_arg(name, arg)
     if not WORD_RE.fullmatch(w):
-        raise SpecError(f"'{name}': {w!r} is not a word")
+        raise SpecError(f"'{name}': {shown(w)} is not a word")
     return w
 
 
@@ -548,7 +548,7 @@ def _sounds_like(arg):
     try:
         distance = int(n) if n.strip() else 1
     except ValueError:
-        raise SpecError(f"sounds-like: distance {n.strip()!r} is not a whole number") from None
+        raise SpecError(f"sounds-like: distance {shown(n.strip())} is not a whole number") from None
     return SoundsLike(_word_arg("sounds-like", word), distance, _reading(found))
 
 

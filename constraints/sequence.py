@@ -24,8 +24,10 @@ from constraints.base import (
     TextConstraint,
     Violation,
     WordConstraint,
+    no_arg,
     register,
     split_list,
+    shown,
 )
 from constraints.units import WORD_RE, iter_words
 from constraints.letters import RequiredChars
@@ -109,7 +111,7 @@ class Include(TextConstraint):
             raise SpecError("include: no words given (e.g. include:lighthouse,orange)")
         bad = [w for w in self.words if not WORD_RE.fullmatch(w)]
         if bad:
-            raise SpecError(f"include: {bad[0]!r} is not a word (letters and inner apostrophes only)")
+            raise SpecError(f"include: {shown(bad[0])} is not a word (letters and inner apostrophes only)")
         if within is not None and within < 1:
             raise SpecError(f"include: the budget @N must be at least 1 token (got {within})")
         self.within, self.forms = within, forms
@@ -139,13 +141,13 @@ class Include(TextConstraint):
 def _include_arg(name: str, arg: str | None) -> tuple[list[str], int | None]:
     text = (arg or "").strip()
     within = None
-    m = re.fullmatch(r"(.*)@\s*(-?\d+)\s*", text, re.S)
+    m = re.fullmatch(r"(.*)@\s*(-?\d{1,9})\s*", text, re.S)
     if m:
         text, within = m.group(1), int(m.group(2))
         if within < 1:
             raise SpecError(f"'{name}': the budget @N must be at least 1 token (got {within})")
     elif "@" in text:
-        raise SpecError(f"'{name}': expected WORDS@N with N a number of tokens, got {arg!r}")
+        raise SpecError(f"'{name}': expected WORDS@N with N a number of tokens, got {shown(arg)}")
     return split_list(name, text), within
 
 
@@ -189,7 +191,7 @@ def _pangram(arg):
         return Pangram()
     letters = "".join(ch for ch in arg.lower() if ch not in ", ")
     if not letters or not all(ch.isalpha() for ch in letters):
-        raise SpecError(f"'pangram': needs letters, got {arg!r}")
+        raise SpecError(f"'pangram': needs letters, got {shown(arg)}")
     return Pangram(letters)
 
 
@@ -215,7 +217,7 @@ class Rhopalism(TextConstraint):
 
     def __init__(self, unit: str = "letters", restart: bool = False):
         if unit not in RHOPALISM_UNITS:
-            raise SpecError(f"rhopalism: unknown unit {unit!r}; use letters or syllables")
+            raise SpecError(f"rhopalism: unknown unit {shown(unit)}; use letters or syllables")
         self.unit, self.restart = unit, restart
 
     def spec(self) -> str:
@@ -262,7 +264,7 @@ def _rhopalism(arg):
         a = a[: -len("restart")].rstrip("+ ")
     unit = a or "letters"
     if unit not in RHOPALISM_UNITS:
-        raise SpecError(f"rhopalism: expected letters or syllables (optionally +restart), got {arg!r}")
+        raise SpecError(f"rhopalism: expected letters or syllables (optionally +restart), got {shown(arg)}")
     return Rhopalism(unit, restart)
 
 
@@ -300,8 +302,7 @@ class EPrime(WordConstraint):
 @register("e-prime", description='No form of "to be" (is, was, be, been, it\'s, I\'m, ...).',
           example="e-prime", level="word", takes_arg=False)
 def _e_prime(arg):
-    if arg not in (None, ""):
-        raise SpecError(f"'e-prime' takes no argument (got '{arg}')")
+    no_arg("e-prime", arg)
     return EPrime()
 
 

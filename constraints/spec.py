@@ -9,6 +9,11 @@
 
 Examples: ``lipogram:e``, ``syllables:1 & starts-with:s``, ``!(starts-with:s | rhymes:day)``.
 Several ``-c`` options on the command line are joined with ``&``.
+
+Limits: at most ``MAX_DEPTH`` levels of nesting (``(``, ``!``, ``next:``) and ``MAX_RULES``
+rules in one spec.  Real specs stay far below both; past them a pasted or generated spec
+is refused in one line instead of overflowing the stack or making every check crawl.
+An unquoted argument cannot hold a double quote (the spec could not be written back).
 """
 
 from __future__ import annotations
@@ -16,17 +21,21 @@ from __future__ import annotations
 import json
 import re
 
-from constraints.base import And, Constraint, Not, Or, SpecError, lookup
+from constraints.base import And, Constraint, Not, Or, SpecError, lookup, shown
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+MAX_DEPTH = 32
+MAX_RULES = 64
 
 
 class _Parser:
     def __init__(self, text: str):
         self.s, self.i = text, 0
+        self.depth = 0  # open '(' / '!' / scope wrappers around the current factor
+        self.rules = 0
 
     def error(self, what: str) -> SpecError:
-        return SpecError(f"bad spec '{self.s}': {what} at position {self.i + 1}")
+        return SpecError(f"bad spec {shown(self.s)}: {what} at position {self.i + 1}")
 
     def ws(self) -> None:
         while self.i < len(self.s) and self.s[self.i].isspace():
@@ -41,7 +50,7 @@ class _Parser:
             raise SpecError("empty constraint spec")
         c = self.expr()
         if self.peek():
-            raise self.error(f"unexpected '{self.peek()}'")
+            raise self.error(f"unexpected {shown(self.peek())}")
         return c
 
     def expr(self) -> Constraint:
@@ -62,10 +71,10 @@ class _Parser:
         ch = self.peek()
         if ch == "!":
             self.i += 1
-            return Not(self.factor())
+            return Not(self.nested(self.factor))
         if ch == "(":
             self.i += 1
-            c = self.expr()
+            c = self.nested(self.expr)
             if self.peek() != ")":
                 raise self.error("missing ')'")
             self.i += 1
@@ -74,17 +83,30 @@ class _Parser:
             raise self.error("a constraint is missing")
         return self.atom()
 
+    def nested(self, parse) -> Constraint:
+        """``parse()`` one level deeper, refused past MAX_DEPTH."""
+        if self.depth >= MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep")
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
+
     def atom(self) -> Constraint:
         m = _NAME.match(self.s, self.i)
         if not m:
-            raise self.error(f"expected a constraint name, found '{self.s[self.i]}'")
+            raise self.error(f"expected a constraint name, found {shown(self.s[self.i])}")
+        self.rules += 1
+        if self.rules > MAX_RULES:
+            raise self.error(f"more than {MAX_RULES} rules in one spec")
         name = m.group().lower()
         self.i = m.end()
         entry = lookup(name)
         if self.i < len(self.s) and self.s[self.i] == ":":
             self.i += 1
             if entry.takes_spec:
-                return entry.factory(self.factor())
+                return entry.factory(self.nested(self.factor))
             arg = self.arg()
         else:
             if entry.takes_spec:
@@ -93,7 +115,7 @@ class _Parser:
         try:
             return entry.factory(arg)
         except SpecError as e:
-            raise SpecError(f"{e} (in '{self.s.strip()}')") from None
+            raise SpecError(f"{e} (in {shown(self.s.strip())})") from None
 
     def arg(self) -> str:
         self.ws()
@@ -114,12 +136,16 @@ class _Parser:
             return arg
         start = self.i
         while self.i < len(self.s) and self.s[self.i] not in "&|)":
+            if self.s[self.i] == '"':
+                raise self.error('a double quote inside an argument (quote the whole argument: name:"...")')
             self.i += 1
         return self.s[start : self.i].strip()
 
 
 def parse_spec(text: str) -> Constraint:
     """One spec string -> a Constraint.  Raises SpecError naming the problem."""
+    if not isinstance(text, str):
+        raise SpecError(f"a constraint spec must be text (got {type(text).__name__})")
     return _Parser(text).parse()
 
 
@@ -127,6 +153,8 @@ def parse_specs(texts) -> Constraint | None:
     """Several specs (e.g. repeated -c options), joined with And; None if there are none."""
     if isinstance(texts, str):
         texts = [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise SpecError(f"constraint specs must be a list of spec strings (got {type(texts).__name__})")
     cs = [parse_spec(t) for t in texts if t is not None]
     if not cs:
         return None

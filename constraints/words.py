@@ -19,6 +19,7 @@ from constraints.base import (
     no_arg,
     register,
     require_arg,
+    shown,
 )
 from constraints.units import WORD_RE, iter_words
 from constraints.lexicon import normalize
@@ -63,7 +64,7 @@ class _Simple(WordConstraint):
 def _fragment(name: str, arg: str | None) -> str:
     s = normalize(require_arg(name, arg))
     if not any(c.isalpha() for c in s) or not all(c.isalpha() or c == "'" for c in s):
-        raise SpecError(f"'{name}': {s!r} must be letters (apostrophes allowed)")
+        raise SpecError(f"'{name}': {shown(s)} must be letters (apostrophes allowed)")
     return s
 
 
@@ -91,7 +92,7 @@ def _contains(arg):
 def _letter_set(name: str, arg: str | None) -> str:
     chars = "".join(ch for ch in require_arg(name, arg).lower() if ch not in ", ")
     if not chars or not all(c.isalpha() for c in chars):
-        raise SpecError(f"'{name}': needs letters, got {arg!r}")
+        raise SpecError(f"'{name}': needs letters, got {shown(arg)}")
     return "".join(sorted(set(chars)))
 
 
@@ -111,7 +112,7 @@ class LetterAt(WordConstraint):
         if pos == 0:
             raise SpecError("letter-at: positions count from 1 (or -1 from the end); 0 is not a position")
         if len(letter) != 1 or not letter.isalpha():
-            raise SpecError(f"letter-at: {letter!r} is not a single letter")
+            raise SpecError(f"letter-at: {shown(letter)} is not a single letter")
         self.pos, self.letter = pos, letter.lower()
 
     def word_ok(self, word: str) -> bool:
@@ -131,9 +132,9 @@ class LetterAt(WordConstraint):
           example="letter-at:2=a", level="word")
 def _letter_at(arg):
     a = require_arg("letter-at", arg)
-    m = re.fullmatch(r"\s*(-?\d+)\s*=\s*(\S+)\s*", a)
+    m = re.fullmatch(r"\s*(-?\d{1,9})\s*=\s*(\S+)\s*", a)  # {1,9}: int() of thousands of digits fails
     if not m:
-        raise SpecError(f"letter-at: expected POS=LETTER (e.g. letter-at:2=a, letter-at:-1=s), got {a!r}")
+        raise SpecError(f"letter-at: expected POS=LETTER (e.g. letter-at:2=a, letter-at:-1=s), got {shown(a)}")
     return LetterAt(int(m.group(1)), m.group(2))
 
 
@@ -145,7 +146,7 @@ class Length(WordConstraint):
 
     def __init__(self, op: str, n: int):
         if op not in _LEN_OPS:
-            raise SpecError(f"length: unknown comparison {op!r}")
+            raise SpecError(f"length: unknown comparison {shown(op)}")
         if n < 0:
             raise SpecError(f"length: must not be negative (got {n})")
         if (op, n) in (("<", 0), ("<", 1), ("<=", 0), ("=", 0)):
@@ -170,16 +171,16 @@ class Length(WordConstraint):
           example="length:<=5", level="word")
 def _length(arg):
     a = require_arg("length", arg)
-    m = re.fullmatch(r"(<=|>=|<|>|=)?\s*(-?\d+)", a)
+    m = re.fullmatch(r"(<=|>=|<|>|=)?\s*(-?\d{1,9})", a)
     if not m:
-        raise SpecError(f"length: expected N, <N, >N, <=N or >=N (e.g. length:<=5), got {a!r}")
+        raise SpecError(f"length: expected N, <N, >N, <=N or >=N (e.g. length:<=5), got {shown(a)}")
     return Length(m.group(1) or "=", int(m.group(2)))
 
 
 def _word(name: str, arg: str | None) -> str:
     w = require_arg(name, arg)
     if not WORD_RE.fullmatch(w):
-        raise SpecError(f"'{name}': {w!r} is not a word")
+        raise SpecError(f"'{name}': {shown(w)} is not a word")
     return normalize(w)
 
 
@@ -231,9 +232,9 @@ def _partial_anagram(arg):
           example="edit-distance:cat,1", level="word")
 def _edit_distance(arg):
     a = require_arg("edit-distance", arg)
-    m = re.fullmatch(r"\s*([^,<=\s]+)\s*(?:(?:,|<=)\s*(-?\d+)\s*)?", a)
+    m = re.fullmatch(r"\s*([^,<=\s]+)\s*(?:(?:,|<=)\s*(-?\d{1,9})\s*)?", a)
     if not m:
-        raise SpecError(f"edit-distance: expected WORD,N (e.g. edit-distance:cat,2), got {a!r}")
+        raise SpecError(f"edit-distance: expected WORD,N (e.g. edit-distance:cat,2), got {shown(a)}")
     w, n = _word("edit-distance", m.group(1)), int(m.group(2) or 1)
     if n < 0:
         raise SpecError(f"edit-distance: N must not be negative (got {n})")
@@ -254,7 +255,7 @@ class Scoped(WordConstraint):
 
     def __init__(self, inner: Constraint, scope: str):
         if scope not in SCOPES:
-            raise SpecError(f"unknown scope {scope!r}; scopes are {', '.join(SCOPES)}")
+            raise SpecError(f"unknown scope {shown(scope)}; scopes are {', '.join(SCOPES)}")
         if isinstance(inner, Scoped):
             raise SpecError(f"'{scope}:' cannot wrap another scope ('{inner.spec()}')")
         if inner.level == "text":

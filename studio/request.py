@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from constraints.base import And, Constraint
+from constraints.base import And, Constraint, shown
 from constraints.formspec import FormConstraint, split_draft
 from constraints.forms import FormError
 from constraints.spec import parse_specs
@@ -96,9 +96,9 @@ class Request:
         if not isinstance(d, dict):
             raise RequestError(f"a request must be a JSON object (got {type(d).__name__})")
         names = {f.name for f in fields(cls)}
-        settings = dict(d.get("settings") or {})
         if not isinstance(d.get("settings") or {}, dict):
-            raise RequestError("'settings' must be an object")
+            raise RequestError(f"'settings' must be an object (got {type(d['settings']).__name__})")
+        settings = dict(d.get("settings") or {})
         kw = {}
         for k, v in d.items():
             if k == "settings":
@@ -112,10 +112,11 @@ class Request:
                     raise RequestError("'steering' must be an object")
                 unknown = set(v) - {f.name for f in fields(Steering)} - {"controllers"}
                 if unknown:
-                    raise RequestError(f"unknown steering field(s): {', '.join(sorted(unknown))}")
+                    names = ", ".join(shown(k) for k in sorted(map(str, unknown)))
+                    raise RequestError(f"unknown steering field(s): {names}")
                 kw["steering"] = Steering(**v)
             else:
-                raise RequestError(f"unknown request field '{k}'")
+                raise RequestError(f"unknown request field {shown(k)}")
         if "id" in kw and kw["id"] is not None:
             kw["id"] = str(kw["id"])
         return cls(settings=settings, **kw)
@@ -204,7 +205,7 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
 
     r = request
     if r.mode not in MODES:
-        raise RequestError(f"unknown mode '{r.mode}' (use continue or instruct)")
+        raise RequestError(f"unknown mode {shown(r.mode)} (use continue or instruct)")
     if not isinstance(r.prompt, str):
         raise RequestError("prompt must be a string")
     for name in ("variants", "search"):

@@ -1,12 +1,14 @@
 """The studio in a real browser (Playwright driving Debian's /usr/bin/chromium): a writer
-picks the Lipogram preset and generates, clicks a next word, reloads, and presses Stop.
-Screenshots go to the artifacts dir."""
+picks the Lipogram preset and generates, clicks a next word, reloads, and presses Stop; and a
+draft survives through either of its two copies alone (the browser's localStorage with the
+server's deleted, the server's in a fresh browser).  Screenshots go to the artifacts dir."""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,53 @@ def test_pick_one_of_three_variants(page, app, artifacts):
     # The pick is one insertion in the undo history.
     page.locator("#undo").click()
     page.wait_for_function("(p) => document.querySelector('#editor textarea').value === p", arg=prompt)
+
+
+# ----------------------------------------------------------------- the two copies of a draft
+
+BROWSER_COPY = "() => localStorage.getItem('perec-studio')"  # gr.BrowserState(storage_key=...)
+
+
+def test_draft_survives_through_local_storage_alone(page, app):
+    """The server's copy deleted, a reload restores the draft from the browser's own copy."""
+    demo, url = app
+    store = demo.studio.store
+    text = f"Only this browser keeps these words ({uuid.uuid4().hex[:8]})"
+    before = page.evaluate(BROWSER_COPY)
+    editor(page).fill(text)
+    wait_saved(demo, text)
+    # The same event writes the browser's copy (encrypted with the server's key): it changes.
+    page.wait_for_function(f"(b) => ({BROWSER_COPY})() !== b", arg=before)
+    draft_id = store.latest("local").id
+    store.delete(draft_id, "local")
+    assert all(text not in d.text for d in store.list("local"))  # the server has nothing of it
+
+    page.reload()
+    open_studio(page, url)
+    page.wait_for_function("(t) => document.querySelector('#editor textarea').value === t", arg=text)
+    restored = store.get(draft_id, "local")  # brought back to the server under its own id
+    assert restored is not None and restored.text == text
+
+
+def test_draft_survives_through_the_server_copy_alone(browser, app):
+    """A fresh browser (no localStorage at all) opens the server's latest draft."""
+    demo, url = app
+    text = f"Only the server keeps these words ({uuid.uuid4().hex[:8]})"
+    first = browser.new_context(viewport={"width": 1440, "height": 1100})
+    pg = first.new_page()
+    pg.set_default_timeout(SLOW)
+    open_studio(pg, url)
+    editor(pg).fill(text)
+    wait_saved(demo, text)
+    first.close()
+
+    fresh = browser.new_context(viewport={"width": 1440, "height": 1100})
+    try:
+        assert fresh.storage_state()["origins"] == []  # nothing stored for any site
+        pg = fresh.new_page()
+        pg.set_default_timeout(SLOW)
+        open_studio(pg, url)
+        pg.wait_for_function("(t) => document.querySelector('#editor textarea').value === t", arg=text)
+        assert demo.studio.store.latest("local").text == text
+    finally:
+        fresh.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from constraints.base import shown
+
 # Writing defaults, chosen by bench/defaults.py (distinct-2 and repetition over prompts,
 # with and without a lipogram): greedy decoding under a lipogram loops, so we sample.
 DEFAULT_TEMPERATURE = 0.8
@@ -31,27 +33,43 @@ class Settings:
         self.validate()
 
     def validate(self) -> "Settings":
+        # Types before ranges: a value sent as JSON or typed in a box may be any type, and a
+        # comparison with the wrong one fails with Python's words instead of the setting's name.
         def bad(name, why):
-            raise ValueError(f"{name} {why} (got {getattr(self, name)!r})")
+            raise ValueError(f"{name} {why} (got {shown(getattr(self, name))})")
 
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+        def whole(name):
+            v = getattr(self, name)
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def real(name):
+            v = getattr(self, name)
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        if not whole("max_new_tokens") or self.max_new_tokens < 1:
             bad("max_new_tokens", "must be a positive integer")
-        if not isinstance(self.min_new_tokens, int) or self.min_new_tokens < 0:
+        if not whole("min_new_tokens") or self.min_new_tokens < 0:
             bad("min_new_tokens", "must be a non-negative integer")
         if self.min_new_tokens > self.max_new_tokens:
             bad("min_new_tokens", f"must not exceed max_new_tokens ({self.max_new_tokens})")
-        if not (self.temperature > 0):
-            bad("temperature", "must be > 0 (use greedy for deterministic decoding)")
-        if not isinstance(self.top_k, int) or self.top_k < 0:
+        if not real("temperature") or not (self.temperature > 0):
+            bad("temperature", "must be a number > 0 (use greedy for deterministic decoding)")
+        if not whole("top_k") or self.top_k < 0:
             bad("top_k", "must be an integer >= 0 (0 turns it off)")
-        if not (0 < self.top_p <= 1):
-            bad("top_p", "must be in (0, 1] (1 turns it off)")
-        if not (self.repetition_penalty > 0):
-            bad("repetition_penalty", "must be > 0 (1 turns it off)")
-        if self.max_backoffs < 0:
-            bad("max_backoffs", "must be >= 0")
-        if any(not isinstance(s, str) or not s for s in self.stop):
-            bad("stop", "must be non-empty strings")
+        if not real("top_p") or not (0 < self.top_p <= 1):
+            bad("top_p", "must be a number in (0, 1] (1 turns it off)")
+        if not real("repetition_penalty") or not (self.repetition_penalty > 0):
+            bad("repetition_penalty", "must be a number > 0 (1 turns it off)")
+        if not isinstance(self.greedy, bool):
+            bad("greedy", "must be true or false")
+        # torch's generators take a 64-bit seed; a larger one fails later, in the decoder thread.
+        if self.seed is not None and (not whole("seed") or not 0 <= self.seed < 2**63):
+            bad("seed", f"must be empty or a whole number from 0 to {2**63 - 1}")
+        if not whole("max_backoffs") or self.max_backoffs < 0:
+            bad("max_backoffs", "must be an integer >= 0")
+        # A bare string would be read letter by letter as stop strings.
+        if not isinstance(self.stop, (list, tuple)) or any(not isinstance(x, str) or not x for x in self.stop):
+            bad("stop", "must be a list of non-empty strings")
         return self
 
     def to_dict(self) -> dict:
@@ -62,5 +80,5 @@ class Settings:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+            raise ValueError(f"unknown setting(s): {', '.join(shown(k) for k in sorted(map(str, unknown)))}")
         return cls(**d)

@@ -8,6 +8,7 @@ Every event has an ``api_name`` (``studio_*``), so the page itself can be script
 from __future__ import annotations
 
 import html
+import logging
 
 import gradio as gr
 
@@ -19,6 +20,7 @@ from studio.ui.session import Session
 from studio.ui.work import SettingsIn, Studio, UserError, readable
 
 HIDDEN = "hidden"
+log = logging.getLogger("perec.studio")
 
 
 def _warn(e: BaseException) -> str:
@@ -104,6 +106,10 @@ class Handlers:
         text = ""
         try:
             for text in self.studio.stream(gen, request.session_hash):
+                # The server's copy first: text the page shows is already saved, so a crash
+                # of the server loses none of it (the page's own save comes later, by the
+                # editor's change event, and would lag behind a kill -9).
+                self._keep(session, base + text)
                 yield base + text, gr.skip(), session
         except Exception as e:
             yield base + text, _warn(e), session
@@ -137,6 +143,7 @@ class Handlers:
         added = session.variants_base[len(draft):] + session.variants[index]
         session.inserted(len(draft), added)
         session.variants, session.variants_for = [], None
+        self._keep(session, draft + added)
         return draft + added, gr.Group(visible=False), session, f"Kept variant {index + 1}."
 
     def model_status(self):
@@ -172,22 +179,26 @@ class Handlers:
             return gr.skip(), session, _warn(e)
         w = _join(draft, w)
         session.inserted(len(draft), w)
+        self._keep(session, draft + w)
         return draft + w, session, f"Added “{w.strip()}”."
 
     def pick(self, index, draft, session: Session):
         draft = draft or ""
-        if index is None or not (0 <= int(index) < len(session.candidates)):
+        if isinstance(index, bool) or not isinstance(index, int) or not (0 <= index < len(session.candidates)):
             return gr.skip(), session, "That suggestion is gone; here are fresh ones."
-        w = _join(draft, session.candidates[int(index)]["text"])
+        w = _join(draft, session.candidates[index]["text"])
         session.inserted(len(draft), w)
+        self._keep(session, draft + w)
         return draft + w, session, f"Added “{w.strip()}”."
 
     def undo(self, draft, session: Session):
         text, msg = session.undo_last(draft or "")
+        self._keep(session, text)
         return text, session, msg
 
     def redo(self, draft, session: Session):
         text, msg = session.redo_last(draft or "")
+        self._keep(session, text)
         return text, session, msg
 
     def candidates(self, draft, instruction, session: Session, *vals):
@@ -208,6 +219,14 @@ class Handlers:
         return gr.Dataset(samples=_bars(cands)), note, session
 
     # ------------------------------------------------------------- live check and saving
+
+    def _keep(self, session: Session, text: str) -> None:
+        """Save the text now (rules with it, settings as they were); a failed save is logged
+        and left to the next one, never allowed to stop the text reaching the page."""
+        try:
+            store.save(self.studio, session, text)
+        except Exception as e:  # noqa: BLE001  (the page's own save warns the writer)
+            log.warning("could not save the draft: %s", readable(e))
 
     def edited(self, draft, session: Session, *vals):
         """After any change to the text: check it, save it (server and browser)."""

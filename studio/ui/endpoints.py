@@ -6,7 +6,9 @@
     for text in c.submit("Once", "syllables:1", api_name="/generate"): ...  # streamed
 
 Stateless (no session state): constraints travel as spec strings, as on the command line.
-Errors come back as readable messages (``gr.Error``), never stack traces.
+Errors come back as readable messages (``gr.Error``), never stack traces: every argument
+is checked for type here (a script can send anything), and a failure while streaming is
+reported the same way as one before it.
 """
 
 # No ``from __future__ import annotations``: gr.api reads these type hints at runtime.
@@ -18,7 +20,7 @@ import gradio as gr
 from constraints.base import entries
 from studio.decode.settings import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
-from studio.ui import rules
+from studio.ui import rules, values
 from studio.ui.work import SettingsIn, Studio, check_view, readable
 
 
@@ -38,8 +40,10 @@ def add_endpoints(studio: Studio) -> None:
         """Write after ``prompt`` under the constraints (a spec string) and form; streams the
         generated text so far (the prompt is not repeated).  ``seed`` < 0: random;
         ``search``: lines tried per line (0: automatic, 4 for a poem, 1 for prose)."""
-        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed, search)
         try:
+            prompt, constraints, form, model, mode = _texts(prompt=prompt, constraints=constraints, form=form,
+                                                            model=model, mode=mode)
+            s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed, search)
             active = rules.from_spec_text(constraints)
             if mode == "instruct":
                 gen, _note, _base = studio.start("", active, _form(form), s, instruction=prompt)
@@ -50,8 +54,11 @@ def add_endpoints(studio: Studio) -> None:
         session = request.session_hash if request is not None else "api"
         text = ""
         yield text
-        for text in studio.stream(gen, session):
-            yield text
+        try:
+            for text in studio.stream(gen, session):
+                yield text
+        except Exception as e:  # the row failed in the decoder (a bad seed, a model error)
+            raise _fail(e) from None
         if gen.result is not None and gen.result.stop_reason == "dead_end":
             gr.Warning(gen.result.message)
 
@@ -61,13 +68,16 @@ def add_endpoints(studio: Studio) -> None:
                  seed: int = -1, mode: str = "continue", model: str = "") -> list[str]:
         """``k`` continuations of ``prompt`` decoded side by side (one batch), each obeying
         the constraints; seeds ``seed``, ``seed + 1``, ... (``seed`` < 0: random)."""
-        s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
         try:
+            prompt, constraints, form, model, mode = _texts(prompt=prompt, constraints=constraints, form=form,
+                                                            model=model, mode=mode)
+            s = SettingsIn(model, mode, temperature, top_k, top_p, repetition_penalty, max_new_tokens, seed)
+            k = values.whole("k", k)
             active = rules.from_spec_text(constraints)
             if mode == "instruct":
-                texts, _note, _base = studio.variants("", active, _form(form), s, k=int(k), instruction=prompt)
+                texts, _note, _base = studio.variants("", active, _form(form), s, k=k, instruction=prompt)
             else:
-                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=int(k))
+                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=k)
         except Exception as e:
             raise _fail(e) from None
         return texts
@@ -77,11 +87,13 @@ def add_endpoints(studio: Studio) -> None:
         """The ``n`` most probable next words that obey the constraints: text (what to
         append, leading space included), display, prob."""
         try:
+            prompt, constraints, form, model, mode = _texts(prompt=prompt, constraints=constraints, form=form,
+                                                            model=model, mode=mode)
             s = SettingsIn(model=model, mode=mode)
             if mode == "instruct":
                 return studio.candidates("", rules.from_spec_text(constraints), _form(form), s,
-                                         n=int(n), instruction=prompt)
-            return studio.candidates(prompt, rules.from_spec_text(constraints), _form(form), s, n=int(n))
+                                         n=n, instruction=prompt)
+            return studio.candidates(prompt, rules.from_spec_text(constraints), _form(form), s, n=n)
         except Exception as e:
             raise _fail(e) from None
 
@@ -89,6 +101,7 @@ def add_endpoints(studio: Studio) -> None:
                  temperature: float = 0.8, model: str = "") -> str:
         """One next word, sampled by probability among those the constraints allow."""
         try:
+            prompt, constraints, form, model = _texts(prompt=prompt, constraints=constraints, form=form, model=model)
             s = SettingsIn(model=model, temperature=temperature, seed=seed)
             return studio.one_word(prompt, rules.from_spec_text(constraints), _form(form), s)
         except Exception as e:
@@ -98,6 +111,7 @@ def add_endpoints(studio: Studio) -> None:
         """Every place ``text`` breaks the constraints or the form: ok, violations (start,
         end, rule, message), a summary, and for a form the per-line report."""
         try:
+            text, constraints, form = _texts(text=text, constraints=constraints, form=form)
             return studio.check(text, rules.from_spec_text(constraints), _form(form)).to_dict()
         except Exception as e:
             raise _fail(e) from None
@@ -105,7 +119,7 @@ def add_endpoints(studio: Studio) -> None:
     def parse(constraints: str) -> dict:
         """A spec string, checked: its canonical form and each rule in words."""
         try:
-            active = rules.from_spec_text(constraints)
+            active = rules.from_spec_text(values.text("constraints", constraints))
         except Exception as e:
             raise _fail(e) from None
         return {"spec": rules.spec_string(active),
@@ -140,3 +154,8 @@ def add_endpoints(studio: Studio) -> None:
 
 def _form(form: str) -> str:
     return rules.check_form_spec(form) if form and form.strip() else ""
+
+
+def _texts(**named) -> list[str]:
+    """The text arguments, in order, each checked to be text (None reads as blank)."""
+    return [values.text(name, v) for name, v in named.items()]

@@ -5,16 +5,18 @@ the components, then callbacks.wire connects them.
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import gradio as gr
+from gradio.exceptions import ComponentProcessingError
 
 from studio.ui.drafts import DraftStore
 from studio.decode.engine import Engine
 from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
-from studio.ui import callbacks, rules, steering
+from studio.ui import callbacks, rules, steering, values
 from studio.ui.config import UiConfig
 from studio.ui.endpoints import add_endpoints
 from studio.ui.persistence import EMPTY_BROWSER
@@ -76,6 +78,28 @@ class StudioBlocks(gr.Blocks):
         if cap is not None and cap.max_upload:
             kwargs.setdefault("max_file_size", cap.max_upload)  # gradio refuses bigger uploads
         return super().launch(*args, **kwargs)
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        """Gradio's reading of the values sent, with one it cannot read (a word where a
+        slider wants a number: only a script can send that) refused in one line that names
+        the field, instead of Gradio's opaque "the upstream app raised an exception"."""
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except ComponentProcessingError as e:
+            raise gr.Error(unreadable(block_fn.inputs, inputs, e), print_exception=False) from None
+
+
+def unreadable(blocks, inputs, e: Exception) -> str:
+    """One line for a value a component could not read (Gradio names it by position)."""
+    m = re.search(r"at index (\d+)", str(e))
+    i = int(m.group(1)) if m else -1
+    if not 0 <= i < min(len(blocks), len(inputs)):
+        return "A value sent to the studio could not be read."
+    block = blocks[i]
+    name = getattr(block, "label", None) or type(block).__name__
+    if isinstance(block, (gr.Slider, gr.Number)):
+        return f"{name} must be a number (got {values.got(inputs[i])})"
+    return f"{name} cannot take {values.got(inputs[i])}"
 
 
 def build_app(engine: Engine | None = None, *, space: bool | None = None,

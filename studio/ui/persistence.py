@@ -12,16 +12,19 @@ each other's drafts.
 
 from __future__ import annotations
 
+import logging
+import math
 import tempfile
 import uuid
 from pathlib import Path
 
-from studio.ui.drafts import LOCAL_OWNER, Draft, DraftError, export_file
+from studio.ui.drafts import LOCAL_OWNER, Draft, DraftError, checked_draft, export_file
 
 from studio.ui.session import Session
 from studio.ui.work import SettingsIn, Studio
 
 EMPTY_BROWSER = {"owner": "", "draft": None}
+log = logging.getLogger("perec.studio")
 
 
 def owner_for(studio: Studio, session: Session, browser: dict | None = None) -> str:
@@ -57,12 +60,16 @@ def adopt(session: Session, d: Draft) -> None:
     session.candidates, session.candidates_for = [], None
 
 
-def save(studio: Studio, session: Session, text: str, s: SettingsIn) -> dict:
-    """Store the open draft as the page shows it; returns the browser's copy."""
+def save(studio: Studio, session: Session, text: str, s: SettingsIn | None = None) -> dict:
+    """Store the open draft as the page shows it (its settings too, given ``s``); returns
+    the browser's copy."""
     d = current(studio, session)
     d.text, d.constraints, d.form = text or "", list(session.active), session.form
     d.title = session.title or d.title
-    d.mode, d.model, d.settings = s.mode, (s.model or "").strip(), s.to_dict()
+    if s is not None:
+        d.mode = s.mode if s.mode in ("continue", "instruct") else d.mode
+        d.model = s.model.strip() if isinstance(s.model, str) else d.model
+        d.settings = s.to_dict()
     studio.store.save(d)
     return browser_copy(session, d)
 
@@ -79,10 +86,7 @@ def restore(studio: Studio, session: Session, browser: dict | None) -> Draft:
     d = None
     raw = browser.get("draft")
     if isinstance(raw, dict) and raw.get("id"):
-        try:
-            mine = Draft.from_dict({**raw, "owner": owner})
-        except TypeError:
-            mine = None
+        mine = browser_draft(raw, owner)
         if mine is not None:
             stored = studio.store.get(mine.id, owner)
             if stored is None or mine.updated > stored.updated:
@@ -94,6 +98,28 @@ def restore(studio: Studio, session: Session, browser: dict | None) -> Draft:
     if d is None:
         d = studio.store.create(owner)
     adopt(session, d)
+    return d
+
+
+def browser_draft(raw: dict, owner: str) -> Draft | None:
+    """The draft in the browser's copy, checked like an import (the copy may come from an
+    older studio, or have been edited by hand); None, and the server's copy stands, if it
+    cannot be used."""
+    problems: list[str] = []
+    try:
+        d = checked_draft(raw, problems=problems)
+        draft_id, created, updated = raw.get("id"), raw.get("created"), raw.get("updated")
+        if not isinstance(draft_id, str) or not 1 <= len(draft_id) <= 64 or not draft_id.isalnum():
+            raise DraftError("the draft id is not one this studio writes")
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t)
+                   for t in (created, updated)):
+            raise DraftError("the draft's times are not numbers")
+    except DraftError as e:
+        log.warning("the browser's copy of a draft was ignored: %s", e)
+        return None
+    for p in problems:
+        log.warning("the browser's copy of draft %s: %s (dropped)", draft_id, p)
+    d.id, d.owner, d.created, d.updated = draft_id, owner, float(created), float(updated)
     return d
 
 

@@ -119,7 +119,7 @@ def spec_string(active: list[str]) -> str:
 
 def from_spec_text(text: str) -> list[str]:
     """A spec typed by hand -> the list of its top-level conjuncts (empty text: none)."""
-    if not text or not text.strip():
+    if text is None or (isinstance(text, str) and not text.strip()):
         return []
     return [c.spec() for c in parse_rule(text).leaves()]
 
@@ -204,6 +204,8 @@ def form_choices() -> list[str]:
 
 def check_form_spec(form: str) -> str:
     """The canonical spec of a form the writer typed ("" for none)."""
+    if form is not None and not isinstance(form, str):
+        raise RuleError(f"a form must be a form name or spec (got {type(form).__name__})")
     form = (form or "").strip()
     if not form:
         return ""

@@ -5,6 +5,7 @@ check.  Shared by the page's callbacks and the scripting endpoints, and testable
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from studio.decode.generation import Generation
 from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P, Settings)
 
-from studio.ui import rules
+from studio.ui import rules, values
 from studio.ui.config import UiConfig
 from studio.ui.session import Running
 from studio.request import Prepared, Request, prepare, token_budget
@@ -33,6 +34,8 @@ log = logging.getLogger("perec.studio")
 
 MAX_VARIANTS = 4  # continuations side by side in the studio
 MAX_SEARCH = 8  # candidate lines per line the settings panel offers
+MAX_CANDIDATES = 50  # next words in one list (each is a branch of the word search)
+MAX_MESSAGE = 300  # characters of a message shown to the writer
 
 
 class UserError(ValueError):
@@ -46,10 +49,17 @@ def readable(e: BaseException) -> str:
     expected = (UserError, rules.RuleError, SpecError, ImpossibleConstraint, PromptError,
                 ModelLoadError, DraftError, ValueError)
     if isinstance(e, expected):
-        msg = str(e).strip() or type(e).__name__
+        msg = one_line(str(e)) or type(e).__name__
         return msg[0].upper() + msg[1:]
     log.exception("unexpected error in the studio", exc_info=e)
-    return f"Something went wrong ({type(e).__name__}: {str(e).strip()[:200]}). Your draft is unchanged."
+    return f"Something went wrong ({type(e).__name__}: {one_line(str(e))[:200]}). Your draft is unchanged."
+
+
+def one_line(msg: str) -> str:
+    """A message as the page shows it: one line, at most MAX_MESSAGE characters (a model's
+    or a library's error may run over several lines)."""
+    msg = " ".join(msg.split())
+    return msg if len(msg) <= MAX_MESSAGE else msg[: MAX_MESSAGE - 1] + "…"
 
 
 @dataclass
@@ -67,22 +77,26 @@ class SettingsIn:
     search: int | float = 0  # lines tried per line; 0: automatic (studio.request.DEFAULT_POEM_SEARCH)
 
     def search_value(self) -> int | None:
-        n = int(self.search or 0)
+        n = values.whole("search", self.search or 0)
         if n < 0 or n > MAX_SEARCH:
             raise UserError(f"search width must be 0 (automatic) to {MAX_SEARCH} (got {n})")
         return n or None
 
     def seed_value(self) -> int | None:
-        if self.seed is None or self.seed == "" or float(self.seed) < 0:
-            return None
-        return int(self.seed)
+        return values.seed(self.seed)
 
     def to_dict(self) -> dict:
-        """The draft's record of its settings (the Settings fields, plus model and mode)."""
-        return {"temperature": float(self.temperature), "top_k": int(self.top_k), "top_p": float(self.top_p),
-                "repetition_penalty": float(self.repetition_penalty),
-                "max_new_tokens": int(self.max_new_tokens), "seed": self.seed_value(),
-                "search": int(self.search or 0)}
+        """The draft's record of its settings (Settings fields, and the search width).  A value
+        that cannot be read is left out: it is refused when used, and must never stop the
+        text being saved."""
+        out = {}
+        for name in ("temperature", "top_k", "top_p", "repetition_penalty", "max_new_tokens", "seed", "search"):
+            value = getattr(self, name)
+            try:
+                out[name] = values.RECORD_TYPES[name](name, 0 if name == "search" and not value else value)
+            except ValueError:
+                pass
+        return out
 
 
 class Studio:
@@ -146,14 +160,17 @@ class Studio:
 
     def settings(self, s: SettingsIn) -> Settings:
         cap = self.config.max_tokens_cap
-        n = int(s.max_new_tokens if s.max_new_tokens is not None else 0)
-        if n > cap:
-            raise UserError(f"max tokens is capped at {cap} here (asked for {n})")
         try:
-            return Settings(max_new_tokens=n, temperature=float(s.temperature), top_k=int(s.top_k),
-                            top_p=float(s.top_p), repetition_penalty=float(s.repetition_penalty),
+            n = values.whole("max_new_tokens", s.max_new_tokens)
+            if n > cap:
+                raise UserError(f"max tokens is capped at {cap} here (asked for {n})")
+            return Settings(max_new_tokens=n, temperature=values.number("temperature", s.temperature),
+                            top_k=values.whole("top_k", s.top_k), top_p=values.number("top_p", s.top_p),
+                            repetition_penalty=values.number("repetition_penalty", s.repetition_penalty),
                             seed=s.seed_value())
-        except (TypeError, ValueError) as e:
+        except UserError:
+            raise
+        except ValueError as e:
             raise UserError(f"Bad setting: {e}") from None
 
     # ------------------------------------------------------------- generation
@@ -164,7 +181,7 @@ class Studio:
         the draft (the draft, plus a line break for a poem or a reply).  With a form, the
         draft's lines are the poem so far and the model writes the lines it lacks."""
         if s.mode not in ("continue", "instruct"):
-            raise UserError(f"unknown mode '{s.mode}' (continue or instruct)")
+            raise UserError(f"unknown mode {values.got(s.mode)} (continue or instruct)")
         self.check_size(draft, "draft")
         self.check_size(instruction, "instruction")
         settings = self.settings(s).to_dict()
@@ -226,8 +243,8 @@ class Studio:
                  instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[list[str], str, str]:
         """``k`` continuations decoded side by side (one batch): their texts, a note, and
         the text they follow in the draft."""
-        if not isinstance(k, int) or not 2 <= k <= MAX_VARIANTS:
-            raise UserError(f"variants: choose 2 to {MAX_VARIANTS} (asked for {k})")
+        if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= MAX_VARIANTS:
+            raise UserError(f"variants: choose 2 to {MAX_VARIANTS} (asked for {values.got(k)})")
         req, base = self.request(draft, active, form, s, instruction, variants=k)
         prepared, note = self._prepared(req, s, steering)
         results = prepared.variants(self.engine(s.model))
@@ -252,6 +269,7 @@ class Studio:
         """The next words that obey the rules, most probable first, as dicts
         (text: exactly what to append; display; prob)."""
         self.check_size(draft, "draft")
+        n = values.bounded("n", n, 1, MAX_CANDIDATES)
         prompt, mode = draft, "continue"
         if not draft.strip():
             if s.mode == "instruct" and instruction.strip():
@@ -273,15 +291,22 @@ class Studio:
                  instruction: str = "", cands: list[dict] | None = None) -> str:
         """One next word, sampled by probability from the allowed candidates (``cands``:
         the list already on screen for this draft, which saves a model pass)."""
+        seed = s.seed_value()
+        t = values.number("temperature", s.temperature)
+        if t <= 0:
+            raise UserError(f"temperature must be > 0 (got {values.got(s.temperature)})")
         if not cands:
             cands = self.candidates(draft, active, form, s, n=12, instruction=instruction)
         if not cands:
             if not draft.strip():
                 raise UserError("The draft is empty: write a few words first.")
             raise UserError("No word can follow here under the active rules.")
-        seed = s.seed_value()
         rng = random.Random(seed if seed is not None else None)
-        weights = [max(c["prob"], 1e-12) ** (1 / max(float(s.temperature), 1e-3)) for c in cands]
+        # p ** (1/t), scaled by the top one in log space: a low temperature picks the most
+        # probable word instead of underflowing every weight to zero.
+        logs = [math.log(max(c["prob"], 1e-12)) / t for c in cands]
+        top = max(logs)
+        weights = [math.exp(x - top) for x in logs]
         return rng.choices(cands, weights=weights, k=1)[0]["text"]
 
     # ------------------------------------------------------------- live check
