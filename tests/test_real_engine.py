@@ -64,3 +64,33 @@ def test_cli_generate_json(tmp_path):
         assert key in d
     assert d["constraints"] == "lipogram:e" and d["seed"] == 1 and d["tokens"] > 0
     assert "e" not in d["text"].lower()
+
+
+def test_variants_are_one_batch_and_each_keeps_the_rule(real_engine):
+    import studio
+
+    rs = studio.variants("The sea was calm and", "syllables:1", k=3, engine=real_engine,
+                         max_new_tokens=24, seed=5)
+    assert len(rs) == 3
+    assert len({r.text for r in rs}) == 3  # three seeds, three different continuations
+    for r in rs:
+        assert r.tokens >= 8 and studio.check(r.text, "syllables:1") == []
+
+
+def test_batch_file_on_the_real_model(real_engine, tmp_path):
+    from studio.batch import run_batch
+    import studio
+
+    requests = [{"id": "lip", "prompt": "The old house on the hill", "constraints": "lipogram:e",
+                 "settings": {"max_new_tokens": 30, "seed": 1}},
+                {"id": "haiku", "prompt": "Autumn rain", "form": "haiku", "seed": 2},
+                {"id": "bad", "prompt": "x", "constraints": "lipogram:"}]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in requests))
+    run_batch(src, out, engine=real_engine, show=False)
+    lines = {d["id"]: d for d in map(json.loads, out.read_text().splitlines())}
+    assert set(lines) == {"lip", "haiku", "bad"}
+    assert lines["lip"]["text"].strip() and studio.check(lines["lip"]["text"], "lipogram:e") == []
+    assert len(lines["haiku"]["text"].strip().splitlines()) == 3
+    assert studio.check(lines["haiku"]["text"], "form:haiku") == []
+    assert "lipogram" in lines["bad"]["error"] and "\n" not in lines["bad"]["error"]
