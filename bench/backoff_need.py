@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import studio  # noqa: E402
 from studio.api import as_constraint  # noqa: E402
 from studio.benchmark import write_report  # noqa: E402
-from studio.masks.forms import with_form  # noqa: E402
+from studio.request import with_form  # noqa: E402
 
 DEFAULT_RULES = "lipogram:e;syllables:1;syllables:1 & lipogram:e;form:haiku;form:limerick"
 
