@@ -59,7 +59,7 @@ def main() -> None:
            "words), sharing no code with ours.\n",
            "| form | complete | ours passes | field judge passes | words zipf < 3 | non-words | perplexity (median) "
            "| seconds per poem (median) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    samples, failures = [], []
+    samples, failures, listed = [], [], []
     for form in a.forms.split(","):
         fc = with_form(None, form)
         syl, scheme, iambic = FORMS[form]
@@ -71,11 +71,11 @@ def main() -> None:
             ours = fc.check(r.text)
             field = judge(r.text, syl, scheme, iambic)
             words = [m.group() for m in iter_words(r.text)]
-            rare = sum(zipf_frequency(w.lower(), "en") < RARE for w in words)
-            bad = [w for w in words if non_word(w)]
+            rare = [w for w in words if zipf_frequency(w.lower(), "en") < RARE]
+            bad = [w for w in words if non_word(w.lower())]  # "I" is a word; non_word wants lower case
             ppl = score_text(eng, r.text, prompt=p.rstrip() + "\n").perplexity if r.text.strip() else float("inf")
             rows.append(dict(prompt=p, text=r.text, done=r.stop_reason == "eos", ours=not ours, field=not field,
-                             words=len(words), rare=rare, bad=bad, ppl=ppl, secs=secs))
+                             words=len(words), rare=len(rare), rare_words=rare, bad=bad, ppl=ppl, secs=secs))
             if field or ours:
                 failures.append((form, p, r.text, [v.message for v in ours][:3], field[:3]))
             print(f"{form} {i + 1}/{len(ps)}: ours {not ours}, field {not field}, {secs:.0f} s", flush=True)
@@ -86,7 +86,9 @@ def main() -> None:
                    f"| {sum(len(x['bad']) for x in rows)} | {statistics.median(x['ppl'] for x in rows):.1f} "
                    f"| {statistics.median(x['secs'] for x in rows):.0f} |")
         samples.append((form, rows[:5]))
-    out.append("")
+        listed.append(f"- {form}: rare words {sorted({w for x in rows for w in x['rare_words']}) or 'none'}; "
+                      f"non-words {sorted({w for x in rows for w in x['bad']}) or 'none'}")
+    out += [""] + listed + [""]
     for form, rows in samples:
         out.append(f"## Five {form}s\n")
         for x in rows:
