@@ -151,11 +151,24 @@ def fit_budget(spec: str | None, n: int, engine, most: int = 2048) -> int:
             size = min(2 * size, most)
 
 
+def attempts(spec: str | None, seed: int, retries: int) -> list[tuple[str | None, int]]:
+    """(spec, seed) to try in turn until a text comes out.  COLLIE asks for "a word", so
+    the word families try a dictionary word first, a common one (the writer's floor) and
+    then any CMU word, before any string of letters that meets the counts: the counts
+    alone let through strings such as 'OKBOSSLSAGRE'.  A dictionary word that fits may not
+    exist; the decoder then ends empty and the next try goes on.  Then new seeds."""
+    tiers = [spec]
+    if spec and spec.startswith("one-word"):
+        tiers = [f"{spec} & dictionary", f"{spec} & dictionary & common:0", spec]
+    return [(t, seed) for t in tiers[:-1]] + [(tiers[-1], seed + 1000 * k) for k in range(retries + 1)]
+
+
 def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 2,
                  max_new_tokens: int | None = None, unit: bool = True,
                  style: str = "question") -> dict:
-    """One instance: translate, generate (a new seed when the text comes out empty, up to
-    ``retries`` more times), and the JSON line to keep."""
+    """One instance: translate, generate (the tries of ``attempts``: for a word, a dictionary
+    word first; a new seed when the text comes out empty, up to ``retries`` more times), and
+    the JSON line to keep, with the spec it was written under."""
     import studio
 
     line = {"id": record["id"], "family": record["collie_task"], "mode": mode}
@@ -165,22 +178,24 @@ def generate_one(record: dict, mode: str, engine, seed: int = 0, retries: int = 
         spec = spec_string(record, unit=unit)
     except TreeError as e:
         spec, line["refused"] = None, f"no translation: {e}"
-    line["spec"] = spec
     n = max_new_tokens or fit_budget(spec, budget(record), engine)
     prompt = record["prompt"] if mode == "instruct" else opening(record["prompt"], style)
     t0 = time.perf_counter()
-    for attempt in range(retries + 1):
+    tries = attempts(spec, seed, retries)
+    for attempt, (tried, s) in enumerate(tries):
         try:
-            r = studio.generate(prompt, spec, mode=mode, engine=engine,
-                                max_new_tokens=n, seed=seed + 1000 * attempt)
+            r = studio.generate(prompt, tried, mode=mode, engine=engine, max_new_tokens=n, seed=s)
+            spec = tried
         except (SpecError, ImpossibleConstraint) as e:
+            if tried != tries[-1][0]:
+                continue  # a dictionary word cannot fit: the next, looser try
             # Refused before decoding: still write something, unconstrained, and say why.
             line["refused"] = f"{type(e).__name__}: {e}"
             spec = None
-            r = studio.generate(prompt, None, mode=mode, engine=engine,
-                                max_new_tokens=n, seed=seed + 1000 * attempt)
+            r = studio.generate(prompt, None, mode=mode, engine=engine, max_new_tokens=n, seed=s)
         if r.text.strip():
             break
+    line["spec"] = spec
     line.update(text=r.text, seconds=round(time.perf_counter() - t0, 3), attempts=attempt + 1,
                 max_new_tokens=n, tokens=r.tokens, stop_reason=r.stop_reason, message=r.message,
                 seed=r.seed)

@@ -269,3 +269,16 @@ def test_fit_budget_grows_a_short_budget_until_the_rules_accept_it(tiny_engine):
     masks.check_budget(n)  # accepted
     assert fit_budget(spec, n, tiny_engine) == n  # a budget that fits stays
     assert fit_budget(None, 8, tiny_engine) == 8
+
+
+def test_a_word_is_tried_as_a_dictionary_word_first():
+    from bench.collie import attempts
+
+    tries = attempts("one-word & chars:12 & char-at:4=o", seed=3, retries=2)
+    assert tries[:3] == [("one-word & chars:12 & char-at:4=o & dictionary", 3),
+                         ("one-word & chars:12 & char-at:4=o & dictionary & common:0", 3),
+                         ("one-word & chars:12 & char-at:4=o", 3)]
+    assert [s for _, s in tries[3:]] == [1003, 2003]
+    # Sentences and paragraphs keep their spec: only new seeds.
+    assert attempts("sentences:1 & words:12", seed=0, retries=2) == [
+        ("sentences:1 & words:12", 0), ("sentences:1 & words:12", 1000), ("sentences:1 & words:12", 2000)]
