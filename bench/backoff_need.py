@@ -83,10 +83,10 @@ def main() -> None:
         out.append(f"| `{rule}` | {off['dead']}/{len(prompts)} | {off['bad']} | {used} | {bad_on} |")
         print(out[-1], flush=True)
         samples += [(rule, *s) for s in off["samples"]]
-    out.append("\n'texts failing check (no back-off)': our loop trims a dead end to its last "
-               "`safe()` point, which a word rule's masker reports mid-word too, so those texts "
-               "end in a part of a word; the vLLM bridge trims to the last point where every "
-               "rule may end the text (studio/bridges/outcome.py), which passes `check`.")
+    out.append("\n'texts failing check (no back-off)': a dead end is trimmed to the last point "
+               "where every rule may end the text, by our loop (Generation.finish) and by the "
+               "vLLM bridge (studio/bridges/outcome.py) alike, so a trimmed text still passes "
+               "`check`; it is only shorter than asked.")
     if samples:
         out.append("\nDead ends without back-off (prompt, trimmed text, message):\n")
         for rule, p, text, msg in samples:
