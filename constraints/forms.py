@@ -50,7 +50,8 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from constraints.base import SpecError, Violation, shown
+from constraints import limits
+from constraints.base import SpecError, Violation, shown, within
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
 from constraints.phonetics import (
@@ -241,6 +242,7 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
         return text.validate()
     if not isinstance(text, str):
         raise FormError(f"a form spec must be text (got {type(text).__name__})")
+    within(limits.SPEC_CHARS, len(text))  # a form is a spec: the same cap on its length
     t = text.strip()
     if not t:
         raise FormError("empty form spec")
