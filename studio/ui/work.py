@@ -320,8 +320,8 @@ class Studio:
     def check(self, text: str, active: list[str], form: str) -> "CheckView":
         """The live check and the public ``/check``: bounded in text length, in violations
         returned and in how many run at once (the one path both take)."""
-        self.check_size(text, "draft")
         limits.TEXT_CHARS.check(len(text or ""), self.config.space)
+        self.check_size(text, "draft")  # UiConfig.max_chars, where a config sets it apart
         with self.checks.slot():
             return check_view(text, active, form)
 
