@@ -39,12 +39,12 @@ class SpecLimitError(SpecError, LimitError):
     caller that handles SpecError, and a LimitError whose message names the cap's setting."""
 
 
-def within(cap: Cap, got: int) -> int:
-    """``cap.check(got)`` for a spec: refused as a SpecLimitError."""
+def within(cap: Cap, got: int, error: type[SpecLimitError] | None = None) -> int:
+    """``cap.check(got)`` for a spec: refused as a SpecLimitError (or the subclass ``error``)."""
     try:
         return cap.check(got)
     except LimitError as e:
-        raise SpecLimitError(str(e)) from None
+        raise (error or SpecLimitError)(str(e)) from None
 
 
 def shown(text, limit: int = 60) -> str:
