@@ -118,8 +118,8 @@ class _Parser:
             arg = None
         try:
             return entry.factory(arg)
-        except SpecError as e:
-            raise SpecError(f"{e} (in {shown(self.s.strip())})") from None
+        except SpecError as e:  # the same kind (a cap stays a LimitError), with where it was
+            raise type(e)(f"{e} (in {shown(self.s.strip())})") from None
 
     def arg(self) -> str:
         arg = self._arg()

@@ -88,9 +88,12 @@ def test_one_argument_and_one_list_are_capped(monkeypatch):
 
     monkeypatch.setenv("PEREC_MAX_ARG_ITEMS", "3")
     assert parse_spec("ban:ab,cd,ef")
-    with pytest.raises(SpecError) as e:
+    with pytest.raises(LimitError) as e:  # a SpecError too, with the spec it was in
         parse_spec("ban:ab,cd,ef,gh")
+    assert isinstance(e.value, SpecError)
     assert "4 items" in one_line_naming(e.value, limits.ARG_ITEMS)
+    with pytest.raises(LimitError):
+        parse_spec("alliterate:S,SH,K,B")
     with pytest.raises(SpecError):  # a JSON list argument
         parse_spec('paragraph-ends:["One.", "Two.", "Three.", "Four."]')
     with pytest.raises(rules.RuleError, match="PEREC_MAX_ARG_ITEMS"):  # through the studio's rule set
