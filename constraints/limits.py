@@ -80,8 +80,9 @@ EXAMPLE_TOKENS = Cap("one discriminator example", "PEREC_MAX_EXAMPLE_TOKENS", 25
 # --- sharing the server (studio/ui, studio/decode/scheduler.py)
 GENERATIONS_PER_SESSION = Cap("generations running in one session", "PEREC_MAX_SESSION_GENERATIONS", 1,
                               "generations")
-# Rows one session decodes at once (Variants decode K rows; studio.ui.work.MAX_VARIANTS).
-SESSION_ROWS = Cap("rows decoding in one session", "PEREC_MAX_SESSION_ROWS", 4, "rows")
+# Rows one session decodes at once: Variants decode K rows (studio.ui.work.MAX_VARIANTS, 4),
+# a poem's line search its width (MAX_SEARCH, 8).
+SESSION_ROWS = Cap("rows decoding in one session", "PEREC_MAX_SESSION_ROWS", 8, "rows")
 CHECKS_AT_ONCE = Cap("checks running at once", "PEREC_MAX_CHECKS", 2, "checks")
 MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
 # Not a refusal: how long a joining prompt may hold the other writers' streams (the prompt
