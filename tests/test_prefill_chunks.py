@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from models.sources import BatchSource
+from models.sources import BatchSource, Row
 from studio.decode.loop import Decoder
 from studio.decode.scheduler import Scheduler
 from studio.decode.settings import Settings
@@ -43,6 +43,21 @@ def test_prefill_in_chunks_gives_the_prompts_logits(tiny_engine):
     while not block.done:
         runs.append(block.advance(7))
     assert max(runs) == 7 and sum(runs) == len(ids)
+    ((_, chunked),) = batch.join(block)
+    assert torch.allclose(chunked, whole, atol=1e-4)
+
+
+def test_chunks_of_left_padded_rows_give_the_prompts_logits(tiny_engine):
+    # Prompt contrast: one row reads a condition first, so the other is left-padded and
+    # its first chunks are all padding.
+    ids = tiny_engine.encode_prompt(LONG)[0][:50]
+    rows = (Row(weight=-1.0), Row(prefix=tuple(tiny_engine.encode_prompt("A calm sea")[0]) * 4, weight=2.0))
+    whole = BatchSource(tiny_engine.model).add(ids, rows)[0][1]
+    batch = BatchSource(tiny_engine.model)
+    block = batch.prefill(ids, rows)
+    assert block.padded
+    while not block.done:
+        block.advance(5)
     ((_, chunked),) = batch.join(block)
     assert torch.allclose(chunked, whole, atol=1e-4)
 
