@@ -3,7 +3,9 @@ at most PEREC_MAX_MODELS stay loaded (least recently used unloaded, never one in
 model loads under its own lock, and one failed load is the asker's failure only.  Tiny
 random llamas saved to local folders (no hub anywhere)."""
 
+import gc
 import threading
+import weakref
 
 import pytest
 
@@ -66,9 +68,13 @@ def test_listed_models_load_and_the_least_recently_used_idle_one_goes(space, mod
     ea = space.engine(a)
     assert space.models.names() == [a] and a in loading.loaded()
     # The cap (2) holds the default and one more: loading b unloads a, which is idle.
+    weights = weakref.ref(ea.model)
     eb = space.engine(b)
     assert space.models.names() == [b] and space.models.evictions == 1
     assert a not in loading.loaded() and ea is not eb
+    del ea
+    gc.collect()
+    assert weights() is None  # nothing else held a's weights: their memory is back
     assert space.engine(b) is eb  # kept: no second load
     gen, _, _ = space.start("The old house", [], "", SettingsIn(model=b, max_new_tokens=4, seed=1))
     assert list(space.stream(gen, "A"))[-1] == gen.result.text and gen.engine is eb
