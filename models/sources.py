@@ -138,48 +138,47 @@ class BatchSource:
         return {} if all(a == BASE for a in names) else {"adapter_names": names}
 
     def _forward(self, ids: torch.Tensor, mask, positions, cache, adapter_kw, **kw):
-        return self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                          **{self._cache_name: cache}, **adapter_kw, **kw)
+        return _run(self.model, self._cache_name, ids, mask, positions, cache, adapter_kw, **kw)
 
     # ------------------------------------------------------------------ joining, leaving
 
-    @torch.inference_mode()
+    def prefill(self, ids: list[int], rows: tuple[Row, ...] = PLAIN, copies: int = 1) -> "Prefill":
+        """New sequences (each row's prefix, then ``ids``; ``copies`` of them) prefilled on
+        a cache of their own, a chunk at a time (``Prefill.advance``); ``join`` takes them
+        into the batch when done.  The batch keeps decoding meanwhile."""
+        return Prefill(self.model, ids, rows, copies, self._cache_name, self.device, self.config)
+
     def add(self, ids: list[int], rows: tuple[Row, ...] = PLAIN, copies: int = 1) -> list[tuple[int, torch.Tensor]]:
-        """Prefill new sequences (each row's prefix, then ``ids``) and merge them into the
-        batch: ``copies`` sequences with this prompt, prefilled once (variants, search).
-        Returns (id, mixed logits after the prompt) for each."""
-        if not ids:
-            raise ValueError("a sequence needs at least one prompt token")
-        if copies < 1:
-            raise ValueError(f"copies must be >= 1 (got {copies})")
-        rows = tuple(rows)
-        seqs = [list(r.prefix) + list(ids) for r in rows]
-        width = max(len(s) for s in seqs)
-        x = torch.zeros(len(seqs), width, dtype=torch.long, device=self.device)
-        mask = torch.zeros(len(seqs), width, dtype=torch.long, device=self.device)
-        for i, s in enumerate(seqs):  # left padding keeps every row's last token in one column
-            x[i, width - len(s):] = torch.tensor(s, device=self.device)
-            mask[i, width - len(s):] = 1
-        padded = any(len(s) < width for s in seqs)
-        cache = DynamicCache(config=self.config)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        names = [r.adapter for r in rows]
-        adapter_kw = {} if all(a == BASE for a in names) else {"adapter_names": names}
-        out = self._forward(x, mask if padded else None, pos, cache, adapter_kw, logits_to_keep=1)
-        if copies > 1:
+        """Prefill new sequences (each row's prefix, then ``ids``) in one forward and merge
+        them into the batch: ``copies`` sequences with this prompt, prefilled once (variants,
+        search).  Returns (id, mixed logits after the prompt) for each."""
+        block = self.prefill(ids, rows, copies)
+        block.advance()
+        return self.join(block)
+
+    @torch.inference_mode()
+    def join(self, block: "Prefill") -> list[tuple[int, torch.Tensor]]:
+        """Merge a finished ``Prefill`` into the batch: (id, mixed logits after the prompt)
+        for each of its sequences."""
+        if not block.done:
+            raise ValueError(f"this prefill has {block.left} prompt columns still to run")
+        if block.model is not self.model:
+            raise ValueError("a prefill joins a batch of the model it was run on")
+        cache, mask = block.cache, block.mask
+        if block.copies > 1:
             for layer in cache.layers:
-                layer.keys = layer.keys.repeat(copies, 1, 1, 1)
-                layer.values = layer.values.repeat(copies, 1, 1, 1)
-            mask = mask.repeat(copies, 1)
+                layer.keys = layer.keys.repeat(block.copies, 1, 1, 1)
+                layer.values = layer.values.repeat(block.copies, 1, 1, 1)
+            mask = mask.repeat(block.copies, 1)
         added = []
-        for c in range(copies):
-            seq = _Seq(self._next_id, rows, self.device)
+        for c in range(block.copies):
+            seq = _Seq(self._next_id, block.rows, self.device)
             self._next_id += 1
-            seq.length = len(ids)
-            seq.start = c * len(rows)  # within the new block; _merge shifts it
-            added.append((seq.id, seq.mix(out.logits[:, -1])))
+            seq.length = block.length
+            seq.start = c * len(block.rows)  # within the new block; _merge shifts it
+            added.append((seq.id, seq.mix(block.logits)))
             self._pending_block.append(seq)
-        self._merge(cache, mask, dense=not padded)
+        self._merge(cache, mask, dense=not block.padded)
         return added
 
     def _merge(self, cache: DynamicCache, mask: torch.Tensor, dense: bool) -> None:
@@ -330,6 +329,71 @@ class BatchSource:
                             output_hidden_states=True)
         self.cache.crop(-k)
         return out.hidden_states[layer][i].float()
+
+
+def _run(model, cache_name: str, ids: torch.Tensor, mask, positions, cache, adapter_kw, **kw):
+    return model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                 **{cache_name: cache}, **adapter_kw, **kw)
+
+
+class Prefill:
+    """A joining prompt, prefilled a chunk of columns at a time on a cache of its own.
+
+    Prefilling a long prompt in one forward (up to the whole window) makes every other
+    writer in the batch wait for it; run a chunk between the batch's decoding steps
+    instead, and merge the finished cache in (``BatchSource.join``).  Chunks see the
+    columns before them through the cache, so the logits after the last chunk are the
+    prompt's, as a single forward gives them (up to float rounding)."""
+
+    def __init__(self, model, ids: list[int], rows: tuple[Row, ...], copies: int, cache_name: str, device, config):
+        if not ids:
+            raise ValueError("a sequence needs at least one prompt token")
+        if copies < 1:
+            raise ValueError(f"copies must be >= 1 (got {copies})")
+        self.model, self.rows, self.copies, self.length = model, tuple(rows), copies, len(ids)
+        self._cache_name = cache_name
+        seqs = [list(r.prefix) + list(ids) for r in self.rows]
+        width = max(len(s) for s in seqs)
+        self.x = torch.zeros(len(seqs), width, dtype=torch.long, device=device)
+        self.mask = torch.zeros(len(seqs), width, dtype=torch.long, device=device)
+        for i, s in enumerate(seqs):  # left padding keeps every row's last token in one column
+            self.x[i, width - len(s):] = torch.tensor(s, device=device)
+            self.mask[i, width - len(s):] = 1
+        self.padded = any(len(s) < width for s in seqs)
+        self.pos = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        names = [r.adapter for r in self.rows]
+        self._adapter_kw = {} if all(a == BASE for a in names) else {"adapter_names": names}
+        self.cache = DynamicCache(config=config)
+        self.ran = 0  # columns prefilled so far
+        self.logits: torch.Tensor | None = None  # [rows, V] after the last column
+
+    @property
+    def width(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def left(self) -> int:
+        return self.width - self.ran
+
+    @property
+    def done(self) -> bool:
+        return self.ran == self.width
+
+    @torch.inference_mode()
+    def advance(self, columns: int | None = None) -> int:
+        """Run the next ``columns`` columns (None: all that are left) in one forward;
+        returns how many ran."""
+        n = self.left if columns is None else max(0, min(columns, self.left))
+        if not n:
+            return 0
+        a, b = self.ran, self.ran + n
+        # The mask covers the cached columns and this chunk; none is needed without padding.
+        out = _run(self.model, self._cache_name, self.x[:, a:b], self.mask[:, :b] if self.padded else None,
+                   self.pos[:, a:b], self.cache, self._adapter_kw, logits_to_keep=1)
+        self.ran = b
+        if self.done:
+            self.logits = out.logits[:, -1]
+        return n
 
 
 def _row_index(seq: _Seq, row: Row) -> int:

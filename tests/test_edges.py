@@ -67,7 +67,7 @@ def test_the_page_says_what_the_loader_does_and_stays_usable(tmp_path, tiny_engi
     assert banner.visible and "converting the embedded model" in banner.value and "%" in banner.value
     # Meanwhile the page works without the model: the check, and the next-word list says why it waits.
     assert studio.check("A cat sat.", ["lipogram:e"], "").ok
-    out = h.candidates("The sea", "", _session(), *SettingsIn().__dict__.values())
+    out = h.candidates(None, "The sea", "", _session(), *SettingsIn().__dict__.values())
     assert "once the model has loaded" in out[1]
     monkeypatch.setattr(PROGRESS, "phase", "failed")
     monkeypatch.setattr(PROGRESS, "error", "the embedded model is not installed")

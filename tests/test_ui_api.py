@@ -188,4 +188,4 @@ def test_two_sessions_do_not_share_state(space_app):
     with pytest.raises(Exception, match="capped at 200"):  # and so does the scripting endpoint
         a.predict(NO_E, "", max_new_tokens=5000, api_name="/generate")
     _, status = a.predict(NO_E, "", "/tmp", *SETTINGS[1:], 10, 1, api_name="/studio_generate")
-    assert "local model paths are disabled" in status
+    assert "not offered here" in status and "PEREC_MODELS" in status  # the allow-list: the embedded model only

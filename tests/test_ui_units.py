@@ -147,7 +147,7 @@ def test_start_refuses_bad_input_before_decoding(studio_local, studio_space):
         studio_space.start("Hello", [], "", SettingsIn(max_new_tokens=201))
     with pytest.raises(UserError, match="temperature"):
         studio_local.start("Hello", [], "", SettingsIn(temperature=0))
-    with pytest.raises(UserError, match="local model paths are disabled"):
+    with pytest.raises(UserError, match="not offered here.*PEREC_MODELS"):
         studio_space.start("Hello", [], "", SettingsIn(model="/tmp"))
     gen, note, base = studio_local.start("Hi", [], "", SettingsIn(mode="instruct"), instruction="Write.")
     assert base == "Hi\n\n" and gen.mode == "instruct"

@@ -9,29 +9,49 @@ row that finished or was cancelled leaves the batch; new rows may join between s
 
 Rows on the same model share one BatchSource (models/sources.py); a steered row whose
 feed is a peft copy of the model (adapters) runs in a batch of its own model.
+
+A row that *joins* a running batch (``join``: the scheduler's writers) has its prompt
+prefilled ``prefill_chunk`` columns per step, in between the others' steps, so a long draft
+joining never holds the other writers' streams for more than one chunk's forward.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from dataclasses import dataclass
 
 import torch
 
-from models.sources import BatchSource
+from models.sources import BatchSource, Prefill
 from studio.decode.generation import DONE, FEED, Generation, SeqView
 
 
+@dataclass
+class _Joining:
+    gen: Generation
+    prefill: Prefill
+    t0: float  # when it asked to join (its first-token time counts the prefill)
+
+
 class Decoder:
-    def __init__(self, engine):
+    def __init__(self, engine, prefill_chunk: int | None = None):
+        if prefill_chunk is not None and prefill_chunk < 1:
+            raise ValueError(f"prefill_chunk must be >= 1 (got {prefill_chunk})")
         self.engine = engine
         self.batches: dict[int, BatchSource] = {}  # id(model) -> its batch
         self.rows: list[Generation] = []
         # Rows that wait in the batch without stepping (a search holds a finished line
         # until every candidate line is done); they keep their place and state.
         self.parked: set[int] = set()
+        # Rows whose prompts are being prefilled, first come first served; at most
+        # ``prefill_chunk`` prompt columns run per step while other rows decode.
+        self.joining: deque[_Joining] = deque()
+        self.prefill_chunk = prefill_chunk
+        self.prefilled = 0  # prompt columns run in the last step (tests and benches read it)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.rows) + len(self.joining)
 
     def _batch_for(self, model) -> BatchSource:
         batch = self.batches.get(id(model))
@@ -55,10 +75,60 @@ class Decoder:
             gen.begin(logits if len(gens) == 1 else logits.clone(), SeqView(batch, sid), t0)
             self.rows.append(gen)
 
+    def join(self, gen: Generation) -> None:
+        """Take ``gen`` into the batch of its model, its prompt prefilled over the next
+        steps (``prefill_chunk`` columns each; all at once when no other row decodes)."""
+        batch = self._batch_for(gen.feed.model)
+        self.joining.append(_Joining(gen, batch.prefill(gen.input_ids, gen.feed.rows), time.perf_counter()))
+
+    def _advance_joining(self, finished: list[Generation]) -> None:
+        """Run this step's share of the joining prompts; a row whose prompt is done joins
+        the batch and steps in this same step."""
+        # Nobody else is decoding: nobody to stall, so the prompts run whole (the fastest
+        # first token, and the numbers of a row decoded alone).
+        budget = None if not self.rows or self.prefill_chunk is None else self.prefill_chunk
+        for j in [j for j in self.joining if j.gen.cancel_event.is_set()]:
+            self.joining.remove(j)
+            self._end_unstarted(j)
+            finished.append(j.gen)
+        ran = 0
+        while self.joining and (budget is None or ran < budget):
+            j = self.joining[0]
+            try:
+                ran += j.prefill.advance(None if budget is None else budget - ran)
+                if not j.prefill.done:
+                    break
+                self.joining.popleft()
+                # The batch may have emptied (and gone) since the prefill began.
+                batch = self._batch_for(j.gen.feed.model)
+                ((sid, logits),) = batch.join(j.prefill)
+            except Exception as e:  # noqa: BLE001  (a bad prompt fails alone)
+                if self.joining and self.joining[0] is j:
+                    self.joining.popleft()
+                j.gen.fail(e)
+                finished.append(j.gen)
+                continue
+            j.gen.begin(logits, SeqView(batch, sid), j.t0)
+            self.rows.append(j.gen)
+        self.prefilled = ran
+
+    @staticmethod
+    def _end_unstarted(j: _Joining) -> None:
+        """A row cancelled before its prompt was prefilled: it ends as a cancelled row with
+        no text, through the row's own stop path (``propose`` sees the cancel)."""
+        g = j.gen
+        g.begin(torch.zeros(g.engine.vocab.size, device=g.engine.device), None, j.t0)
+        g.propose()
+        g.finish()
+
     def step(self) -> list[Generation]:
-        """One decoding step for every row; returns the rows that ended in it (finished, or
-        failed: ``row.error`` says why)."""
+        """One decoding step for every row (after this step's share of the joining
+        prompts); returns the rows that ended in it (finished, or failed: ``row.error``
+        says why)."""
         finished: list[Generation] = []
+        self.prefilled = 0
+        if self.joining:
+            self._advance_joining(finished)
         proposals = []
         for g in [g for g in self.rows if id(g) not in self.parked]:
             try:
@@ -116,6 +186,10 @@ class Decoder:
         for g in list(self.rows):
             g.cancel()
             self._finish(g)
+        while self.joining:
+            j = self.joining.popleft()
+            j.gen.cancel()
+            self._end_unstarted(j)
 
     # ------------------------------------------------------------------ leaving
 

@@ -17,6 +17,7 @@ from studio.ui.drafts import Draft
 from studio.ui import persistence as store
 from studio.ui import rules, steering
 from studio.ui.session import Session
+from studio.ui.shares import session_key
 from studio.ui.work import SettingsIn, Studio, UserError, readable
 
 HIDDEN = "hidden"
@@ -119,7 +120,7 @@ class Handlers:
         session.last_stop = gen.result.stop_reason
         yield base + text, _status_for(gen.result, note), session
 
-    def variants(self, draft, instruction, session: Session, *vals):
+    def variants(self, request: gr.Request, draft, instruction, session: Session, *vals):
         """Decode the variants side by side and show them; nothing enters the draft yet."""
         draft = draft or ""
         k = len(self.variant_slots)
@@ -128,7 +129,7 @@ class Handlers:
                 raise UserError(session.steering_error)
             texts, note, base = self.studio.variants(draft, session.active, session.form, SettingsIn(*vals),
                                                      k=k, instruction=instruction or "",
-                                                     steering=session.steering)
+                                                     steering=session.steering, session=session_key(request))
         except Exception as e:
             return [gr.skip()] * (k + 1) + [session, _warn(e)]
         session.variants, session.variants_for, session.variants_base = texts, draft, base
@@ -169,12 +170,12 @@ class Handlers:
         n = self.studio.running.stop(request.session_hash)
         return gr.skip() if n else "Nothing is being generated."
 
-    def one_word(self, draft, instruction, session: Session, *vals):
+    def one_word(self, request: gr.Request, draft, instruction, session: Session, *vals):
         draft = draft or ""
         try:
             shown = session.candidates if session.candidates_for == draft else None
             w = self.studio.one_word(draft, session.active, session.form, SettingsIn(*vals),
-                                     instruction or "", cands=shown)
+                                     instruction or "", cands=shown, session=session_key(request))
         except Exception as e:
             return gr.skip(), session, _warn(e)
         w = _join(draft, w)
@@ -201,12 +202,12 @@ class Handlers:
         self._keep(session, text)
         return text, session, msg
 
-    def candidates(self, draft, instruction, session: Session, *vals):
+    def candidates(self, request: gr.Request, draft, instruction, session: Session, *vals):
         if not self.studio.engine_ready(SettingsIn(*vals).model):
             return gr.skip(), "The next-word list appears once the model has loaded.", session
         try:
             cands = self.studio.candidates(draft or "", session.active, session.form, SettingsIn(*vals),
-                                           instruction=instruction or "")
+                                           instruction=instruction or "", session=session_key(request))
         except Exception as e:
             session.candidates, session.candidates_for = [], None
             return gr.Dataset(samples=[]), f"⚠ {html.escape(readable(e))}", session

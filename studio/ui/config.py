@@ -1,7 +1,8 @@
 """How the studio runs: on a writer's own machine, or as a shared Space.
 
 Space mode (``PEREC_SPACE=1``; on by default when Hugging Face sets ``SPACE_ID``) is for a
-server many writers share: no local model paths (nor remote code, which is never enabled
+server many writers share: only the models on its allow-list (the embedded one, and those
+``PEREC_MODELS`` lists; no other local paths, nor remote code, which is never enabled
 anywhere), a cap on max tokens, a queue with a concurrency limit, and drafts owned per
 browser so two writers never see each other's work.
 """
@@ -38,6 +39,11 @@ def _flag(name: str) -> bool | None:
     return v.strip().lower() not in ("0", "false", "no", "off")
 
 
+def model_list(text: str) -> tuple[str, ...]:
+    """``PEREC_MODELS`` as names: comma-separated, blanks dropped, each once."""
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
 def space_mode() -> bool:
     flag = _flag("PEREC_SPACE")
     return bool(os.environ.get("SPACE_ID")) if flag is None else flag
@@ -57,10 +63,19 @@ class UiConfig:
     max_chars: int | None = None  # longest draft / prompt accepted (None: no cap)
     max_upload: str | None = None  # biggest upload gradio accepts ("2mb"; None: no cap)
     data: Path | None = None  # the drafts database folder; None = the user data dir
+    # Models a Space offers besides the embedded one (PEREC_MODELS: Hub ids or local
+    # names, comma-separated); off a Space any model loads.
+    models: tuple[str, ...] = ()
 
     @property
     def allow_local_models(self) -> bool:
         return not self.space
+
+    @property
+    def allowed_models(self) -> frozenset[str] | None:
+        """The models Settings → Model may load here (None: any).  A Space would otherwise
+        download and keep whatever Hub id a visitor types."""
+        return frozenset(self.models) if self.space else None
 
     @classmethod
     def from_env(cls, space: bool | None = None, **over) -> "UiConfig":
@@ -72,7 +87,8 @@ class UiConfig:
         chars = os.environ.get("PEREC_MAX_CHARS")
         kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc), batching=batching,
                   max_chars=int(chars) if chars else (SPACE_MAX_CHARS if space else None),
-                  max_upload=os.environ.get("PEREC_MAX_UPLOAD", SPACE_MAX_UPLOAD if space else None))
+                  max_upload=os.environ.get("PEREC_MAX_UPLOAD", SPACE_MAX_UPLOAD if space else None),
+                  models=model_list(os.environ.get("PEREC_MODELS", "")))
         kw.update(over)
         kw["default_max_tokens"] = min(kw.get("default_max_tokens", DEFAULT_MAX_TOKENS), kw["max_tokens_cap"])
         return cls(**kw)

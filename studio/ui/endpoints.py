@@ -21,6 +21,7 @@ from constraints.base import entries
 from studio.decode.settings import DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K, DEFAULT_TOP_P
 
 from studio.ui import rules, values
+from studio.ui.shares import session_key
 from studio.ui.work import SettingsIn, Studio, check_view, readable
 
 
@@ -51,7 +52,7 @@ def add_endpoints(studio: Studio) -> None:
                 gen, _note, _base = studio.start(prompt, active, _form(form), s)
         except Exception as e:
             raise _fail(e) from None
-        session = request.session_hash if request is not None else "api"
+        session = session_key(request)
         text = ""
         yield text
         try:
@@ -65,7 +66,7 @@ def add_endpoints(studio: Studio) -> None:
     def variants(prompt: str, constraints: str = "", form: str = "", k: int = 3, max_new_tokens: int = 40,
                  temperature: float = DEFAULT_TEMPERATURE, top_k: int = DEFAULT_TOP_K,
                  top_p: float = DEFAULT_TOP_P, repetition_penalty: float = DEFAULT_REPETITION_PENALTY,
-                 seed: int = -1, mode: str = "continue", model: str = "") -> list[str]:
+                 seed: int = -1, mode: str = "continue", model: str = "", request: gr.Request = None) -> list[str]:
         """``k`` continuations of ``prompt`` decoded side by side (one batch), each obeying
         the constraints; seeds ``seed``, ``seed + 1``, ... (``seed`` < 0: random)."""
         try:
@@ -75,15 +76,17 @@ def add_endpoints(studio: Studio) -> None:
             k = values.whole("k", k)
             active = rules.from_spec_text(constraints)
             if mode == "instruct":
-                texts, _note, _base = studio.variants("", active, _form(form), s, k=k, instruction=prompt)
+                texts, _note, _base = studio.variants("", active, _form(form), s, k=k, instruction=prompt,
+                                                      session=session_key(request))
             else:
-                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=k)
+                texts, _note, _base = studio.variants(prompt, active, _form(form), s, k=k,
+                                                      session=session_key(request))
         except Exception as e:
             raise _fail(e) from None
         return texts
 
     def candidates(prompt: str, constraints: str = "", form: str = "", n: int = 10,
-                   mode: str = "continue", model: str = "") -> list[dict]:
+                   mode: str = "continue", model: str = "", request: gr.Request = None) -> list[dict]:
         """The ``n`` most probable next words that obey the constraints: text (what to
         append, leading space included), display, prob."""
         try:
@@ -92,18 +95,20 @@ def add_endpoints(studio: Studio) -> None:
             s = SettingsIn(model=model, mode=mode)
             if mode == "instruct":
                 return studio.candidates("", rules.from_spec_text(constraints), _form(form), s,
-                                         n=n, instruction=prompt)
-            return studio.candidates(prompt, rules.from_spec_text(constraints), _form(form), s, n=n)
+                                         n=n, instruction=prompt, session=session_key(request))
+            return studio.candidates(prompt, rules.from_spec_text(constraints), _form(form), s, n=n,
+                                     session=session_key(request))
         except Exception as e:
             raise _fail(e) from None
 
     def one_word(prompt: str, constraints: str = "", form: str = "", seed: int = -1,
-                 temperature: float = 0.8, model: str = "") -> str:
+                 temperature: float = 0.8, model: str = "", request: gr.Request = None) -> str:
         """One next word, sampled by probability among those the constraints allow."""
         try:
             prompt, constraints, form, model = _texts(prompt=prompt, constraints=constraints, form=form, model=model)
             s = SettingsIn(model=model, temperature=temperature, seed=seed)
-            return studio.one_word(prompt, rules.from_spec_text(constraints), _form(form), s)
+            return studio.one_word(prompt, rules.from_spec_text(constraints), _form(form), s,
+                                   session=session_key(request))
         except Exception as e:
             raise _fail(e) from None
 

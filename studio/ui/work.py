@@ -8,6 +8,7 @@ import logging
 import math
 import random
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,9 @@ from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERAT
 
 from studio.ui import rules, values
 from studio.ui.config import UiConfig
+from studio.ui.engines import EngineShelf
 from studio.ui.session import Running
+from studio.ui.shares import GENERATION, NEXT_WORDS, Shares
 from studio.request import Prepared, Request, prepare, token_budget
 
 if TYPE_CHECKING:
@@ -106,7 +109,12 @@ class SettingsIn:
 
 class Studio:
     """The shared part of the app: config, engines (one per model), drafts, running
-    generations.  Per-writer state lives in ``Session``."""
+    generations.  Per-writer state lives in ``Session``.
+
+    Engines: the default one, kept for good, and the models Settings → Model loads
+    (``models``: on a Space only those its allow-list offers, at most MODELS_KEPT loaded,
+    least recently used unloaded first, never one in use).  Decoding: each session runs
+    one generation at a time (``shares``), so no client holds every row of the batch."""
 
     def __init__(self, config: UiConfig, engine: Engine | None = None, store: DraftStore | None = None,
                  adapter_root: str | Path | None = None):
@@ -116,26 +124,42 @@ class Studio:
         self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
         self.running = Running()
         self.checks = CheckSlots(limits.CHECKS_AT_ONCE.value(config.space))
+        self.shares = Shares(space=config.space)
+        self.models = EngineShelf(config.allowed_models, config.allow_local_models, config.space)
+        # How ``stream`` runs a generation ``start`` prepared: (through the scheduler?, rows).
+        # Weak: a generation prepared and never streamed leaves nothing behind.
+        self._plans: "weakref.WeakKeyDictionary[object, tuple[bool, int]]" = weakref.WeakKeyDictionary()
 
     # ------------------------------------------------------------- engines and settings
 
     def engine(self, model: str | None = "") -> Engine:
+        """The engine for ``model`` (blank: the default), loaded if need be."""
+        with self._engine(model) as eng:
+            return eng
+
+    @contextmanager
+    def _engine(self, model: str | None) -> Iterator[Engine]:
+        """The engine for ``model``, held for the block: another model's load never
+        unloads it meanwhile."""
         from models.loading import ModelLoadError, is_embedded
 
         import studio
 
         name = (model or "").strip()
-        if is_embedded(name):
+        if is_embedded(name) or (self.default_engine is not None and name == self.default_engine.name):
             if self.default_engine is None:
-                # studio.load loads a model once per process (models.loading holds the lock).
+                # studio.load loads a model once per process (models.loading holds its lock).
                 self.default_engine = studio.load(None)
-            return self.default_engine
-        if self.default_engine is not None and name == self.default_engine.name:
-            return self.default_engine
+            yield self.default_engine
+            return
         try:
-            return studio.load(name, allow_local=self.config.allow_local_models)
-        except ModelLoadError as e:
+            eng = self.models.acquire(name)
+        except ModelLoadError as e:  # not offered here, not found, not a causal LM
             raise UserError(f"Could not load the model: {e}") from None
+        try:
+            yield eng
+        finally:
+            self.models.release(eng)
 
     def check_size(self, text: str, what: str = "draft") -> None:
         """Refuse a text over this server's cap (Space mode), before any work on it."""
@@ -221,8 +245,7 @@ class Studio:
         return Request(prompt=prompt, constraints=c, mode=s.mode, settings=settings, variants=variants,
                        search=None if variants > 1 else s.search_value()), base
 
-    def _prepared(self, req: Request, s: SettingsIn, steering: "SteeringIn | None") -> tuple[Prepared, str]:
-        eng = self.engine(s.model)
+    def _prepared(self, req: Request, eng: Engine, steering: "SteeringIn | None") -> tuple[Prepared, str]:
         prepared = prepare(req, eng)
         note = ""
         if steering is not None and not steering.is_off():
@@ -237,43 +260,65 @@ class Studio:
         """A generation ready to iterate, the note to show, and the text the generated
         text follows in the draft.  ``steering``: the Steering tab's adapters and
         controllers (None: unsteered).  Bad input is refused here, before any decoding.
-        With batching on, the row joins the engine's shared batch (continuous batching)."""
+        Nothing decodes until ``stream`` runs it: with batching on, the row then joins the
+        engine's shared batch (continuous batching)."""
         req, base = self.request(draft, active, form, s, instruction)
-        prepared, note = self._prepared(req, s, steering)
-        gen = prepared.stream(self.engine(s.model))
-        if self.config.batching and prepared.search == 1:  # a search drives its own batch
-            self.engine(s.model).scheduler().submit(gen)
+        with self._engine(s.model) as eng:
+            prepared, note = self._prepared(req, eng, steering)
+            gen = prepared.stream(eng)
+        # A search drives its own batch of ``search`` rows, in the reader's thread.
+        self._plans[gen] = (self.config.batching and prepared.search == 1, prepared.search)
         return gen, note, base
 
     def variants(self, draft: str, active: list[str], form: str, s: SettingsIn, k: int = 3,
-                 instruction: str = "", steering: "SteeringIn | None" = None) -> tuple[list[str], str, str]:
+                 instruction: str = "", steering: "SteeringIn | None" = None,
+                 session: str | None = None) -> tuple[list[str], str, str]:
         """``k`` continuations decoded side by side (one batch): their texts, a note, and
-        the text they follow in the draft."""
+        the text they follow in the draft.  ``session``: whose share of the decoder they
+        use (None: unshared, for scripts of the Python API)."""
         if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= MAX_VARIANTS:
             raise UserError(f"variants: choose 2 to {MAX_VARIANTS} (asked for {values.got(k)})")
         req, base = self.request(draft, active, form, s, instruction, variants=k)
-        prepared, note = self._prepared(req, s, steering)
-        results = prepared.variants(self.engine(s.model))
+        with self.shares.hold(session, rows=k), self._engine(s.model) as eng:
+            prepared, note = self._prepared(req, eng, steering)
+            results = prepared.variants(eng)
         return [r.text for r in results], note, base
 
-    def stream(self, gen: Generation, session: str) -> Iterator[str]:
-        """The generated text so far, after each piece; registered so Stop can cancel it."""
-        self.running.add(session, gen)
-        text = ""
+    def stream(self, gen: Generation, session: str | None) -> Iterator[str]:
+        """The generated text so far, after each piece; registered so Stop can cancel it.
+        The session's one running generation: a second one while it runs is refused in
+        one line (LimitError), before it decodes anything."""
+        batched, rows = self._plans.pop(gen, (False, getattr(gen, "width", 1)))
+        share = self.shares.take(session or "", rows, GENERATION)
         try:
-            for piece in gen:
-                text += piece
-                yield text
+            with self.models.lease(gen.engine):
+                if batched:
+                    # The row's end gives the share back even if nobody reads it any more.
+                    gen.engine.scheduler().submit(gen, on_end=share.release)
+                self.running.add(session, gen)
+                text = ""
+                try:
+                    for piece in gen:
+                        text += piece
+                        yield text
+                finally:
+                    gen.cancel()  # the page went away mid-stream: nothing should keep decoding
+                    self.running.discard(session, gen)
         finally:
-            gen.cancel()  # the page went away mid-stream: nothing should keep decoding
-            self.running.discard(session, gen)
+            share.release()
 
     # ------------------------------------------------------------- next words
 
     def candidates(self, draft: str, active: list[str], form: str, s: SettingsIn,
-                   n: int = 10, instruction: str = "") -> list[dict]:
+                   n: int = 10, instruction: str = "", session: str | None = None) -> list[dict]:
         """The next words that obey the rules, most probable first, as dicts
-        (text: exactly what to append; display; prob)."""
+        (text: exactly what to append; display; prob).  ``session``: whose share of the
+        decoder the search uses (None: unshared)."""
+        with self.shares.hold(session, kind=NEXT_WORDS):
+            return self._candidates(draft, active, form, s, n, instruction)
+
+    def _candidates(self, draft: str, active: list[str], form: str, s: SettingsIn,
+                    n: int, instruction: str) -> list[dict]:
         self.check_size(draft, "draft")
         n = values.bounded("n", n, 1, MAX_CANDIDATES)
         prompt, mode = draft, "continue"
@@ -290,11 +335,11 @@ class Studio:
             except ValueError as e:
                 raise UserError(str(e)) from None
             c, prompt = p.constraint, p.prompt
-        eng = self.engine(s.model)
-        return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
+        with self._engine(s.model) as eng:
+            return [x.to_dict() for x in next_candidates(eng, prompt, c, n=n, words=True, mode=mode)]
 
     def one_word(self, draft: str, active: list[str], form: str, s: SettingsIn,
-                 instruction: str = "", cands: list[dict] | None = None) -> str:
+                 instruction: str = "", cands: list[dict] | None = None, session: str | None = None) -> str:
         """One next word, sampled by probability from the allowed candidates (``cands``:
         the list already on screen for this draft, which saves a model pass)."""
         seed = s.seed_value()
@@ -302,7 +347,7 @@ class Studio:
         if t <= 0:
             raise UserError(f"temperature must be > 0 (got {values.got(s.temperature)})")
         if not cands:
-            cands = self.candidates(draft, active, form, s, n=12, instruction=instruction)
+            cands = self.candidates(draft, active, form, s, n=12, instruction=instruction, session=session)
         if not cands:
             if not draft.strip():
                 raise UserError("The draft is empty: write a few words first.")
