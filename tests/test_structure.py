@@ -218,6 +218,7 @@ TRICKY = [
     "Mr. Smith cannot come; he is ill. Gonna rain, 3.5 inches?",
     "It is 1899. The end.\n\nA new paragraph (with brackets). Last one",
     "One sentence only, with commas, semicolons; and colons: here.",
+    "Kim Jong-un’s own half-brother left. Ferguson’s post went to Dr. Who at 5 p.m. today.",
 ]
 
 
