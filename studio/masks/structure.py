@@ -1,21 +1,26 @@
 """Structure rules as token masks: counts of words, sentences, paragraphs and characters
 that hold by construction, with given words and closing sentences written in their place.
 
-The checker splits sentences with Punkt and words with Treebank (constraints.units).  The
+The checker splits sentences with the trained Punkt and words with Treebank (constraints.units).  The
 decoder keeps the text inside a small surface grammar on which both splitters are
 predictable, so its own counts are theirs:
 
 - a word is a run of ASCII letters and digits (not "cannot", "gonna", ... which Treebank
   splits), possibly followed by a contraction ('s 'm 'd 'll 're 've, n't), a word of its own;
 - inside a sentence, words are separated by one space, or by ", " "; " ": ";
-- a sentence ends with . ! or ? right after a word of two letters or more (Punkt keeps
-  "a." or "I." inside the sentence, as an initial);
+- a sentence ends with . ! or ? right after a word of two letters or more (the trained
+  Punkt may keep "a." or "I." inside the sentence, as an initial); with a period only
+  after a word the trained Punkt surely splits after (no abbreviation of its model, no
+  number: structure_ends.py), with ! or ? after any of them;
 - the next sentence starts after one space, or after a blank line (a new paragraph), with
   a capital letter; the text ends right after a sentence end.
 
 Words and sentences given by the rules (a word at a position, a sentence's last word, a
 paragraph's closing sentence) are written verbatim by allowing only the tokens that spell
 them: those may hold any character, and their counts are taken with the splitters above.
+A given word ending in a period ("Mr.") must be an abbreviation of the model, and the word
+after it starts in lower case, so that the period does not end the sentence; a closing
+sentence that is not the last must end where Punkt surely splits.
 
 Per step the mask is a union of a few per-vocabulary token classes (letters, space +
 letters, inner punctuation, sentence end, space, newline, blank line); for each class the
@@ -29,6 +34,7 @@ started or continued if some dictionary word completes it to land exactly on the
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -46,6 +52,7 @@ from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
 from studio.masks.oneword import OneWordMasker
 from studio.masks.structure_counts import Counts, State
+from studio.masks.structure_ends import sentence_ends
 from studio.masks.structure_tokens import (
     APOS, CONTRACTIONS, END_CHARS, ENDP, INF, INNER, INNER_CHARS, LET, NL, NL2, SLET, SP, SPLIT_WORDS,
     CompletionLengths, Landing, common_words, lowest_bit, structure_tokens,
@@ -74,6 +81,7 @@ class StructureMasker(Masker):
         super().__init__(name, vocab)
         self.plan = plan
         self.toks = structure_tokens(vocab)
+        self.ends = sentence_ends()
         self.counts = Counts(plan, self.toks)
         self.peers: list[Masker] = []
         self.words: WordSet | None = None
@@ -104,6 +112,8 @@ class StructureMasker(Masker):
         self.s = State()
         self.phase = "start"
         self.p = ""  # the word in progress, lower case
+        self.tok = ""  # ... as Punkt reads it before a period: since the last space or sign
+        self.lower_next = False  # after a given word ending in a period: no capital next
         self.case = 0  # its letter-case shape (TokenWords)
         self.locked = False  # it is a given word: it may not go on
         self.fixed = ""  # the rest of a given word or sentence being written
@@ -119,12 +129,12 @@ class StructureMasker(Masker):
         self.lead = "drop" if context.endswith(" ") else ("space" if context and not context[-1].isspace() else "none")
 
     def snapshot(self):
-        return (self.s, self.phase, self.p, self.case, self.locked, self.fixed, self.closing, self.c,
-                self.target, self.cap, self.steps, self.planned, self.last_now)
+        return (self.s, self.phase, self.p, self.tok, self.lower_next, self.case, self.locked, self.fixed,
+                self.closing, self.c, self.target, self.cap, self.steps, self.planned, self.last_now)
 
     def restore(self, snap) -> None:
-        (self.s, self.phase, self.p, self.case, self.locked, self.fixed, self.closing, self.c,
-         self.target, self.cap, self.steps, self.planned, self.last_now) = snap
+        (self.s, self.phase, self.p, self.tok, self.lower_next, self.case, self.locked, self.fixed,
+         self.closing, self.c, self.target, self.cap, self.steps, self.planned, self.last_now) = snap
 
     def done_ok(self) -> bool:
         if self.fixed or self.phase != "end":
@@ -199,9 +209,11 @@ class StructureMasker(Masker):
         return replace(done, text_last_ok=_edge_ok(self.plan.text.at, last),
                        para_last_ok=_edge_ok(self.plan.paragraph.at, last))
 
-    @staticmethod
-    def _cased(word: str, sentence_start: bool) -> str:
-        return word[:1].upper() + word[1:] if sentence_start and word[:1].islower() else word
+    def _cased(self, word: str, sentence_start: bool) -> str:
+        if sentence_start:
+            return word[:1].upper() + word[1:] if word[:1].islower() else word
+        # After "Mr." a capital may start a sentence for Punkt; rules compare words in any case.
+        return word[:1].lower() + word[1:] if self.lower_next else word
 
     # ------------------------------------------------------------ feasibility
 
@@ -355,7 +367,7 @@ class StructureMasker(Masker):
                 last = r.tokens == 0 and not self._may_go_on(after)
                 # The text's last sentence: only if every other rule may end the text too.
                 if not last or self._peers_done():
-                    out = out | T.masks[ENDP]
+                    out = out | (T.masks[ENDP] if self.ends.period_ends(self.tok) else T.bang)
         return out
 
     def _end_chars_ok(self, after: State) -> bool:
@@ -391,6 +403,8 @@ class StructureMasker(Masker):
         if not self._fits(after, budget, self.c + pre + len(sep) + 1):
             return self._last_word_now(s, budget, sentence_start, sep, capital, pre)
         m = T.word_start[(SLET if space else LET, sentence_start and capital)]
+        if self.lower_next and not sentence_start:
+            m = m & T.uncapital_start[SLET if space else LET]
         if not space:
             m = m & T.case[0]
         done = self._complete("")
@@ -604,6 +618,7 @@ class StructureMasker(Masker):
         elif not self.fixed and self.toks.kind[token_id] == APOS and ph == "word":
             self.s = self._with_word(self.s, False, unit_key(CONTRACTIONS[text]))
             self.p, self.locked = unit_key(CONTRACTIONS[text]), True
+            self.tok += text
             self.c += len(text)
             return
         elif not self.fixed and self._starts_given(text, token_id):
@@ -635,6 +650,7 @@ class StructureMasker(Masker):
         self.s = self._with_word(self.s, sentence_start, unit_key(given))
         self.fixed, self.closing = word, False
         self.p, self.locked, self.case = unit_key(given), True, 0
+        self.tok, self.lower_next = word.lstrip(" "), False
         return True
 
     def _fixed(self, text: str) -> None:
@@ -645,8 +661,10 @@ class StructureMasker(Masker):
         if self.closing:
             self.s = self._closing_written(self.s)
             self.phase, self.p, self.locked, self.closing = "end", "", False, False
+            self.tok, self.lower_next = "", False
         else:
             self.phase = "word"
+            self.lower_next = self.ends.keeps_sentence_open(self.tok)
 
     def _free(self, text: str, token_id: int) -> None:
         """A token of the surface grammar, character by character."""
@@ -658,6 +676,7 @@ class StructureMasker(Masker):
             if ch.isascii() and ch.isalnum():
                 if ph == "word":
                     self.p += ch.lower()
+                    self.tok += ch
                     self.s = self._ok_last(self.s, self.p)
                 else:
                     sentence_start = ph in ("start", "para", "gap")
@@ -665,8 +684,11 @@ class StructureMasker(Masker):
                         self._plan_sentence()
                     self.s = self._with_word(self.s, sentence_start, ch.lower())
                     self.p, self.locked, self.phase = ch.lower(), False, "word"
+                    self.tok, self.lower_next = ch, False
                 continue
-            self.p, self.locked = "", False
+            self.p, self.locked, self.tok = "", False, ""
+            if ch != " ":
+                self.lower_next = False
             if ch == " ":
                 if ph in ("word", "inner"):
                     self.phase = "space"
@@ -700,11 +722,42 @@ def build_structure(cs, vocab: VocabIndex, lexicon=None) -> list[Masker]:
     name = constraint.spec()
     if plan.one_word:
         return [OneWordMasker(plan, vocab, name)]
+    _refuse_unsplittable(plan, name)
     m = StructureMasker(plan, vocab, name)
     m.counts.plan_sizes(None)
     if m.counts.rest(State()) is None:
         raise ImpossibleConstraint(_why_not(m.counts, name))
     return [m]
+
+
+def _closing_end_token(closing: str) -> str | None:
+    """The token a closing sentence's final period follows (None: it ends with ! or ?, or
+    its period stands after a quote or bracket, where Punkt always splits)."""
+    m = re.search(r"([.!?])[\"'”’)\]]*$", closing)
+    if m is None or m.group(1) != "." or closing[:m.start()][-1:] in "\"'”’)]":
+        return None
+    words = closing[:m.start()].split()
+    return words[-1].lstrip("\"'“‘([") if words else None
+
+
+def _refuse_unsplittable(plan: StructurePlan, name: str) -> None:
+    """Given text the mask cannot keep to the trained Punkt's sentences: a given word whose
+    final period might end its sentence, a closing sentence (not the text's last) whose
+    final period might not."""
+    ends = sentence_ends()
+    given = [*plan.text.at.values(), *plan.sentence.at.values(), *plan.paragraph.at.values(),
+             *plan.sentence_ends]
+    for w in given:
+        if not ends.given_word_ok(w):
+            raise ImpossibleConstraint(f"'{name}': the given word {w!r} ends in a period that the sentence "
+                                       "splitter may read as a sentence end (it is not one of its "
+                                       "abbreviations)")
+    for c in plan.closings[:-1]:
+        tok = _closing_end_token(c)
+        if tok is not None and not ends.period_ends(tok):
+            raise ImpossibleConstraint(f"'{name}': the given sentence {c!r} ends with a period after "
+                                       f"{tok!r}, which the sentence splitter does not always read as a "
+                                       "sentence end, so the next paragraph could join it")
 
 
 def _why_not(c: Counts, name: str) -> str:

@@ -33,7 +33,8 @@ def is_letters(s: str) -> bool:
 
 def is_word(s: str) -> bool:
     """Word characters of the surface grammar: ASCII letters and digits ("3rd", "1899": one
-    Treebank token each; a number before ". " and a capital still ends a sentence for Punkt)."""
+    Treebank token each; a period after a number is not always a sentence end for Punkt,
+    so a number ends its sentence with "!" or "?" only: structure_ends.py)."""
     return bool(s) and s.isascii() and s.isalnum()
 
 
@@ -74,11 +75,18 @@ class StructureTokens:
         as_mask = lambda a: torch.from_numpy(a).to(dev)  # noqa: E731
         self.masks = {k: as_mask(kind == k) for k in range(1, 9)}
         self.contraction = {c: vocab.ids_mask(self.by_text.get(c, [])) for c in CONTRACTIONS}
+        # Sentence ends: a period, and "!" / "?" (Punkt always splits at those, not always at
+        # a period: studio/masks/structure_ends.py).
+        self.period = vocab.ids_mask(self.by_text.get(".", []))
+        self.bang = self.masks[ENDP] & ~self.period
         ok = ~split
         self.word_start = {  # tokens that start a word: any case / a capital
             (LET, False): as_mask((kind == LET) & ok), (LET, True): as_mask((kind == LET) & ok & cap),
             (SLET, False): as_mask((kind == SLET) & ok), (SLET, True): as_mask((kind == SLET) & ok & cap),
         }
+        # ... not a capital: after a given word ending in a period ("Mr."), which a capital
+        # could make a sentence end.
+        self.uncapital_start = {k: as_mask((kind == k) & ok & ~cap) for k in (LET, SLET)}
         tw = token_words(vocab)
         # Letter case stays sane within a word (TokenWords' shapes), as word masks keep it.
         self.case = {c: as_mask(m & (kind == LET)) for c, m in tw.case_masks.items()}
