@@ -271,14 +271,12 @@ class Handlers:
     def edited(self, draft, session: Session, *vals, revision=""):
         """After any change to the text: check it, save it (server and browser).  The save
         is compare-and-set on ``revision`` (the page's token): a late echo of text the
-        server has already moved past is dropped, and the page's token moves only when
-        the row holds exactly the page's text.  ``vals`` (the settings panel) are not
-        saved here: the settings' own event does that, so a late text save never reverts
-        them."""
+        server has already moved past is dropped, settings saved after the token stand,
+        and the page's token moves only when the row holds exactly the page's text."""
         draft = draft or ""
         out = self._check(draft, session)
         try:
-            d = store.write(self.studio, session, draft, base=store.based_on(session, revision))
+            d = store.write(self.studio, session, draft, SettingsIn(*vals), base=store.based_on(session, revision))
         except Exception as e:
             gr.Warning(f"Could not save: {readable(e)}")
             return out + [gr.skip(), gr.skip()]

@@ -14,9 +14,10 @@ accepted write, and every write is compare-and-set on it: a save says which revi
 page's text is based on, and the store decides in one transaction (``text_decision``)
 whether the text is written, is already there, is an older state of the row (a late echo
 of a streamed piece: dropped, never written), or cannot be merged (refused, nothing
-written, and the caller learns the current draft).  The row also keeps the revision at
-which its *text* last changed, so a settings or rules save in between never makes the
-page's text look stale, and a text save never touches the settings.
+written, and the caller learns the current draft).  The row also keeps the revisions at
+which its *text* and its *settings* last changed, so a settings or rules save in between
+never makes the page's text look stale, and a late text save never reverts settings saved
+after the revision it is based on.
 """
 
 from __future__ import annotations
@@ -158,12 +159,13 @@ class DraftStore:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS drafts (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
                 "title TEXT NOT NULL, body TEXT NOT NULL, created REAL, updated REAL, "
-                "revision INTEGER NOT NULL DEFAULT 0, text_revision INTEGER NOT NULL DEFAULT 0)"
+                "revision INTEGER NOT NULL DEFAULT 0, text_revision INTEGER NOT NULL DEFAULT 0, "
+                "settings_revision INTEGER NOT NULL DEFAULT 0)"
             )
             # A database from before revisions: its rows start at revision 0 (a browser
             # copy without a revision then ties, and the server's copy stands).
             have = {r[1] for r in con.execute("PRAGMA table_info(drafts)")}
-            for col in ("revision", "text_revision"):
+            for col in ("revision", "text_revision", "settings_revision"):
                 if col not in have:
                     con.execute(f"ALTER TABLE drafts ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0")
             con.execute("CREATE INDEX IF NOT EXISTS drafts_owner ON drafts(owner, updated)")
@@ -215,22 +217,26 @@ class DraftStore:
         state of the row, or refused with DraftConflict (nothing written), by
         ``text_decision`` on ``base``, the revision the caller's text is based on (None: a
         caller that says nothing, e.g. a script, based on whatever is stored).  The other
-        fields are the caller's own (the session's rules, the settings panel) and are
-        written as given.  A save that changes nothing writes nothing, so the page's echo
-        of what the server just stored never moves the revision under a generation."""
+        fields are the caller's own (the session's rules, the title) and are written as
+        given, but the settings (SETTINGS_FIELDS) only if none were saved after ``base``: a
+        late save never reverts the settings panel's own later save.  A save that changes
+        nothing writes nothing, so the page's echo of what the server just stored never
+        moves the revision under a generation."""
         with self._lock, self._connect(write=True) as con:
-            row = con.execute("SELECT owner, body, revision, text_revision FROM drafts WHERE id=?",
-                              (draft.id,)).fetchone()
+            row = con.execute("SELECT owner, body, revision, text_revision, settings_revision FROM drafts "
+                              "WHERE id=?", (draft.id,)).fetchone()
             if row is None:
                 return self._insert(draft, con)
-            owner, body, revision, text_revision = row
+            owner, body, revision, text_revision, settings_revision = row
             if owner != draft.owner:
                 raise DraftError(f"no draft '{draft.id}'")  # another writer's: never theirs to write
             stored = _draft((body, revision))
             new = Draft.from_dict(stored.to_dict())
+            newer_settings = base is not None and base < settings_revision
             for name in fields:
-                if name != "text":
+                if name != "text" and not (name in SETTINGS_FIELDS and newer_settings):
                     setattr(new, name, getattr(draft, name))
+            settings_changed = any(getattr(new, n) != getattr(stored, n) for n in SETTINGS_FIELDS)
             text_changed = False
             if "text" in fields:
                 decision = text_decision(stored.text, text_revision, draft.text, base)
@@ -244,10 +250,10 @@ class DraftStore:
                 return stored
             new.revision, new.updated = revision + 1, time.time()
             cur = con.execute(
-                "UPDATE drafts SET title=?, body=?, updated=?, revision=?, text_revision=? "
+                "UPDATE drafts SET title=?, body=?, updated=?, revision=?, text_revision=?, settings_revision=? "
                 "WHERE id=? AND owner=? AND revision=?",
-                (new.title, _body(new), new.updated, new.revision,
-                 new.revision if text_changed else text_revision, new.id, owner, revision))
+                (new.title, _body(new), new.updated, new.revision, new.revision if text_changed else text_revision,
+                 new.revision if settings_changed else settings_revision, new.id, owner, revision))
             if cur.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; a CAS never writes blind
                 raise DraftError("the draft changed while it was being saved; nothing was written")
             return new
@@ -267,9 +273,9 @@ class DraftStore:
             if draft.revision <= revision:
                 return _draft((body, revision))
             TEXT_CHARS.check(len(draft.text), self.space)
-            con.execute("UPDATE drafts SET title=?, body=?, updated=?, revision=?, text_revision=? "
-                        "WHERE id=? AND owner=? AND revision=?",
-                        (draft.title, _body(draft), draft.updated, draft.revision, draft.revision,
+            con.execute("UPDATE drafts SET title=?, body=?, updated=?, revision=?, text_revision=?, "
+                        "settings_revision=? WHERE id=? AND owner=? AND revision=?",
+                        (draft.title, _body(draft), draft.updated, draft.revision, draft.revision, draft.revision,
                          draft.id, owner, revision))
             return draft
 
@@ -285,10 +291,10 @@ class DraftStore:
         if not draft.created:
             draft.created = draft.updated = time.time()
         con.execute(
-            "INSERT INTO drafts (id, owner, title, body, created, updated, revision, text_revision) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO drafts (id, owner, title, body, created, updated, revision, text_revision, "
+            "settings_revision) VALUES (?,?,?,?,?,?,?,?,?)",
             (draft.id, draft.owner, draft.title, _body(draft), draft.created, draft.updated,
-             draft.revision, draft.revision))
+             draft.revision, draft.revision, draft.revision))
         return draft
 
     def rename(self, draft_id: str, owner: str, title: str) -> Draft:

@@ -76,10 +76,10 @@ def adopt(session: Session, d: Draft) -> None:
 def write(studio: Studio, session: Session, text: str | None = None, s: SettingsIn | None = None,
           base: int | None = None) -> Draft:
     """Store the open draft's ``text`` (with the session's rules and title) and/or its
-    settings ``s``, and return the row as stored.  The text is compare-and-set on
-    ``base``, the revision the page's text is based on (None: the caller does not say);
-    a text save never writes settings, nor a settings save the text, so neither reverts
-    the other when they cross."""
+    settings ``s``, and return the row as stored.  Compare-and-set on ``base``, the
+    revision the page's values are based on (None: the caller does not say): a late save
+    never takes the text back nor reverts settings saved after ``base``, and a settings
+    save alone (no ``text``) never touches the text."""
     d = current(studio, session)
     fields: tuple[str, ...] = ()
     if text is not None:
