@@ -285,7 +285,7 @@ class Session:
         out = self.call("studio_generate", self.secret, "", *settings(self.i, self.plan.tokens),
                         api_name="/studio_generate")
         if out is not None:
-            editor, status = out
+            editor, status = out[:2]  # then the page's revision token
             self.expect(editor.startswith(self.secret) and "tokens" in status, f"page generate: {out!r}")
             self.secret = editor  # saved as it streamed (studio/ui/callbacks.py)
 
@@ -340,8 +340,8 @@ def throughput(url: str, n: int, tokens: int, wait: float = 600) -> tuple[float,
 
     def one(i: int) -> int:
         gate.wait(timeout=wait)
-        editor, status = clients[i].submit(PROMPTS[i % len(PROMPTS)], "", *settings(i, tokens),
-                                           api_name="/studio_generate").result(timeout=wait)
+        editor, status, _revision = clients[i].submit(PROMPTS[i % len(PROMPTS)], "", *settings(i, tokens),
+                                                      api_name="/studio_generate").result(timeout=wait)
         m = re.search(r"(\d+) tokens", status)
         if not m:
             raise RuntimeError(f"no token count in the status: {status!r}")

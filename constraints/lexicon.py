@@ -87,7 +87,9 @@ def normalize(word: str) -> str:
 def _cmu_words() -> tuple[str, ...]:
     import pronouncing
 
-    pronouncing.init_cmu()
+    from constraints.cmu import init_cmu
+
+    init_cmu()
     words = {w for w in pronouncing.lookup if WORD_RE.fullmatch(w)}
     words.update(EXTRA_PRONUNCIATIONS)
     return tuple(sorted(words))
@@ -205,6 +207,9 @@ TWO_LETTER_WORDS = frozenset(
 def _primary(word: str) -> str | None:
     import pronouncing
 
+    from constraints.cmu import init_cmu
+
+    init_cmu()
     found = pronouncing.phones_for_word(word)
     return found[0].split("#", 1)[0].strip() if found else None
 

@@ -69,6 +69,9 @@ TEXT_CHARS = Cap("text", "PEREC_MAX_CHARS", 1_000_000, "characters", space_defau
 RULES_PER_DRAFT = Cap("rules per draft", "PEREC_MAX_RULES", 32, "rules")
 VIOLATIONS = Cap("violations returned", "PEREC_MAX_VIOLATIONS", 200, "violations")
 DRAFTS_PER_OWNER = Cap("drafts per writer", "PEREC_MAX_DRAFTS", 10_000, "drafts", space_default=200)
+# An imported draft file; on a Space the same as its upload cap (studio/ui/config.py SPACE_MAX_UPLOAD,
+# "2mb": gradio's 2 MiB), which gradio enforces first.
+IMPORT_BYTES = Cap("draft file", "PEREC_MAX_IMPORT_BYTES", 5_000_000, "bytes", space_default=2 * 1024 * 1024)
 
 # --- steering (studio/steer.py, studio/ui/steering.py, models/discriminator.py)
 STEER_CHARS = Cap("steer text", "PEREC_MAX_STEER_CHARS", 4_000, "characters")
@@ -89,6 +92,6 @@ MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
 # columns a scheduler step prefills; studio/decode/loop.py).
 PREFILL_CHUNK = Cap("prompt tokens prefilled per step", "PEREC_PREFILL_CHUNK", 64, "tokens")
 
-ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER,
+ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER, IMPORT_BYTES,
        STEER_CHARS, STEER_TOKENS, BANK_WORDS, DISCRIMINATOR_EXAMPLES, EXAMPLE_TOKENS,
        GENERATIONS_PER_SESSION, SESSION_ROWS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK)

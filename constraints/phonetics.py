@@ -31,6 +31,7 @@ import pronouncing
 
 from constraints import limits
 from constraints.base import SpecError, WordConstraint, register, require_arg, shown, within
+from constraints.cmu import init_cmu
 from constraints.units import WORD_RE
 from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
 from constraints.spelled import spelled_out
@@ -124,6 +125,7 @@ def pronunciations(word: str, letters: bool = False, extra: bool = True) -> tupl
     unless ``letters`` ("mit": ("M IH1 T",); with letters also "EH1 M AY1 T IY1").  With
     ``extra``, the few common words CMU lacks ("o'er") from lexicon.EXTRA_PRONUNCIATIONS."""
     w = normalize(word)
+    init_cmu()
     raw = pronouncing.phones_for_word(w) or (EXTRA_PRONUNCIATIONS.get(w, ()) if extra else ())
     # A few CMU entries carry a comment ("AO1 L B AO0 R G # place, danish").
     found = tuple(p.split("#", 1)[0].strip() for p in raw)
@@ -222,7 +224,7 @@ def estimate_syllables(word: str) -> int:
 @lru_cache(maxsize=4096)
 def rhymes_of(key: str) -> tuple[str, ...]:
     """All CMU words with ``key`` as the rhyming part of some pronunciation."""
-    pronouncing.init_cmu()
+    init_cmu()
     return tuple(pronouncing.rhyme_lookup.get(key, ()))
 
 

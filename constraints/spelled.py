@@ -36,7 +36,9 @@ def letter_names() -> dict[str, tuple[tuple[str, ...], ...]]:
     """Each letter's name(s) as CMU pronounces the single letter (stressed readings)."""
     import pronouncing
 
-    pronouncing.init_cmu()
+    from constraints.cmu import init_cmu
+
+    init_cmu()
     out = {}
     for c in "abcdefghijklmnopqrstuvwxyz":
         names = {bare(p) for p in pronouncing.phones_for_word(c) if re.search(r"[12]", p)}

@@ -3,10 +3,12 @@
 The studio runs as a writer runs it (``python app.py``, its port and data folder from the
 environment).  A client streams a generation through the page's own endpoint and, as the
 browser does, saves the draft after each change it shows (studio_check: the editor's change
-event).  The server is killed with SIGKILL right after a new piece arrives, before the
+event), with the revision token the page holds beside the text (each streamed piece brings
+its own).  The server is killed with SIGKILL right after a new piece arrives, before the
 page's save of that piece can have run; after a restart, the draft holds every piece shown.
-(It does because the Generate handler saves each piece before sending it:
-studio/ui/callbacks.py.)
+(It does because the Generate handler saves each piece before sending it, and because a
+page's save that arrives late, after the next piece was saved, is dropped rather than
+taking the row back: studio/ui/callbacks.py, studio/ui/drafts.py text_decision.)
 """
 
 from __future__ import annotations
@@ -70,13 +72,15 @@ def test_kill_9_mid_generation_loses_no_shown_text(tmp_path):
         proc, url = start(data, log)
         try:
             c = Client(url, verbose=False)
-            c.predict(PROMPT, *SETTINGS, api_name="/studio_check")  # the writer's draft, saved
-            job = c.submit(PROMPT, "", *SETTINGS, api_name="/studio_generate")
+            # The writer's draft, saved; the answer gives the page its revision token.
+            token = c.predict(PROMPT, *SETTINGS, "", api_name="/studio_check")[3]
+            assert isinstance(token, str) and ":" in token, token
+            job = c.submit(PROMPT, "", *SETTINGS, token, api_name="/studio_generate")
             shown, saving = PROMPT, threading.Event()
 
-            def browser_save(text: str) -> None:  # the editor's change event, as the page runs it
+            def browser_save(text: str, based_on: str) -> None:  # the editor's change event, as the page runs it
                 try:
-                    c.predict(text, *SETTINGS, api_name="/studio_check")
+                    c.predict(text, *SETTINGS, based_on, api_name="/studio_check")
                 except Exception:  # noqa: BLE001  (the server is killed under it)
                     pass
                 finally:
@@ -87,9 +91,10 @@ def test_kill_9_mid_generation_loses_no_shown_text(tmp_path):
                 outs = [o for o in job.outputs() if o and isinstance(o[0], str)]
                 if outs and outs[-1][0] != shown and outs[-1][0].startswith(PROMPT):
                     shown, pieces = outs[-1][0], pieces + 1
+                    token = outs[-1][2] if isinstance(outs[-1][2], str) else token  # the piece's token
                     if not saving.is_set():  # trigger_mode="always_last": one save at a time
                         saving.set()
-                        threading.Thread(target=browser_save, args=(shown,), daemon=True).start()
+                        threading.Thread(target=browser_save, args=(shown, token), daemon=True).start()
                 time.sleep(0.005)
             assert pieces >= 12 and not job.done(), f"the generation did not stream ({pieces} pieces)"
             os.kill(proc.pid, signal.SIGKILL)  # right after a new piece was shown

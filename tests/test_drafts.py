@@ -46,7 +46,8 @@ def test_list_is_per_owner_and_most_recent_first(store):
 def test_another_owner_cannot_overwrite(store):
     a = store.create("alice", text="mine")
     thief = Draft.from_dict({**a.to_dict(), "owner": "bob", "text": "stolen"})
-    store.save(thief)
+    with pytest.raises(DraftError, match="no draft"):  # told, as for any id not theirs
+        store.save(thief)
     assert store.get(a.id, "alice").text == "mine"
 
 

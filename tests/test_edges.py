@@ -44,12 +44,12 @@ def test_space_caps_drafts_and_uploads(tmp_path, tiny_engine):
     cfg = UiConfig.from_env(space=True, data=tmp_path)
     assert cfg.max_chars and cfg.max_upload
     studio = Studio(cfg, engine=tiny_engine)
-    with pytest.raises(UserError, match="too long for this shared Space.*limit is"):
+    with pytest.raises(UserError, match="too long: .*cap is 50,000; setting PEREC_MAX_CHARS"):
         studio.start("x " * cfg.max_chars, [], "", SettingsIn(max_new_tokens=5))
     with pytest.raises(UserError, match="too long"):
         studio.candidates("word " * cfg.max_chars, [], "", SettingsIn())
     local = Studio(UiConfig.from_env(space=False, data=tmp_path / "local"), engine=tiny_engine)
-    assert local.config.max_chars is None
+    assert local.config.max_chars == 1_000_000  # limits.TEXT_CHARS: a novel, on the writer's own machine
     gen, _note, _base = local.start(NOVEL, [], "", SettingsIn(max_new_tokens=4, seed=1))
     shown = list(local.stream(gen, "s"))  # the text so far, after each piece
     assert shown[-1] == gen.result.text and gen.result.tokens == 4

