@@ -31,7 +31,8 @@ def free_port() -> int:
 def space_server(tiny_engine, tmp_path_factory):
     from studio.ui import build_app
 
-    cfg = UiConfig.from_env(space=True, data=tmp_path_factory.mktemp("space"))
+    # Two tokens a generation: the events are under test here, not the decoder.
+    cfg = UiConfig.from_env(space=True, data=tmp_path_factory.mktemp("space"), default_max_tokens=2)
     demo = build_app(tiny_engine, config=cfg)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
