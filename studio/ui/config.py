@@ -14,8 +14,8 @@ writer's files, training and drafts.  Only an explicit ``PEREC_SPACE=0`` (or
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import importlib.util
+import ipaddress
 import logging
 import os
 import secrets
