@@ -92,6 +92,11 @@ MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
 # columns a scheduler step prefills; studio/decode/loop.py).
 PREFILL_CHUNK = Cap("prompt tokens prefilled per step", "PEREC_PREFILL_CHUNK", 64, "tokens")
 
+# --- what the page may send (studio/ui/guard.py): any one value of any page event, counted
+# as characters of text plus one per item, so no event reads a value no page could send.
+PAGE_VALUE_CHARS = Cap("one value sent by the page", "PEREC_MAX_VALUE_CHARS", 4_000_000, "characters",
+                       space_default=1_000_000)
+
 ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER, IMPORT_BYTES,
        STEER_CHARS, STEER_TOKENS, BANK_WORDS, DISCRIMINATOR_EXAMPLES, EXAMPLE_TOKENS,
-       GENERATIONS_PER_SESSION, SESSION_ROWS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK)
+       GENERATIONS_PER_SESSION, SESSION_ROWS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK, PAGE_VALUE_CHARS)
