@@ -71,7 +71,7 @@ START_S = 300  # the longest a server start may take (a cold conversion is about
 SPEC_SETTINGS = (limits.SPEC_CHARS.setting, limits.ARG_CHARS.setting, limits.ARG_ITEMS.setting)
 DISC_SETTINGS = (limits.DISCRIMINATOR_EXAMPLES.setting, limits.EXAMPLE_TOKENS.setting)
 STEER_SETTINGS = (limits.STEER_CHARS.setting, limits.STEER_TOKENS.setting)
-MODEL_SETTINGS = ("PEREC_",)  # the Space's model allow-list: any setting it names
+MODEL_SETTINGS = ("PEREC_MODELS",)  # the Space's model allow-list
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ class Counts:
         defence shows without a small machine paying for the full one."""
         return cls(spec_bytes=2 * limits.SPEC_CHARS.value(True), checks=4, hub_ids=("gpt2",),
                    disc_bytes=60_000, steer_bytes=2 * limits.STEER_CHARS.value(True), bank_words=20_000,
-                   drafts=60, generations=6, oversize=120_000, writer_tokens=6, unloaded_runs=2,
-                   attack_tokens=4, wait=60, drafts_s=20)
+                   drafts=40, generations=6, oversize=limits.TEXT_CHARS.value(True) + 1_000, writer_tokens=6,
+                   unloaded_runs=2, attack_tokens=4, wait=60, drafts_s=20)
 
 
 # ----------------------------------------------------------------- one reply
@@ -616,6 +616,10 @@ class Harness:
                 a.notes.append("no steering event is chained before Generate: nothing to send it through")
                 return
             r = p.call(sync["id"], p.fill(sync, **over), self.counts.wait)
+            if r.status == "not callable":  # closed to scripts: nothing reaches the steering
+                a.replies.append(r)
+                a.notes.append(f"the steering event is not callable from outside ({r.line})")
+                return
             if r.refused or r.status != "answered":
                 a.expect_refused(r, f"{what} (steering event)", names)
                 return
@@ -807,7 +811,7 @@ class Writer:
     def __init__(self, harness: Harness, counts: Counts):
         self.h, self.counts = harness, counts
         self.runs: list[tuple[str, Reply]] = []  # (the attack running meanwhile, the reply)
-        self.now = "none"
+        self.now = Harness.ATTACKS[0]  # the label of the attack running while a run starts
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -834,7 +838,10 @@ class Writer:
         i = 100
         while not self._stop.is_set():
             label = self.now
-            self.runs.append((label, self.once(i)))
+            r = self.once(i)
+            self.runs.append((label, r))
+            if r.status != "answered":
+                self._stop.wait(0.5)  # a server that is down: ask again soon, not in a tight loop
             i += 1
 
 
