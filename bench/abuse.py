@@ -131,26 +131,25 @@ def judge(msgs: list, t0: float, prompt: str | None) -> Reply:
     """A reply from the event's messages: refused (an error or a warning, one clean line),
     answered, or unclean.  ``prompt``: the text a generation starts from (its pieces are
     the editor's value past it)."""
+    from gradio_client.utils import apply_diff
+
     warnings, value, first, t_end = [], None, None, None
     for t, m in msgs:
-        kind_ = m.get("msg")
-        if kind_ == "log" and m.get("level") in ("warning", "error"):
+        kind = m.get("msg")
+        if kind == "log" and m.get("level") in ("warning", "error"):
             warnings.append(str(m.get("log")))
-        if kind_ in ("process_generating", "process_completed") and m.get("success", True):
+        if kind in ("process_generating", "process_completed") and m.get("success", True):
             out = (m.get("output") or {}).get("data")
-            if kind_ == "process_generating" and value is not None and out is not None:
-                try:
-                    from gradio_client.utils import apply_diff
-
-                    value = [apply_diff(v, d) for v, d in zip(value, out)]
-                except Exception:  # noqa: BLE001  (the first message is whole, not a diff)
-                    value = out
+            # A generator's first message holds every output whole, each later one the
+            # changes to each (Gradio's diffs); the last holds them whole again.
+            if kind == "process_generating" and value is not None and out is not None:
+                value = [apply_diff(v, d) for v, d in zip(value, out)]
             else:
                 value = out
             if prompt is not None and first is None and value and isinstance(value[0], str) \
                     and len(value[0]) > len(prompt):
                 first = t
-        if kind_ == "process_completed":
+        if kind == "process_completed":
             t_end = t
             if not m.get("success", False):
                 err = (m.get("output") or {}).get("error")
@@ -567,13 +566,16 @@ class Harness:
         try:
             with ThreadPoolExecutor(n) as pool:
                 replies = list(pool.map(one, pages))
+            most = limits.VIOLATIONS.value(True)
+            over = []
             for r in replies:
                 a.expect_clean(r, "/check at the cap", (limits.CHECKS_AT_ONCE.setting,))
                 if r.status == "answered" and r.data and isinstance(r.data[0], dict):
                     got = len(r.data[0].get("violations", []))
-                    if got > limits.VIOLATIONS.value(True):
-                        a.problems.append(f"/check returned {got} violations (the cap is "
-                                          f"{limits.VIOLATIONS.value(True)}; {limits.VIOLATIONS.setting})")
+                    over += [got] if got > most else []
+            if over:
+                a.problems.append(f"{len(over)} /check replies returned {max(over):,} violations (the cap is "
+                                  f"{most}; {limits.VIOLATIONS.setting})")
             done = [r.seconds for r in replies if r.status == "answered"]
             a.notes.append(f"{len(done)} answered, {sum(r.refused for r in replies)} refused"
                            + (f"; answered in {fmt(done, ' s')}" if done else ""))
@@ -595,8 +597,9 @@ class Harness:
                                      f"Load {hub}", MODEL_SETTINGS)
             gen = p.dep("generate")
             if gen is not None:
-                a.expect_refused(p.call(gen["id"], ["Once upon a time", "", "", 4, 0.8, 50, 0.95, 1.1, -1, "continue",
-                                                   ids[-1], 0], self.counts.wait), f"/generate model={ids[-1]}", MODEL_SETTINGS)
+                args = ["Once upon a time", "", "", 4, 0.8, 50, 0.95, 1.1, -1, "continue", ids[-1], 0]
+                a.expect_refused(p.call(gen["id"], args, self.counts.wait), f"/generate model={ids[-1]}",
+                                 MODEL_SETTINGS)
             status = api(p, "status", wait=self.counts.wait)
             phase = status.data[0].get("phase") if status.status == "answered" and status.data else None
             a.notes.append(f"the model's phase after: {phase}")
@@ -655,9 +658,14 @@ class Harness:
 
     def drafts(self, a: Attack) -> None:
         n, cap = self.counts.drafts, limits.DRAFTS_PER_OWNER.value(True)
-        a.what = f"{n:,} draft creations from one browser (the page's New draft), stopped after {self.counts.drafts_s:g} s"
+        a.what = (f"{n:,} draft creations from one browser (the page's New draft), stopped after "
+                  f"{self.counts.drafts_s:g} s")
         p = self.page()
         dep = p.dep("studio_new_draft")
+        if dep is None:
+            a.problems.append("the page's New draft (studio_new_draft) was not found")
+            p.close()
+            return
         made = refused = other = 0
         lines: dict[str, int] = {}
         times: list[float] = []
@@ -685,7 +693,10 @@ class Harness:
         a.notes.append(f"{tried:,} tried: {made:,} made, {refused:,} refused, {other:,} other"
                        + (f"; first call {times[0]:.3f} s, last {times[-1]:.3f} s" if times else ""))
         a.notes += [f"refused {k:,}×: {line}" for line, k in lines.items()]
-        a.replies += [Reply("answered")] * made + [Reply("refused", line) for line, k in lines.items() for _ in range(k)]
+        a.replies += [Reply("answered")] * made + [Reply("refused", line) for line, k in lines.items()
+                                                   for _ in range(k)]
+        if other > 3:
+            a.problems.append(f"{other:,} creations in all neither made nor refused cleanly")
         if tried < n:
             a.notes.append(f"stopped at the deadline after {tried:,} of {n:,}")
         if made > cap:
