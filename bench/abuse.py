@@ -71,7 +71,8 @@ START_S = 300  # the longest a server start may take (a cold conversion is about
 SPEC_SETTINGS = (limits.SPEC_CHARS.setting, limits.ARG_CHARS.setting, limits.ARG_ITEMS.setting)
 DISC_SETTINGS = (limits.DISCRIMINATOR_EXAMPLES.setting, limits.EXAMPLE_TOKENS.setting)
 STEER_SETTINGS = (limits.STEER_CHARS.setting, limits.STEER_TOKENS.setting)
-MODEL_SETTINGS = ("PEREC_MODELS",)  # the Space's model allow-list
+MODEL_SETTINGS = ("PEREC_MODELS",)
+GARBAGE_MARK = "garbage-4f1c"  # in every garbage value: an answer that shows it let the garbage in  # the Space's model allow-list
 
 
 @dataclass(frozen=True)
@@ -719,8 +720,8 @@ class Harness:
                     data = [self._garbage(self.component(cid), how) for cid in d["inputs"]] or [["garbage"]]
                     r = p.call(d["id"], data, self.counts.wait)
                     a.replies.append(r)
-                    if r.refused or (r.status == "answered" and not d["inputs"]):
-                        continue  # refused cleanly, or nothing to check (it takes no inputs)
+                    if r.refused or (r.status == "answered" and self._harmless(d, r)):
+                        continue
                     outcome = "accepted garbage" if r.status == "answered" else f"{r.status}: {r.line[:160]}"
                     base = re.sub(r"_\d+$", "", str(d.get("api_name")))
                     grouped.setdefault((base, how, outcome), []).append(d["id"])
@@ -736,15 +737,25 @@ class Harness:
     def component(self, cid: int) -> dict:
         return component(self.config, cid)
 
+    def _harmless(self, dep: dict, r: Reply) -> bool:
+        """An answer to garbage that is still right: an event that takes no inputs (nothing
+        to check), or the page's load with an unreadable browser copy, ignored (a corrupt
+        localStorage must not stop the page), so long as none of the forged draft came back."""
+        if not dep["inputs"]:
+            return True
+        loads_copy = any(self.component(cid)["type"] == "browserstate" for cid in dep["inputs"])
+        shown = json.dumps(r.data, ensure_ascii=False)
+        return loads_copy and GARBAGE_MARK not in shown and "é" * 100 not in shown
+
     def _garbage(self, c: dict, how: str):
         if how == "types":
-            return {"garbage": [1, None, "x" * 10], "nested": {"a": [[[]]]}}
+            return {"garbage": [1, None, GARBAGE_MARK], "nested": {"a": [[[]]]}}
         big = "é" * self.counts.oversize
         return {"textbox": big, "dropdown": big, "radio": big, "slider": 1e308, "number": -1e308,
                 "file": {"path": "/etc/passwd", "orig_name": "passwd", "meta": {"_type": "gradio.FileData"}},
                 "uploadbutton": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
                 "dataframe": {"headers": ["x"] * 1000, "data": [["y"] * 1000] * 100, "metadata": None},
-                "browserstate": {"owner": "a" * 32, "draft": {"id": "x" * 64, "text": big}},
+                "browserstate": {"owner": "a" * 32, "draft": {"id": "x" * 64, "text": GARBAGE_MARK + big}},
                 "dataset": 10 ** 12}.get(c["type"], big)
 
     def generations(self, a: Attack) -> None:
@@ -775,10 +786,18 @@ class Harness:
             a.problems.append("no generation streamed and none was refused")
 
     def secret(self, a: Attack) -> None:
-        a.what = "the page config read for a secret (the BrowserState key)"
-        found = [c["id"] for c in self.config["components"] if c.get("props", {}).get("secret")]
-        if found:
-            a.problems.append(f"the page config carries a secret (component {found[0]})")
+        """The page config holds none of the server's secrets: the keys it keeps in its data
+        folder or is given (PEREC_BROWSER_SECRET)."""
+        a.what = "the page config searched for the server's secrets (its data folder's keys, PEREC_BROWSER_SECRET)"
+        config = json.dumps(self.server.config(), ensure_ascii=False)
+        kept = [os.environ.get("PEREC_BROWSER_SECRET", "")] + _small_texts(self.server.data)
+        leaked = [k for k in kept if len(k) >= 16 and k in config]
+        a.notes.append(f"{len([k for k in kept if len(k) >= 16])} server-held keys looked for")
+        keys = [c["props"]["secret"] for c in self.config["components"] if c.get("props", {}).get("secret")]
+        a.notes += [f"the page's BrowserState key (public by design if it is no server secret): {k!r}" for k in keys]
+        if leaked:
+            a.problems.append(f"the page config carries a server secret ({len(leaked[0])} characters, "
+                              f"kept by the server as a key)")
 
     ATTACKS = ("big_spec", "checks_at_cap", "hub_model", "discriminator", "steer_prompt", "word_bank", "drafts",
                "private_events", "generations", "secret")
@@ -978,6 +997,20 @@ def _examples(n: int) -> bytes:
         size += len(s)
         i += 1
     return "".join(out).encode()
+
+
+def _small_texts(folder: Path) -> list[str]:
+    """Each small text file's content under ``folder`` (where the server keeps its keys)."""
+    out = []
+    for f in sorted(Path(folder).rglob("*")) if Path(folder).exists() else []:
+        try:
+            if f.is_file() and f.stat().st_size <= 4096:
+                text = f.read_text().strip()
+                if "\x00" not in text:  # a binary file (the drafts database) holds no key
+                    out.append(text)
+        except (OSError, UnicodeDecodeError):
+            pass
+    return out
 
 
 def _letters(i: int) -> str:
