@@ -68,9 +68,13 @@ START_S = 300  # the longest a server start may take (a cold conversion is about
 
 # What each refusal must name to count as the defence at work (the cap's setting); a
 # refusal for another reason is still clean, but the report says the defence did not speak.
-SPEC_SETTINGS = (limits.SPEC_CHARS.setting, limits.ARG_CHARS.setting, limits.ARG_ITEMS.setting)
+# A text sent through a page textbox may meet the text cap first (PEREC_MAX_CHARS): that is
+# the same defence, one step earlier.
+SPEC_SETTINGS = (limits.SPEC_CHARS.setting, limits.ARG_CHARS.setting, limits.ARG_ITEMS.setting,
+                 limits.TEXT_CHARS.setting)
 DISC_SETTINGS = (limits.DISCRIMINATOR_EXAMPLES.setting, limits.EXAMPLE_TOKENS.setting)
-STEER_SETTINGS = (limits.STEER_CHARS.setting, limits.STEER_TOKENS.setting)
+STEER_SETTINGS = (limits.STEER_CHARS.setting, limits.STEER_TOKENS.setting, limits.TEXT_CHARS.setting)
+BANK_SETTINGS = (limits.BANK_WORDS.setting, limits.ARG_CHARS.setting, limits.TEXT_CHARS.setting)
 MODEL_SETTINGS = ("PEREC_MODELS",)
 GARBAGE_MARK = "garbage-4f1c"  # in every garbage value: an answer that shows it let the garbage in  # the Space's model allow-list
 
@@ -88,6 +92,7 @@ class Counts:
     drafts: int = 10_000
     generations: int = 32
     oversize: int = 200_000  # characters in an oversized garbage text
+    every_private: bool = True  # False: one page-only event per handler (the page wires one to many)
     writer_tokens: int = 24
     unloaded_runs: int = 5
     attack_tokens: int = 8  # budget of each of the 32 generations
@@ -104,9 +109,9 @@ class Counts:
         """The small form (tests/test_abuse.py): each attack just past its cap, so a missing
         defence shows without a small machine paying for the full one."""
         return cls(spec_bytes=2 * limits.SPEC_CHARS.value(True), checks=4, hub_ids=("gpt2",),
-                   disc_bytes=60_000, steer_bytes=2 * limits.STEER_CHARS.value(True), bank_words=20_000,
+                   disc_bytes=60_000, steer_bytes=2 * limits.STEER_CHARS.value(True), bank_words=2 * limits.BANK_WORDS.value(True),
                    drafts=40, generations=6, oversize=limits.TEXT_CHARS.value(True) + 1_000, writer_tokens=6,
-                   unloaded_runs=2, attack_tokens=4, wait=60, drafts_s=20)
+                   unloaded_runs=2, attack_tokens=4, wait=60, drafts_s=20, every_private=False)
 
 
 # ----------------------------------------------------------------- one reply
@@ -308,6 +313,11 @@ class Page:
 
 def component(config: dict, cid: int) -> dict:
     return next(c for c in config["components"] if c["id"] == cid)
+
+
+def _handler(dep: dict) -> str:
+    """The handler behind an event: Gradio names the events of one function f, f_1, f_2, ..."""
+    return re.sub(r"_\d+$", "", str(dep.get("api_name")))
 
 
 def _detail(r) -> str:
@@ -653,9 +663,9 @@ class Harness:
         self._steered(a, "steer text", STEER_SETTINGS, steer_text=text)
 
     def word_bank(self, a: Attack) -> None:
-        words = ", ".join(_letters(i) for i in range(self.counts.bank_words))
+        words = " ".join(_letters(i) for i in range(self.counts.bank_words))
         a.what = f"a word bank of {self.counts.bank_words:,} words ({len(words):,} characters), then Generate"
-        self._steered(a, "word bank", (limits.BANK_WORDS.setting, limits.ARG_CHARS.setting), bank_words=words)
+        self._steered(a, "word bank", BANK_SETTINGS, bank_words=words)
 
     def drafts(self, a: Attack) -> None:
         n, cap = self.counts.drafts, limits.DRAFTS_PER_OWNER.value(True)
@@ -708,7 +718,13 @@ class Harness:
 
     def private_events(self, a: Attack) -> None:
         deps = [d for d in self.config["dependencies"] if d.get("api_visibility") == "private"]
-        a.what = (f"every page-only (private) event, {len(deps)}, by fn_index: wrong types, then oversized "
+        if not self.counts.every_private:
+            first: dict[str, dict] = {}
+            for d in deps:
+                first.setdefault(_handler(d), d)
+            deps = list(first.values())
+        a.what = (f"{'every' if self.counts.every_private else 'one per handler:'} page-only (private) event, "
+                  f"{len(deps)}, by fn_index: wrong types, then oversized "
                   f"values ({self.counts.oversize:,} characters, a file outside the uploads, a forged browser copy)")
         p = self.page()
         # One line per handler, way and outcome: the page wires one handler to many events
@@ -723,8 +739,7 @@ class Harness:
                     if r.refused or (r.status == "answered" and self._harmless(d, r)):
                         continue
                     outcome = "accepted garbage" if r.status == "answered" else f"{r.status}: {r.line[:160]}"
-                    base = re.sub(r"_\d+$", "", str(d.get("api_name")))
-                    grouped.setdefault((base, how, outcome), []).append(d["id"])
+                    grouped.setdefault((_handler(d), how, outcome), []).append(d["id"])
                 if not self.server.alive():
                     a.problems.append(f"the server died at {d.get('api_name')}")
                     break

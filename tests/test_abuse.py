@@ -24,6 +24,11 @@ DRAFTS_CAP = 20  # PEREC_MAX_DRAFTS, small here so the quick form's creations ru
 
 @pytest.fixture
 def space(tiny_engine, tmp_path, monkeypatch):
+    from models.loading import PROGRESS
+
+    # The loader's progress is one per process: a Hub id the Space refuses must not leave
+    # it "failed" for the tests that run after this one in the same process.
+    progress = dict(vars(PROGRESS))
     monkeypatch.setenv("PEREC_MAX_DRAFTS", str(DRAFTS_CAP))
     demo, url = launch(tiny_engine, tmp_path, batching=True, cap=24)
     server = Server(tmp_path, {}, demo=demo, url=url)
@@ -31,6 +36,8 @@ def space(tiny_engine, tmp_path, monkeypatch):
         yield server
     finally:
         server.stop()
+        vars(PROGRESS).clear()
+        vars(PROGRESS).update(progress)
 
 
 def test_no_visitor_breaks_the_space(space):
