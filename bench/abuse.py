@@ -66,15 +66,12 @@ RSS_BOUND = 3 * GB  # the issue's bound on the server's peak RSS
 LATENCY_BOUND = 2.0  # loaded first piece / unloaded first piece
 START_S = 300  # the longest a server start may take (a cold conversion is about a minute)
 
-# What each refusal must name to count as the defence at work (the cap's setting); a
-# refusal for another reason is still clean, but the report says the defence did not speak.
-# A text sent through a page textbox may meet the text cap first (PEREC_MAX_CHARS): that is
-# the same defence, one step earlier.
-SPEC_SETTINGS = (limits.SPEC_CHARS.setting, limits.ARG_CHARS.setting, limits.ARG_ITEMS.setting,
-                 limits.TEXT_CHARS.setting)
-DISC_SETTINGS = (limits.DISCRIMINATOR_EXAMPLES.setting, limits.EXAMPLE_TOKENS.setting)
-STEER_SETTINGS = (limits.STEER_CHARS.setting, limits.STEER_TOKENS.setting, limits.TEXT_CHARS.setting)
-BANK_SETTINGS = (limits.BANK_WORDS.setting, limits.ARG_CHARS.setting, limits.TEXT_CHARS.setting)
+# What a refusal must name to count as the defence at work: a cap's setting from the one
+# table (constraints/limits.py).  Any cap of the table will do: one input may meet an outer
+# cap first (a 1 MB steer text is one value no page sends before it is a steer text), and
+# the report shows each line, so which cap spoke is there to read.  A refusal for another
+# reason is still clean, but the report says no cap spoke.
+CAP_SETTINGS = tuple(c.setting for c in limits.ALL)
 MODEL_SETTINGS = ("PEREC_MODELS",)
 GARBAGE_MARK = "garbage-4f1c"  # in every garbage value: an answer that shows it let the garbage in  # the Space's model allow-list
 
@@ -315,6 +312,10 @@ def component(config: dict, cid: int) -> dict:
     return next(c for c in config["components"] if c["id"] == cid)
 
 
+def _none_of(names: tuple) -> str:
+    return "no cap's setting" if names == CAP_SETTINGS else "none of " + ", ".join(names)
+
+
 def _handler(dep: dict) -> str:
     """The handler behind an event: Gradio names the events of one function f, f_1, f_2, ..."""
     return re.sub(r"_\d+$", "", str(dep.get("api_name")))
@@ -518,7 +519,7 @@ class Attack:
         elif not r.refused:
             self.problems.append(f"{what}: {r.status} ({r.line})")
         elif names and not any(n in r.line for n in names):
-            self.problems.append(f"{what}: refused, but naming none of {', '.join(names)}: {r.line}")
+            self.problems.append(f"{what}: refused, but naming {_none_of(names)}: {r.line}")
 
     def expect_clean(self, r: Reply, what: str, names: tuple = ()) -> None:
         """``r`` is answered, or refused cleanly (naming one of ``names`` when given)."""
@@ -528,7 +529,7 @@ class Attack:
         if not r.refused:
             self.problems.append(f"{what}: {r.status} ({r.line})")
         elif names and not any(n in r.line for n in names):
-            self.problems.append(f"{what}: refused, but naming none of {', '.join(names)}: {r.line}")
+            self.problems.append(f"{what}: refused, but naming {_none_of(names)}: {r.line}")
 
 
 class Harness:
@@ -549,13 +550,13 @@ class Harness:
         p = self.page()
         try:
             a.expect_refused(api(p, "check", "A short text to check.", spec, "", wait=self.counts.wait),
-                             "/check", SPEC_SETTINGS)
+                             "/check", CAP_SETTINGS)
             dep = p.dep("studio_apply_spec")
             if dep is None:
                 a.problems.append("the page's Apply (studio_apply_spec) was not found")
             else:
                 a.expect_refused(p.call(dep["id"], p.fill(dep, spec=spec), self.counts.wait),
-                                 "studio_apply_spec", SPEC_SETTINGS)
+                                 "studio_apply_spec", CAP_SETTINGS)
         finally:
             p.close()
 
@@ -580,7 +581,7 @@ class Harness:
             most = limits.VIOLATIONS.value(True)
             over = []
             for r in replies:
-                a.expect_clean(r, "/check at the cap", (limits.CHECKS_AT_ONCE.setting,))
+                a.expect_clean(r, "/check at the cap", CAP_SETTINGS)
                 if r.status == "answered" and r.data and isinstance(r.data[0], dict):
                     got = len(r.data[0].get("violations", []))
                     over += [got] if got > most else []
@@ -591,7 +592,7 @@ class Harness:
             a.notes.append(f"{len(done)} answered, {sum(r.refused for r in replies)} refused"
                            + (f"; answered in {fmt(done, ' s')}" if done else ""))
             a.expect_refused(api(pages[0], "check", text + "x", spec, "", wait=self.counts.wait),
-                             "/check past the text cap", (limits.TEXT_CHARS.setting,))
+                             "/check past the text cap", CAP_SETTINGS)
         finally:
             for p in pages:
                 p.close()
@@ -655,17 +656,17 @@ class Harness:
             if isinstance(f, Reply):  # the upload itself was refused: that is the outcome
                 a.expect_refused(f, "the upload")
                 return
-        self._steered(a, "discriminator", DISC_SETTINGS, disc_a=fa, disc_b=fb)
+        self._steered(a, "discriminator", CAP_SETTINGS, disc_a=fa, disc_b=fb)
 
     def steer_prompt(self, a: Attack) -> None:
         text = _words(self.counts.steer_bytes)
         a.what = f"a {len(text):,}-character contrast (steer) prompt, then Generate"
-        self._steered(a, "steer text", STEER_SETTINGS, steer_text=text)
+        self._steered(a, "steer text", CAP_SETTINGS, steer_text=text)
 
     def word_bank(self, a: Attack) -> None:
         words = " ".join(_letters(i) for i in range(self.counts.bank_words))
         a.what = f"a word bank of {self.counts.bank_words:,} words ({len(words):,} characters), then Generate"
-        self._steered(a, "word bank", BANK_SETTINGS, bank_words=words)
+        self._steered(a, "word bank", CAP_SETTINGS, bank_words=words)
 
     def drafts(self, a: Attack) -> None:
         n, cap = self.counts.drafts, limits.DRAFTS_PER_OWNER.value(True)
@@ -789,7 +790,7 @@ class Harness:
         finally:
             p.close()
         for r in replies:
-            a.expect_clean(r, "a generation", (limits.GENERATIONS_PER_SESSION.setting,))
+            a.expect_clean(r, "a generation", CAP_SETTINGS)
         spans = [r.streaming for r in replies if r.streaming]
         most = max((sum(s <= t < e for s, e in spans) for t, _ in spans), default=0)
         a.notes.append(f"{sum(r.status == 'answered' for r in replies)} answered, "
@@ -907,20 +908,36 @@ class Report:
     def first_pieces(self, replies) -> list[float]:
         return [r.first_piece for r in replies if r.first_piece is not None]
 
-    def criteria(self) -> list[tuple[str, bool, str]]:
+    def slowdowns(self) -> dict[str, float]:
+        """Per attack: the median first piece of the writer's runs that started during it,
+        over the unloaded median (an attack that stalls the writer shows in its own runs,
+        not diluted by the runs of the attacks that do not)."""
         unl = self.first_pieces(self.unloaded)
-        lod = self.first_pieces(r for _, r in self.loaded)
-        ratio = statistics.median(lod) / statistics.median(unl) if unl and lod else None
+        if not unl:
+            return {}
+        base = statistics.median(unl)
+        out = {}
+        for name in dict.fromkeys(lab for lab, _ in self.loaded):
+            xs = self.first_pieces(r for lab, r in self.loaded if lab == name)
+            if xs:
+                out[name] = statistics.median(xs) / base
+        return out
+
+    def criteria(self) -> list[tuple[str, bool, str]]:
+        slow = self.slowdowns()
+        worst = max(slow, key=slow.get) if slow else None
         bad = [a.name for a in self.attacks if a.problems]
         writer_fail = [r for r in self.unloaded + [r for _, r in self.loaded] if r.status != "answered"]
+        over = [f"{name} {x:.2f}x" for name, x in slow.items() if x > LATENCY_BOUND]
         return [
             ("the server never dies", not self.deaths, "; ".join(self.deaths) or "alive after every attack"),
             (f"peak RSS < {RSS_BOUND / GB:.0f} GB", self.peak_rss < RSS_BOUND, f"{self.peak_rss / GB:.2f} GB"),
             ("every abusive request refused in one line", not bad,
              "all attacks pass" if not bad else "failing: " + ", ".join(bad)),
-            (f"the writer's first piece within {LATENCY_BOUND:g}x unloaded (median)",
-             ratio is not None and ratio <= LATENCY_BOUND and not writer_fail,
-             (f"{ratio:.2f}x" if ratio is not None else "not measured")
+            (f"the writer's first piece within {LATENCY_BOUND:g}x unloaded (median of its runs during each attack)",
+             worst is not None and not over and not writer_fail,
+             (f"worst {slow[worst]:.2f}x (during {worst})" if worst else "not measured")
+             + (f"; over the bound: {', '.join(over)}" if over else "")
              + (f"; {len(writer_fail)} writer runs failed" if writer_fail else "")),
         ]
 
@@ -936,7 +953,13 @@ class Report:
         out += [f"{c.setting:<34} {c.value(True):>10,}  {c.what}" for c in limits.ALL]
         for k in ("PEREC_MAX_TOKENS", "PEREC_MAX_UPLOAD", "PEREC_CONCURRENCY", "PEREC_BATCHING"):
             out.append(f"{k:<34} {os.environ.get(k, '(default)'):>10}")
-        out += ["```", "", "## Attacks", ""]
+        out += ["```", "", "## Attacks", "",
+                "Past a cap, only a refusal in one clean line that names a cap's setting passes (the Hub id: "
+                "the allow-list's, PEREC_MODELS; the drafts: PEREC_MAX_DRAFTS). Within the caps (checks at "
+                "the text cap, generations of one browser) an answer is right too; what counts there is "
+                "memory, the caps on what comes back, and one generation streaming per browser. A page-only "
+                "event sent garbage must refuse it (an event with no inputs has nothing to refuse; the page's "
+                "load may ignore an unreadable browser copy, if none of it comes back).", ""]
         for a in self.attacks:
             kinds: dict[str, int] = {}
             for r in a.replies:
@@ -953,10 +976,12 @@ class Report:
         out += ["## The ordinary writer", "",
                 f"first streamed piece, unloaded: {_fmt(unl)}; runs " + ", ".join(f"{x:.2f}" for x in unl),
                 f"first streamed piece, under attack: {_fmt([x for _, x in lod])}", "", "```"]
+        slow = self.slowdowns()
         for name in dict.fromkeys(lab for lab, _ in self.loaded):
             xs = [x for lab, x in lod if lab == name]
             failed = [r for lab, r in self.loaded if lab == name and r.status != "answered"]
-            out.append(f"  during {name:<15} {len(xs):>3} runs {_fmt(xs):<26} every run: "
+            ratio = f"{slow[name]:6.2f}x" if name in slow else "      -"
+            out.append(f"  during {name:<15} {len(xs):>3} runs {_fmt(xs):<26} {ratio}  every run: "
                        + " ".join(f"{x:.2f}" for x in xs))
             out += [f"  during {name:<15} {r.status}: {r.line[:200]}" for r in failed]
         out += ["```", "", f"server RSS: {self.baseline_rss / GB:.2f} GB at start, peak {self.peak_rss / GB:.2f} GB "
