@@ -19,16 +19,32 @@ This package never imports torch.
 from __future__ import annotations
 
 import difflib
+import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from typing import Callable, ClassVar
 
+from constraints import limits
+from constraints.limits import Cap, LimitError
 from constraints.units import iter_words
 
 LEVELS = ("char", "word", "text")
 
 class SpecError(ValueError):
     """A constraint spec that cannot be understood (unknown name, bad argument)."""
+
+
+class SpecLimitError(SpecError, LimitError):
+    """A spec past one of the server's caps (constraints/limits.py): a bad spec to every
+    caller that handles SpecError, and a LimitError whose message names the cap's setting."""
+
+
+def within(cap: Cap, got: int, error: type[SpecLimitError] | None = None) -> int:
+    """``cap.check(got)`` for a spec: refused as a SpecLimitError (or the subclass ``error``)."""
+    try:
+        return cap.check(got)
+    except LimitError as e:
+        raise (error or SpecLimitError)(str(e)) from None
 
 
 def shown(text, limit: int = 60) -> str:
@@ -45,15 +61,21 @@ class ImpossibleConstraint(ValueError):
     """A constraint set that no text can satisfy, refused before any decoding."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     start: int  # character offset in the checked text
     end: int
-    rule: str  # the spec of the constraint that is broken
+    rule: str  # the spec of the constraint that is broken (one shared copy: see __post_init__)
     message: str
 
+    def __post_init__(self):
+        # A spec may be tens of kilobytes (a long ban: list) and one check may find thousands
+        # of violations of it: interned, every violation of a rule holds the same string.
+        if type(self.rule) is str:
+            object.__setattr__(self, "rule", sys.intern(self.rule))
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"start": self.start, "end": self.end, "rule": self.rule, "message": self.message}
 
     def where(self, text: str) -> str:
         """Human position: 'line L, col C'."""
@@ -89,6 +111,13 @@ class Constraint(ABC):
     def leaves(self) -> list["Constraint"]:
         """The top-level conjuncts (And is flattened)."""
         return [self]
+
+    def check_first(self, text: str, limit: int | None) -> tuple[list[Violation], int]:
+        """The first ``limit`` violations by position (all when None) and how many there are
+        in all.  Families whose check can find a violation per character make only the
+        violations returned; the rest check in full and cut."""
+        vs = self.check(text)
+        return (vs if limit is None else vs[:limit]), len(vs)
 
     def satisfied(self, text: str) -> bool:
         return not self.check(text)
@@ -134,17 +163,39 @@ class CharConstraint(Constraint):
         return all(self.char_ok(c) for c in word) and not any(s in w for s in self.banned_strings)
 
     def check(self, text: str) -> list[Violation]:
-        out = []
-        for i, ch in enumerate(text):
-            if not self.char_ok(ch):
-                out.append(Violation(i, i + 1, self.spec(), f"character {ch!r} is not allowed"))
+        return self.check_first(text, None)[0]
+
+    def check_first(self, text: str, limit: int | None) -> tuple[list[Violation], int]:
+        # Violation objects are made for the first ``limit`` places only; the rest are
+        # counted (a 50,000-character text of banned letters is 50,000 places).
+        if type(self).check is not CharConstraint.check:  # a subclass with its own check
+            return super().check_first(text, limit)
+        keep = limit if limit is not None else len(text) + 1
+        # char_ok is a function of the character alone: judge each distinct one once.
+        bad = {ch for ch in set(text) if not self.char_ok(ch)}
+        hits: list[tuple[int, int, str]] = []  # (start, order at one start, banned string or "")
+        total = 0
+        if bad:
+            for i, ch in enumerate(text):
+                if ch in bad:
+                    total += 1
+                    if total <= keep:
+                        hits.append((i, 0, ""))
         hay = text.lower() if self.ignore_case else text
-        for s in self.banned_strings:
-            start = hay.find(s)
+        for order, s in enumerate(self.banned_strings, 1):
+            start, n = hay.find(s), 0
             while start != -1:
-                out.append(Violation(start, start + len(s), self.spec(), f"banned string {s!r}"))
+                n += 1
+                if n <= keep:
+                    hits.append((start, order, s))
                 start = hay.find(s, start + 1)
-        return sorted(out, key=lambda v: v.start)
+            total += n
+        hits.sort(key=lambda h: (h[0], h[1]))
+        rule = self.spec()
+        out = [Violation(i, i + len(s), rule, f"banned string {s!r}") if s
+               else Violation(i, i + 1, rule, f"character {text[i]!r} is not allowed")
+               for i, _, s in hits[:keep]]
+        return out, total
 
 
 class WordConstraint(Constraint):
@@ -161,8 +212,9 @@ class WordConstraint(Constraint):
         return f"{word!r} breaks {self.describe()}"
 
     def check(self, text: str) -> list[Violation]:
+        rule = self.spec()
         return [
-            Violation(m.start(), m.end(), self.spec(), self.why_not(m.group()))
+            Violation(m.start(), m.end(), rule, self.why_not(m.group()))
             for m in iter_words(text)
             if not self.word_ok(m.group())
         ]
@@ -205,6 +257,16 @@ class And(Constraint):
 
     def check(self, text: str) -> list[Violation]:
         return sorted((v for p in self.parts for v in p.check(text)), key=lambda v: v.start)
+
+    def check_first(self, text: str, limit: int | None) -> tuple[list[Violation], int]:
+        # The first ``limit`` overall are among each part's first ``limit``.
+        vs, total = [], 0
+        for p in self.parts:
+            got, n = p.check_first(text, limit)
+            vs += got
+            total += n
+        vs.sort(key=lambda v: v.start)
+        return (vs if limit is None else vs[:limit]), total
 
 
 class _WordCombination(WordConstraint):
@@ -330,8 +392,10 @@ def quote_arg(arg: str) -> str:
 
 
 def split_list(name: str, arg: str | None) -> list[str]:
-    """Comma-separated items, none empty."""
-    items = [x.strip() for x in require_arg(name, arg).split(",")]
+    """Comma-separated items, none empty, at most ``limits.ARG_ITEMS`` of them."""
+    a = require_arg(name, arg)
+    within(limits.ARG_ITEMS, a.count(",") + 1)  # counted before the list is built
+    items = [x.strip() for x in a.split(",")]
     if any(not x for x in items):
         raise SpecError(f"'{name}': empty item in list {shown(arg)}")
     return items

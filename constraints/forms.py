@@ -50,7 +50,8 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from constraints.base import SpecError, Violation, shown
+from constraints import limits
+from constraints.base import SpecError, SpecLimitError, Violation, shown, within
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
 from constraints.phonetics import (
@@ -64,6 +65,10 @@ MAX_SYLLABLES = 100
 
 class FormError(SpecError):
     """A form spec that cannot be understood, or a form no poem can satisfy."""
+
+
+class FormLimitError(FormError, SpecLimitError):
+    """A form spec past a server cap (its length): a FormError naming the cap's setting."""
 
 
 def _pattern(kind: str, n: int) -> str:
@@ -241,6 +246,7 @@ def parse_form(text: str | Form, iambic: bool = False) -> Form:
         return text.validate()
     if not isinstance(text, str):
         raise FormError(f"a form spec must be text (got {type(text).__name__})")
+    within(limits.SPEC_CHARS, len(text), FormLimitError)  # a form is a spec: the same cap
     t = text.strip()
     if not t:
         raise FormError("empty form spec")

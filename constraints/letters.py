@@ -69,17 +69,20 @@ class BannedStrings(CharConstraint):
             raise SpecError("ban: empty string in the list")
         self.ignore_case = ignore_case
         self.strings = tuple(s.lower() if ignore_case else s for s in strings)
+        # Built once: char_ok runs for every character checked and every vocabulary token.
+        self._singles = frozenset(s for s in self.strings if len(s) == 1)
+        self._banned = tuple(s for s in self.strings if len(s) > 1)
+        self._ascii = all(s.isascii() for s in self.strings)
 
     @property
     def banned_strings(self) -> tuple[str, ...]:
         # One-character strings are plain character rules (cheaper, same meaning).
-        return tuple(s for s in self.strings if len(s) > 1)
+        return self._banned
 
     def char_ok(self, ch: str) -> bool:
-        singles = {s for s in self.strings if len(s) == 1}
         if ch == REPLACEMENT:
-            return all(s.isascii() for s in self.strings)
-        return (ch.lower() if self.ignore_case else ch) not in singles
+            return self._ascii
+        return (ch.lower() if self.ignore_case else ch) not in self._singles
 
     def spec(self) -> str:
         name = "ban" if self.ignore_case else "ban-exact"

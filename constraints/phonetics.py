@@ -29,7 +29,8 @@ from typing import NamedTuple
 
 import pronouncing
 
-from constraints.base import SpecError, WordConstraint, register, require_arg, shown
+from constraints import limits
+from constraints.base import SpecError, WordConstraint, register, require_arg, shown, within
 from constraints.units import WORD_RE
 from constraints.lexicon import EXTRA_PRONUNCIATIONS, normalize
 from constraints.spelled import spelled_out
@@ -464,6 +465,7 @@ def _alliterate_arg(arg: str, reading: Reading) -> frozenset[str]:
     """'S' or 's' (a phoneme), 'S,SH' (several), or a word: 'sun' -> its first sound.
     A phoneme name wins over a word of the same spelling ("b" is the sound B)."""
     out: set[str] = set()
+    within(limits.ARG_ITEMS, arg.count(",") + 1)  # each item is a dictionary look-up
     for item in (x.strip() for x in arg.split(",")):
         if item.upper() in PHONEMES:
             out.add(item.upper())

@@ -229,18 +229,18 @@ class Theme(WordConstraint):
 
     def check(self, text: str) -> list[Violation]:
         # Independent of the masks: every content word is embedded on its own here.
-        out = []
+        out, rule = [], self.spec()
         for m in iter_words(text):
             w = normalize(m.group())
             if w in NON_CONTENT:
                 continue
             if unreadable_reason(w):
-                out.append(Violation(m.start(), m.end(), self.spec(),
+                out.append(Violation(m.start(), m.end(), rule,
                                      f"{m.group()!r} cannot be read by {MODEL_NAME}"))
                 continue
             sim = similarity(w, self.theme)
             if sim < self.threshold:
-                out.append(Violation(m.start(), m.end(), self.spec(),
+                out.append(Violation(m.start(), m.end(), rule,
                                      f"{m.group()!r} is {sim:.2f} from {self.theme!r}, "
                                      f"needs >= {self.threshold:g}"))
         return out

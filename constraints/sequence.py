@@ -231,21 +231,21 @@ class Rhopalism(TextConstraint):
         return f"each word one {unit} longer than the last{again}"
 
     def check(self, text: str) -> list[Violation]:
-        out, need, prev_end = [], None, 0
+        out, need, prev_end, rule = [], None, 0, self.spec()
         for m in iter_words(text):
             if self.restart and any(ch in SENTENCE_END for ch in text[prev_end:m.start()]):
                 need = None
             prev_end = m.end()
             have = word_measures(m.group(), self.unit)
             if not have:
-                out.append(Violation(m.start(), m.end(), self.spec(),
+                out.append(Violation(m.start(), m.end(), rule,
                                      f"{m.group()!r} is not in the CMU dictionary, so its syllables are unknown"))
                 need = None
                 continue
             fits = have if need is None else have & need
             if not fits:
                 unit = self.unit[:-1] if have == {1} else self.unit
-                out.append(Violation(m.start(), m.end(), self.spec(),
+                out.append(Violation(m.start(), m.end(), rule,
                                      f"{m.group()!r} has {' or '.join(map(str, sorted(have)))} {unit}, "
                                      f"needs {' or '.join(map(str, sorted(need)))}"))
                 fits = have  # judge the next word against this one: one slip, one violation

@@ -11,8 +11,11 @@ Examples: ``lipogram:e``, ``syllables:1 & starts-with:s``, ``!(starts-with:s | r
 Several ``-c`` options on the command line are joined with ``&``.
 
 Limits: at most ``MAX_DEPTH`` levels of nesting (``(``, ``!``, ``next:``) and ``MAX_RULES``
-rules in one spec.  Real specs stay far below both; past them a pasted or generated spec
-is refused in one line instead of overflowing the stack or making every check crawl.
+rules in one spec, and the server's caps (constraints/limits.py) on a spec's length
+(``SPEC_CHARS``), one argument's length (``ARG_CHARS``) and the items of one list argument
+(``ARG_ITEMS``).  Real specs stay far below all of them; past one, a pasted or generated
+spec is refused in one line (naming the cap's setting) instead of overflowing the stack or
+making every check crawl.
 An unquoted argument cannot hold a double quote (the spec could not be written back).
 """
 
@@ -21,7 +24,8 @@ from __future__ import annotations
 import json
 import re
 
-from constraints.base import And, Constraint, Not, Or, SpecError, lookup, shown
+from constraints import limits
+from constraints.base import And, Constraint, Not, Or, SpecError, lookup, shown, within
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 MAX_DEPTH = 32
@@ -114,10 +118,15 @@ class _Parser:
             arg = None
         try:
             return entry.factory(arg)
-        except SpecError as e:
-            raise SpecError(f"{e} (in {shown(self.s.strip())})") from None
+        except SpecError as e:  # the same kind (a cap stays a LimitError), with where it was
+            raise type(e)(f"{e} (in {shown(self.s.strip())})") from None
 
     def arg(self) -> str:
+        arg = self._arg()
+        within(limits.ARG_CHARS, len(arg))
+        return arg
+
+    def _arg(self) -> str:
         self.ws()
         if self.i < len(self.s) and self.s[self.i] == "[":
             # A list of free text (sentences may hold & | ( ) and quotes): one JSON value.
@@ -146,6 +155,7 @@ def parse_spec(text: str) -> Constraint:
     """One spec string -> a Constraint.  Raises SpecError naming the problem."""
     if not isinstance(text, str):
         raise SpecError(f"a constraint spec must be text (got {type(text).__name__})")
+    within(limits.SPEC_CHARS, len(text))  # before any parsing: the cost grows with the length
     return _Parser(text).parse()
 
 
@@ -155,6 +165,8 @@ def parse_specs(texts) -> Constraint | None:
         texts = [texts]
     if not isinstance(texts, (list, tuple)):
         raise SpecError(f"constraint specs must be a list of spec strings (got {type(texts).__name__})")
+    # Several specs are one set: their length together is capped as one spec's.
+    within(limits.SPEC_CHARS, sum(len(t) for t in texts if isinstance(t, str)))
     cs = [parse_spec(t) for t in texts if t is not None]
     if not cs:
         return None

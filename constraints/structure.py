@@ -26,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from constraints import limits
 from constraints.base import (
     Constraint,
     ImpossibleConstraint,
@@ -36,6 +37,7 @@ from constraints.base import (
     register,
     require_arg,
     split_list,
+    within,
 )
 from constraints.units import (
     WORD_RE,
@@ -393,10 +395,10 @@ class _Scope(StructureRule):
         raise TypeError
 
     def check(self, text: str) -> list[Violation]:
-        out = []
+        out, rule = [], self.spec()  # one spec for every violation (it may be long)
         for i, (a, b) in enumerate(self.units(text), 1):
             for v in self.inner.check(text[a:b]):
-                out.append(Violation(a + v.start, a + v.end, self.spec(), f"{self.per} {i}: {v.message}"))
+                out.append(Violation(a + v.start, a + v.end, rule, f"{self.per} {i}: {v.message}"))
         return out
 
 
@@ -422,6 +424,8 @@ def _json_list(name: str, arg: str | None) -> list[str]:
             items = json.loads(a)
         except json.JSONDecodeError as e:
             raise SpecError(f"'{name}': the list is not valid JSON ({e.msg})") from None
+        if isinstance(items, list):
+            within(limits.ARG_ITEMS, len(items))
         if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
             raise SpecError(f"'{name}': expected a non-empty JSON list of strings, got {a!r}")
         if any(not x.strip() for x in items):

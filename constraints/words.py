@@ -298,8 +298,9 @@ class Scoped(WordConstraint):
         return out
 
     def check(self, text: str) -> list[Violation]:
+        rule = self.spec()
         return [
-            Violation(start, end, self.spec(), self.why_not(word))
+            Violation(start, end, rule, self.why_not(word))
             for start, end, word in self.scoped_words(text)
             if not self.word_ok(word)
         ]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from constraints import limits
 from constraints.cache import BoundedCache
 from constraints.units import is_boundary
 
@@ -155,6 +156,8 @@ class WordBank(Controller):
 
     def __init__(self, words, strength: float = 3.0):
         self.strength = _strength("bank strength", strength)
+        words = list(words)
+        limits.BANK_WORDS.check(len(words))  # before the prefix table, which grows with the bank
         self.words = frozenset(w.lower() for w in words if w and not any(is_boundary(c) for c in w))
         if not self.words:
             raise ValueError("the word bank is empty (give words made of letters)")
@@ -243,11 +246,16 @@ class PromptContrast(Controller):
     def __init__(self, text: str, strength: float = 1.5):
         if not isinstance(text, str) or not text.strip():
             raise ValueError("steer text must not be empty")
+        limits.STEER_CHARS.check(len(text))
         self.text = text.strip()
         self.strength = _strength("steer strength", strength, 0.0)
 
     def prefix(self, tokenizer) -> tuple[int, ...]:
-        return tuple(tokenizer.encode(self.text + "\n\n"))
+        """The description's tokens, prefilled before the prompt in the contrast row: its
+        last ``limits.STEER_TOKENS`` (the part nearest the prompt), so a long description
+        costs one bounded prefill, never a whole pasted text's."""
+        ids = tokenizer.encode(self.text + "\n\n")
+        return tuple(ids[-limits.STEER_TOKENS.value():])
 
     def configure(self, plan, engine):
         if len(plan.contexts) > 1:

@@ -7,7 +7,10 @@ discriminator in FUDGE's sense: it judges a text from any point on, so at decode
 can score "text so far + candidate token" for each candidate (controllers.py).
 
 A logistic regression on standardised hidden states of one layer; the layer is chosen
-by held-out accuracy among a few candidates, all from the same forward passes.
+by held-out accuracy among a few candidates, all from the same forward passes.  Only the
+candidate layers' states are kept (every layer's, for every token of a large upload, would
+be tens of gigabytes), and the examples are capped in number and in tokens each
+(``limits.DISCRIMINATOR_EXAMPLES``, ``limits.EXAMPLE_TOKENS``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from constraints import limits
+from constraints.limits import LimitError
 
 
 class DiscriminatorError(ValueError):
@@ -77,16 +83,38 @@ def read_csv(path: str | Path, target: str | None = None) -> tuple[list[str], li
 
 
 @torch.inference_mode()
-def hidden_states(model, tokenizer, texts: list[str], context: str = "") -> list[tuple]:
-    """For each text: every layer's hidden states at the text's own positions, [L+1, n, H]."""
+def hidden_states(model, tokenizer, texts: list[str], context: str = "",
+                  layers: list[int] | None = None) -> list[torch.Tensor]:
+    """For each text: the hidden states of ``layers`` (0 is the embeddings; None: every
+    layer) at the text's own positions, [len(layers), n, H].  Only those layers are kept:
+    the forward's other states are dropped with it, one text at a time."""
     dev = next(model.parameters()).device
     out = []
     for t in texts:
         pre = tokenizer.encode(context) if context else []
         ids = pre + tokenizer.encode(t)
         o = model(input_ids=torch.tensor([ids], device=dev), output_hidden_states=True, logits_to_keep=1)
-        out.append(torch.stack(o.hidden_states)[:, 0, len(pre):].float().cpu())
+        hs = o.hidden_states if layers is None else [o.hidden_states[i] for i in layers]
+        # .clone(): a slice of the stack would keep the context's positions alive with it.
+        out.append(torch.stack(hs)[:, 0, len(pre):].float().cpu().clone())
     return out
+
+
+def layer_count(model) -> int:
+    """The model's transformer layers (hidden states are 0 .. this; 0 the embeddings)."""
+    return int(model.config.num_hidden_layers)
+
+
+def check_examples(tokenizer, named: list[tuple[str, list[str]]]) -> None:
+    """Refuse, in one line naming the cap's setting, more examples than
+    ``limits.DISCRIMINATOR_EXAMPLES`` or one longer than ``limits.EXAMPLE_TOKENS`` tokens,
+    before any forward pass."""
+    limits.DISCRIMINATOR_EXAMPLES.check(sum(len(ex) for _, ex in named))
+    for name, ex in named:
+        for i, t in enumerate(ex, 1):
+            n = len(tokenizer.encode(t))
+            if n > limits.EXAMPLE_TOKENS.value():
+                raise LimitError(f"{name} example {i}: {limits.EXAMPLE_TOKENS.message(n)}")
 
 
 @dataclass
@@ -111,7 +139,7 @@ class Discriminator:
 
     def score_text(self, engine, text: str, context: str = "") -> float:
         """Mean P(target) over the text's positions (with ``context`` before it, unscored)."""
-        hs = hidden_states(engine.model, engine.tokenizer, [text], context)[0][self.layer]
+        hs = hidden_states(engine.model, engine.tokenizer, [text], context, layers=[self.layer])[0][0]
         return float(self.prob(hs).mean())
 
     # ------------------------------------------------------------------ training
@@ -124,19 +152,25 @@ class Discriminator:
         import time
 
         t0 = time.perf_counter()
-        for name, ex in (("target", positive), ("other", negative)):
+        named = [("target", positive), ("other", negative)]
+        for name, ex in named:
             if len(ex) < 2:
                 raise DiscriminatorError(f"need at least 2 {name} examples to train a discriminator (got {len(ex)})")
+        check_examples(engine.tokenizer, named)
+        n_layers = layer_count(engine.model)
+        layers = list(layers) if layers else sorted({n_layers // 3, n_layers // 2, 2 * n_layers // 3, n_layers})
+        bad = [x for x in layers if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= n_layers]
+        if bad:
+            raise DiscriminatorError(f"layers must be whole numbers 0..{n_layers} (got {bad[0]!r})")
         texts = [(t, 1.0) for t in positive] + [(t, 0.0) for t in negative]
         random.Random(seed).shuffle(texts)
-        hs = hidden_states(engine.model, engine.tokenizer, [t for t, _ in texts])
-        n_layers = hs[0].shape[0] - 1
-        layers = list(layers) if layers else sorted({n_layers // 3, n_layers // 2, 2 * n_layers // 3, n_layers})
+        hs = hidden_states(engine.model, engine.tokenizer, [t for t, _ in texts], layers=layers)
+        at = {x: k for k, x in enumerate(layers)}  # a layer's row in each hs[i]
         n_test = max(2, int(len(texts) * holdout))
         test_i, train_i = range(n_test), range(n_test, len(texts))
 
         def points(idx, layer):
-            xs = [hs[i][layer, min(min_position, hs[i].shape[1] - 1):] for i in idx]
+            xs = [hs[i][at[layer], min(min_position, hs[i].shape[1] - 1):] for i in idx]
             ys = [torch.full((len(x),), texts[i][1]) for i, x in zip(idx, xs)]
             return torch.cat(xs), torch.cat(ys)
 

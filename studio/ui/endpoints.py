@@ -108,8 +108,10 @@ def add_endpoints(studio: Studio) -> None:
             raise _fail(e) from None
 
     def check(text: str, constraints: str = "", form: str = "") -> dict:
-        """Every place ``text`` breaks the constraints or the form: ok, violations (start,
-        end, rule, message), a summary, and for a form the per-line report."""
+        """Where ``text`` breaks the constraints or the form: ok, violations (start, end, rule,
+        message: the first PEREC_MAX_VIOLATIONS by position), total (how many in all), a
+        summary, and for a form the per-line report.  At most PEREC_MAX_CHECKS checks run at
+        once on the server; the text is capped as a draft is (PEREC_MAX_CHARS)."""
         try:
             text, constraints, form = _texts(text=text, constraints=constraints, form=form)
             return studio.check(text, rules.from_spec_text(constraints), _form(form)).to_dict()

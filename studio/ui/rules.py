@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from constraints import forms
+from constraints import forms, limits
 from constraints.base import And, Constraint, SpecError, entries, lookup
 
 from constraints.spec import parse_spec, to_spec
@@ -105,8 +105,16 @@ def parse_rule(text: str) -> Constraint:
 # ----------------------------------------------------------------- the set
 
 
+def bounded(active: list[str]) -> list[str]:
+    """``active`` if it is within ``limits.RULES_PER_DRAFT``; else refused in one line.
+    Every way a set grows (add, update, a typed spec, a preset) and every use of one
+    passes here, so repeated adds cannot pile rules up without limit."""
+    limits.RULES_PER_DRAFT.check(len(active))
+    return active
+
+
 def combined(active: list[str]) -> Constraint | None:
-    cs = [parse_rule(s) for s in active]
+    cs = [parse_rule(s) for s in bounded(active)]
     if not cs:
         return None
     return cs[0] if len(cs) == 1 else And(*cs)
@@ -121,12 +129,12 @@ def from_spec_text(text: str) -> list[str]:
     """A spec typed by hand -> the list of its top-level conjuncts (empty text: none)."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return []
-    return [c.spec() for c in parse_rule(text).leaves()]
+    return bounded([c.spec() for c in parse_rule(text).leaves()])
 
 
 def add(active: list[str], spec: str) -> list[str]:
     new = [c.spec() for c in parse_rule(spec).leaves()]
-    return active + [s for s in new if s not in active]
+    return bounded(active + [s for s in new if s not in active])
 
 
 def replace(active: list[str], old: str | None, spec: str) -> list[str]:
@@ -135,7 +143,7 @@ def replace(active: list[str], old: str | None, spec: str) -> list[str]:
     new = [c.spec() for c in parse_rule(spec).leaves()]
     i = active.index(old)
     rest = [s for s in active if s != old and s not in new]
-    return rest[:i] + new + rest[i:]
+    return bounded(rest[:i] + new + rest[i:])
 
 
 def remove(active: list[str], spec: str | None) -> list[str]:

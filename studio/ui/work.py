@@ -8,10 +8,12 @@ import logging
 import math
 import random
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from constraints import limits
 from constraints.base import Constraint, ImpossibleConstraint, SpecError, Violation
 from constraints.forms import check_form
 
@@ -36,6 +38,9 @@ MAX_VARIANTS = 4  # continuations side by side in the studio
 MAX_SEARCH = 8  # candidate lines per line the settings panel offers
 MAX_CANDIDATES = 50  # next words in one list (each is a branch of the word search)
 MAX_MESSAGE = 300  # characters of a message shown to the writer
+# How long a check waits for one of the limits.CHECKS_AT_ONCE slots before it is refused:
+# long enough to ride out a burst of keystrokes, short enough that a flood gets an answer.
+CHECK_WAIT_S = 5.0
 
 
 class UserError(ValueError):
@@ -110,6 +115,7 @@ class Studio:
         self.adapter_root = adapter_root  # where the Steering tab lists and trains adapters (None: default)
         self.store = store or DraftStore(config.data_dir() / "drafts.sqlite3")
         self.running = Running()
+        self.checks = CheckSlots(limits.CHECKS_AT_ONCE.value(config.space))
 
     # ------------------------------------------------------------- engines and settings
 
@@ -312,8 +318,33 @@ class Studio:
     # ------------------------------------------------------------- live check
 
     def check(self, text: str, active: list[str], form: str) -> "CheckView":
-        self.check_size(text, "draft")
-        return check_view(text, active, form)
+        """The live check and the public ``/check``: bounded in text length, in violations
+        returned and in how many run at once (the one path both take)."""
+        limits.TEXT_CHARS.check(len(text or ""), self.config.space)
+        self.check_size(text, "draft")  # UiConfig.max_chars, where a config sets it apart
+        with self.checks.slot():
+            return check_view(text, active, form)
+
+
+class CheckSlots:
+    """At most ``n`` checks at once: a check waits up to ``wait_s`` for a slot, then is
+    refused in one line.  A check is pure CPU; without this, a flood of them at the text
+    cap would take every core (and the memory of each) from the writers who generate."""
+
+    def __init__(self, n: int, wait_s: float = CHECK_WAIT_S):
+        self.n, self.wait_s = n, wait_s
+        self._free = threading.BoundedSemaphore(n)
+
+    @contextmanager
+    def slot(self):
+        if not self._free.acquire(timeout=self.wait_s):
+            raise UserError(f"The server is busy: {self.n} checks are running (the cap on "
+                            f"{limits.CHECKS_AT_ONCE.what}; setting {limits.CHECKS_AT_ONCE.setting}). "
+                            "Try again in a moment.")
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 # ----------------------------------------------------------------- the live check
@@ -327,20 +358,28 @@ class CheckView:
     summary: str  # markdown
     scansion: list[list] | None  # per-line rows for a form, None without one
     form_report: dict | None = None
+    total: int | None = None  # violations found in all (``violations`` holds the first, capped)
+
+    def __post_init__(self):
+        if self.total is None:
+            self.total = len(self.violations)
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "violations": [v.to_dict() for v in self.violations],
-                "summary": self.summary, "form": self.form_report}
+                "total": self.total, "summary": self.summary, "form": self.form_report}
 
 
 SCANSION_HEADERS = ["#", "syllables", "rhyme", "sound", "stress", "ok", "line"]
 MAX_LISTED = 12
 
 
-def check_view(text: str, active: list[str], form: str) -> CheckView:
-    """Check ``text`` against the set and the form with the independent verifiers."""
+def check_view(text: str, active: list[str], form: str, limit: int | None = None) -> CheckView:
+    """Check ``text`` against the set and the form with the independent verifiers.  The
+    first ``limit`` violations by position are returned (default: ``limits.VIOLATIONS``),
+    with the count of all of them."""
+    limit = limits.VIOLATIONS.value() if limit is None else limit
     c = rules.combined(active)
-    vs = list(c.check(text)) if c is not None else []
+    vs, total = c.check_first(text, limit) if c is not None else ([], 0)
     rows, report = None, None
     if form:
         try:
@@ -348,11 +387,14 @@ def check_view(text: str, active: list[str], form: str) -> CheckView:
         except ValueError as e:
             raise UserError(str(e)) from None
         vs += rep.violations
+        total += len(rep.violations)
         report = rep.to_dict()
         rows = [[ln.number, f"{ln.syllables}/{'?' if ln.target is None else ln.target}", ln.rhyme or "–",
                  ln.rhyme_key or "", ln.stress or "", "✓" if ln.ok else "✗", ln.text] for ln in rep.lines]
     vs.sort(key=lambda v: (v.start, v.end))
-    return CheckView(not vs, vs, _highlight(text, vs), _summary(text, vs, c, form), rows, report)
+    vs = vs[:limit]
+    return CheckView(total == 0, vs, _highlight(text, vs), _summary(text, vs, c, form, total), rows, report,
+                     total)
 
 
 def _highlight(text: str, vs: list[Violation]) -> dict:
@@ -360,9 +402,13 @@ def _highlight(text: str, vs: list[Violation]) -> dict:
     the narrowest violation over it (a banned letter inside a banned word shows as the
     letter); every violation is still listed in the summary."""
     label: list[str | None] = [None] * len(text)
+    names: dict[str, str] = {}  # rule -> its label, made once per rule (the page sends each span's)
     for v in sorted(vs, key=lambda v: v.end - v.start, reverse=True):  # narrow ones last, on top
+        name = names.get(v.rule)
+        if name is None:
+            name = names[v.rule] = _label(v.rule)
         for i in range(max(0, v.start), min(v.end, len(text))):
-            label[i] = v.rule
+            label[i] = name
     ents, i = [], 0
     while i < len(text):
         if label[i] is None:
@@ -376,16 +422,29 @@ def _highlight(text: str, vs: list[Violation]) -> dict:
     return {"text": text, "entities": ents}
 
 
-def _summary(text: str, vs: list[Violation], c: Constraint | None, form: str) -> str:
+MAX_LABEL = 80  # characters of a rule shown as a highlight's label or in the summary
+
+
+def _label(rule: str) -> str:
+    """A rule as the page names it: whole unless it is long (a ban: list of thousands of
+    words would otherwise be sent again for every marked span and listed line)."""
+    return rule if len(rule) <= MAX_LABEL else rule[: MAX_LABEL - 1] + "…"
+
+
+def _summary(text: str, vs: list[Violation], c: Constraint | None, form: str, total: int | None = None) -> str:
     if c is None and not form:
         return "No rules are active: add one from the constraints panel."
     if not text.strip():
         return "Nothing written yet."
-    if not vs:
+    total = len(vs) if total is None else total
+    if not total:
         return "✓ The draft keeps every rule."
-    lines = [f"**{len(vs)} place{'s' if len(vs) != 1 else ''} break{'s' if len(vs) == 1 else ''} a rule:**"]
+    lines = [f"**{total:,} place{'s' if total != 1 else ''} break{'s' if total == 1 else ''} a rule:**"]
     for v in vs[:MAX_LISTED]:
-        lines.append(f"- {v.where(text)}: {v.message} (`{v.rule}`)")
-    if len(vs) > MAX_LISTED:
-        lines.append(f"- … and {len(vs) - MAX_LISTED} more")
+        lines.append(f"- {v.where(text)}: {v.message} (`{_label(v.rule)}`)")
+    if total > MAX_LISTED:
+        lines.append(f"- … and {total - min(len(vs), MAX_LISTED):,} more")
+    if total > len(vs):
+        lines.append(f"\n{len(vs):,} shown of {total:,} (the cap on {limits.VIOLATIONS.what}; "
+                     f"setting {limits.VIOLATIONS.setting}).")
     return "\n".join(lines)
