@@ -83,6 +83,11 @@ GENERATIONS_PER_SESSION = Cap("generations running in one session", "PEREC_MAX_S
 CHECKS_AT_ONCE = Cap("checks running at once", "PEREC_MAX_CHECKS", 2, "checks")
 MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
 
+# --- what the page may send (studio/ui/guard.py): any one value of any page event, counted
+# as characters of text plus one per item, so no event reads a value no page could send.
+PAGE_VALUE_CHARS = Cap("one value sent by the page", "PEREC_MAX_VALUE_CHARS", 4_000_000, "characters",
+                       space_default=1_000_000)
+
 ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER,
        STEER_CHARS, STEER_TOKENS, BANK_WORDS, DISCRIMINATOR_EXAMPLES, EXAMPLE_TOKENS,
-       GENERATIONS_PER_SESSION, CHECKS_AT_ONCE, MODELS_KEPT)
+       GENERATIONS_PER_SESSION, CHECKS_AT_ONCE, MODELS_KEPT, PAGE_VALUE_CHARS)

@@ -14,6 +14,60 @@ class CliError(Exception):
     """Bad input from the command line: printed as one line, exit 2."""
 
 
+# The exit codes, as every command's --help lists them (and the README).
+OK, BROKEN_RULE, BAD_INPUT, DEAD_END, FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_CODES = f"""exit codes:
+  {OK}    done (perec check: the text obeys every rule)
+  {BROKEN_RULE}    perec check: the text breaks a rule (each violation is listed)
+  {BAD_INPUT}    bad usage or input: an option, a spec, a setting, a file or model path that is
+       not there or not the right kind (one line on stderr)
+  {DEAD_END}    perec generate: a dead end, the rules left no word to write (the text so far is kept)
+  {FAILED}    the environment failed: a file that cannot be read or written, a backend (vLLM)
+       or model that fails to start, out of memory (one line on stderr; PEREC_DEBUG=1 shows
+       the traceback)
+  {INTERRUPTED}  interrupted (Ctrl-C)
+A closed output pipe (`perec generate ... | head`) ends the command quietly with 0."""
+
+# Paths the writer named that are not there or not the right kind: bad input, not a fault.
+_BAD_PATHS = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def failure(e: BaseException) -> tuple[str, int]:
+    """The one line (without the ``perec:`` prefix) and the exit code for an exception
+    that ends a command: the one place the CLI turns errors into what a writer reads."""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", INTERRUPTED
+    if isinstance(e, (CliError, ValueError)):
+        # SpecError, ImpossibleConstraint, FormError, PromptError, RequestError,
+        # ModelLoadError, LimitError and bad settings are all ValueErrors with a readable message.
+        return f"error: {_one_line(e)}", BAD_INPUT
+    if isinstance(e, OSError):
+        what = e.strerror.lower() if e.strerror else _one_line(e)
+        where = f"{e.filename}: {what}" if e.filename else f"{what} (reading or writing a file)"
+        return f"error: {where}", BAD_INPUT if isinstance(e, _BAD_PATHS) else FAILED
+    if isinstance(e, MemoryError):
+        return "error: out of memory", FAILED
+    return f"error: {type(e).__name__}: {_one_line(e)}", FAILED
+
+
+def _one_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = "; ".join(lines) if lines else type(e).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the exit codes in every help, and a usage error in one line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("epilog", EXIT_CODES)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(BAD_INPUT, f"perec: error: {message} (see `{self.prog} --help`)\n")
+
+
 def emit(args, obj: dict, text: str | None = None) -> None:
     if args.json:
         print(json.dumps(obj, ensure_ascii=False))

@@ -25,9 +25,14 @@ def run_bench(args) -> int:
 
 
 def serve_args(p) -> None:
-    p.add_argument("--host", default=None)
+    p.add_argument("--host", default=None,
+                   help="the address to listen on (default 127.0.0.1; any other than a loopback "
+                        "address is reachable from other machines, so Space rules apply)")
     p.add_argument("--port", type=int, default=None)
-    p.add_argument("--share", action="store_true")
+    p.add_argument("--share", action="store_true", help="a public link (Space rules apply)")
+    p.add_argument("--local-rules", action="store_true",
+                   help="keep local rules (local paths, training, one owner) even where other "
+                        "machines can reach the server; the same as PEREC_SPACE=0")
 
 
 def run_serve(args) -> int:
@@ -35,9 +40,14 @@ def run_serve(args) -> int:
         os.environ["GRADIO_SERVER_NAME"] = args.host
     if args.port:
         os.environ["GRADIO_SERVER_PORT"] = str(args.port)
+    if args.local_rules:
+        os.environ["PEREC_SPACE"] = "0"  # the writer's explicit opt-out (studio.ui.config.rules_for)
     from studio.ui import build_app
+    from studio.ui.config import rules_for
 
-    build_app().launch(share=args.share)
+    share = True if args.share else None  # None: gradio's own GRADIO_SHARE, read the same way by rules_for
+    space, _why = rules_for(args.host, share)
+    build_app(space=space).launch(share=share)
     return 0
 
 

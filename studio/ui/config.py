@@ -4,11 +4,17 @@ Space mode (``PEREC_SPACE=1``; on by default when Hugging Face sets ``SPACE_ID``
 server many writers share: no local model paths (nor remote code, which is never enabled
 anywhere), a cap on max tokens, a queue with a concurrency limit, and drafts owned per
 browser so two writers never see each other's work.
+
+Space rules are also the default for any server another machine can reach (``--share``, or
+a bind to anything but a loopback address): local rules there would hand every visitor the
+writer's files, training and drafts.  Only an explicit ``PEREC_SPACE=0`` (or
+``perec serve --local-rules``) keeps local rules on such a server.
 """
 
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import importlib.util
 import logging
 import os
@@ -38,9 +44,50 @@ def _flag(name: str) -> bool | None:
     return v.strip().lower() not in ("0", "false", "no", "off")
 
 
-def space_mode() -> bool:
+def space_mode(host: str | None = None, share: bool | None = None) -> bool:
+    """Whether Space rules apply (see ``rules_for``); ``host`` and ``share`` default to
+    gradio's own settings (GRADIO_SERVER_NAME, GRADIO_SHARE)."""
+    return rules_for(host, share)[0]
+
+
+def rules_for(host: str | None = None, share: bool | None = None) -> tuple[bool, str]:
+    """(space, why): which rules a server listening on ``host`` (and shared through a public
+    link when ``share``) runs with, and the reason, for the one line ``perec serve`` prints.
+    An explicit PEREC_SPACE wins; then a Space (SPACE_ID); then whether another machine
+    can reach the server."""
     flag = _flag("PEREC_SPACE")
-    return bool(os.environ.get("SPACE_ID")) if flag is None else flag
+    if flag is not None:
+        return flag, f"PEREC_SPACE={os.environ['PEREC_SPACE'].strip()}"
+    if os.environ.get("SPACE_ID"):
+        return True, "running on a Hugging Face Space"
+    host = os.environ.get("GRADIO_SERVER_NAME", "") if host is None else host
+    share = bool(_flag("GRADIO_SHARE")) if share is None else share
+    if share:
+        return True, "a public share link makes it reachable from other machines"
+    if not is_loopback(host):
+        return True, f"listening on {host}, reachable from other machines"
+    return False, "listening on this machine only"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether only this machine can reach a server bound to ``host`` (blank: gradio's
+    default, 127.0.0.1).  A name other than localhost counts as reachable: it may
+    resolve to any interface, and guessing wrong would expose local rules."""
+    host = (host or "").strip().strip("[]")
+    if not host or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def rules_line(space: bool, why: str) -> str:
+    """The one line a server prints at start: which rules are in force, and why."""
+    if space:
+        return (f"perec: Space rules ({why}): no local paths, no training, drafts per browser, "
+                "server caps; PEREC_SPACE=0 or --local-rules to opt out")
+    return f"perec: local rules ({why}): local paths, training and one owner for every tab"
 
 
 @dataclass(frozen=True)
@@ -80,18 +127,19 @@ class UiConfig:
     def data_dir(self) -> Path:
         return Path(self.data) if self.data else data_dir()
 
-    def browser_secret(self) -> str:
-        """The key the browser copy of a draft is encrypted with.  It must outlive a
-        server restart, or a reload after one could not read the browser's copy: from
-        ``PEREC_BROWSER_SECRET`` (set it as a Space secret), else kept in the data dir."""
+    def browser_key(self) -> bytes:
+        """The key the server signs the browser's copy of a draft with (studio/ui/signing.py).
+        It never leaves the server, and must outlive a restart, or a reload after one would
+        ignore the browser's copy: from ``PEREC_BROWSER_SECRET`` (set it as a Space secret,
+        so it survives a Space whose disk is wiped), else kept in the data dir."""
         env = os.environ.get("PEREC_BROWSER_SECRET")
         if env:
-            return env
+            return env.encode()
         path = self.data_dir() / "browser-secret"
         try:
-            return path.read_text().strip() or _write_secret(path)
+            return (path.read_text().strip() or _write_secret(path)).encode()
         except FileNotFoundError:
-            return _write_secret(path)
+            return _write_secret(path).encode()
 
 
 def _write_secret(path: Path) -> str:

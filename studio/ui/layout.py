@@ -6,6 +6,7 @@ the components, then callbacks.wire connects them.
 from __future__ import annotations
 
 import re
+import sys
 from types import SimpleNamespace
 
 import gradio as gr
@@ -16,11 +17,12 @@ from studio.decode.engine import Engine
 from studio.decode.settings import (DEFAULT_REPETITION_PENALTY, DEFAULT_TEMPERATURE, DEFAULT_TOP_K,
                              DEFAULT_TOP_P)
 
-from studio.ui import callbacks, rules, steering, values
-from studio.ui.config import UiConfig
+from studio.ui import callbacks, guard, rules, steering, values
+from studio.ui.config import UiConfig, rules_for, rules_line
 from studio.ui.endpoints import add_endpoints
 from studio.ui.persistence import EMPTY_BROWSER
 from studio.ui.session import Session
+from studio.ui.signing import signed_browser_state
 from studio.request import DEFAULT_POEM_SEARCH
 from studio.ui.work import MAX_SEARCH, SCANSION_HEADERS, Studio
 
@@ -75,18 +77,49 @@ class StudioBlocks(gr.Blocks):
         kwargs.setdefault("theme", THEME)
         kwargs.setdefault("css", CSS)
         cap = getattr(getattr(self, "studio", None), "config", None)
-        if cap is not None and cap.max_upload:
-            kwargs.setdefault("max_file_size", cap.max_upload)  # gradio refuses bigger uploads
+        if cap is not None:
+            _announce_rules(cap, kwargs)
+            if cap.max_upload:
+                kwargs.setdefault("max_file_size", cap.max_upload)  # gradio refuses bigger uploads
         return super().launch(*args, **kwargs)
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
-        """Gradio's reading of the values sent, with one it cannot read (a word where a
-        slider wants a number: only a script can send that) refused in one line that names
-        the field, instead of Gradio's opaque "the upstream app raised an exception"."""
+        """Gradio's reading of the values sent, each first checked against its component
+        (studio/ui/guard.py: any client can call any page event, hidden or not), and one it
+        cannot read (a word where a slider wants a number: only a script can send that)
+        refused in one line that names the field, instead of Gradio's opaque "the upstream
+        app raised an exception"."""
+        cfg = getattr(getattr(self, "studio", None), "config", None)
+        try:
+            guard.check_inputs(block_fn.inputs, inputs, state, space=bool(cfg and cfg.space))
+        except ValueError as e:
+            raise gr.Error(str(e), print_exception=False) from None
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except ComponentProcessingError as e:
             raise gr.Error(unreadable(block_fn.inputs, inputs, e), print_exception=False) from None
+        except gr.Error:
+            raise
+        except Exception as e:  # noqa: BLE001  (a file reference gradio refuses, a bad data model)
+            raise gr.Error(f"A value sent to the studio could not be read ({type(e).__name__}).",
+                           print_exception=False) from None
+
+
+class ExposedError(ValueError):
+    """A studio built with local rules, launched where other machines can reach it."""
+
+
+def _announce_rules(cfg: UiConfig, kwargs: dict) -> None:
+    """Refuse to serve local rules to other machines (unless the writer opted out), and
+    say in one line which rules are in force.  The rules were fixed when the page was
+    built, so a launch that contradicts them is refused rather than half-applied."""
+    space, why = rules_for(kwargs.get("server_name"), kwargs.get("share"))
+    if space and not cfg.space:
+        raise ExposedError(f"this studio was built with local rules, but {why}: build it with Space "
+                           "rules, or set PEREC_SPACE=0 to keep local rules there")
+    if not kwargs.get("quiet"):
+        print(rules_line(cfg.space, why if space == cfg.space else "chosen when the studio was built"),
+              file=sys.stderr)
 
 
 def unreadable(blocks, inputs, e: Exception) -> str:
@@ -124,7 +157,8 @@ def build_app(engine: Engine | None = None, *, space: bool | None = None,
 def _layout(cfg: UiConfig) -> SimpleNamespace:
     ui = SimpleNamespace()
     ui.session = gr.State(Session())
-    ui.browser = gr.BrowserState(EMPTY_BROWSER, storage_key="perec-studio", secret=cfg.browser_secret())
+    # Signed by the server, so a copy sent back on load is trusted only if this server wrote it.
+    ui.browser = signed_browser_state(EMPTY_BROWSER, storage_key="perec-studio", signing_key=cfg.browser_key())
     with gr.Row(elem_id="masthead"):
         gr.Markdown(f"# Perec\nWrite with a language model under constraints: lipograms, one "
                     f"syllable, tautograms, forms, word banks.{' (shared Space)' if cfg.space else ''}")
