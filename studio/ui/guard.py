@@ -65,6 +65,28 @@ def check_value(block, v, space: bool) -> None:
     elif isinstance(block, gr.Dataframe):
         if v is not None and not isinstance(v, dict):
             raise BadValue(f"{name} must be a table (got {got(v)})")
+        if v is not None:
+            _table_shape(block, name, v)
+
+
+MAX_TABLE_ROWS = 1_000  # a page's tables list adapters on disk: far fewer rows than this
+
+
+def _table_shape(block, name: str, v: dict) -> None:
+    """A table the page could have sent: the component's own columns, no row wider than
+    them, and no more rows than a page's table holds (a 1000-column table is no adapter mix)."""
+    headers, rows = v.get("headers"), v.get("data")
+    want = list(block.headers or [])
+    if want and headers is not None and list(headers) != want:
+        raise BadValue(f"{name} must have the columns {', '.join(map(str, want))} (got {got(headers)})")
+    if rows is None:
+        return
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise BadValue(f"{name} must be a table of rows (got {got(rows)})")
+    if len(rows) > MAX_TABLE_ROWS:
+        raise BadValue(f"{name} has {len(rows)} rows (a page's table has at most {MAX_TABLE_ROWS})")
+    if want and any(len(r) > len(want) for r in rows):  # (an empty table may come as [[]])
+        raise BadValue(f"{name}: a row has more than {len(want)} cells")
 
 
 def _choice(block, name: str, v) -> None:
