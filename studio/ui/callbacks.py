@@ -99,18 +99,33 @@ class Handlers:
         try:
             if session.steering_error:
                 raise UserError(session.steering_error)
+            gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "",
+                                                steering=session.steering)
+            # The session's one generation first: a second Generate is refused before it
+            # saves anything (its save would race the running one's pieces).
+            share = self.studio.reserve(gen, request.session_hash)
+        except Exception as e:
+            yield gr.skip(), _warn(e), session, gr.skip()
+            return
+        try:
+            yield from self._write(request, session, gen, note, base, draft, revision, share)
+        finally:
+            share.release()  # however it ends, the page closing before the stream starts too
+
+    def _write(self, request: gr.Request, session: Session, gen, note: str, base: str, draft: str,
+               revision, share):
+        """Generate's stream: the page's text saved, then each piece saved and shown."""
+        try:
             # The draft Generate goes on from, as the writer sees it, is the row's first: each
             # piece is then saved on top of the revision the previous one was saved at.
             saved = self._keep(session, draft, store.based_on(session, revision))
-            gen, note, base = self.studio.start(draft, session.active, session.form, s, instruction or "",
-                                                steering=session.steering)
         except Exception as e:
             yield gr.skip(), _warn(e), session, gr.skip()
             return
         yield gr.skip(), "Writing…" + (f"  \n{note}" if note else ""), session, gr.skip()
         text = ""
         try:
-            for text in self.studio.stream(gen, request.session_hash):
+            for text in self.studio.stream(gen, request.session_hash, share):
                 # The server's copy first: text the page shows is already saved, so a crash
                 # of the server loses none of it (the page's own save comes later, by the
                 # editor's change event, and would lag behind a kill -9).  The revision goes
@@ -121,8 +136,7 @@ class Handlers:
             # The writer changed the draft under the stream (typed into it): their text is
             # the row's, so the generation stops rather than write over it.
             gen.cancel()
-            yield e.current.text, _warn(ValueError("Generate stopped: you changed the draft while it wrote; "
-                                                   "your text is kept")), session, store.token(e.current)
+            yield e.current.text, _warn(ValueError(STALE_STREAM)), session, store.token(e.current)
             return
         except Exception as e:
             yield base + text, _warn(e), session, gr.skip()
@@ -412,6 +426,11 @@ class Handlers:
         except Exception as e:
             return gr.File(visible=False), _warn(e)
         return gr.File(value=str(path), visible=True), f"Exported “{path.name}”."
+
+
+# Generate met a draft that changed under it: typed into, or written by another tab or an
+# earlier Generate the page had not yet shown.  The row's text stands.
+STALE_STREAM = "Generate stopped: the draft changed while it wrote (typed, or another tab); your text is kept"
 
 
 def with_revision(fn):

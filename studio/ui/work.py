@@ -30,7 +30,7 @@ from studio.ui import rules, values
 from studio.ui.config import UiConfig
 from studio.ui.engines import EngineShelf
 from studio.ui.session import Running
-from studio.ui.shares import GENERATION, NEXT_WORDS, Shares
+from studio.ui.shares import GENERATION, NEXT_WORDS, Share, Shares
 from studio.request import Prepared, Request, prepare, token_budget
 
 if TYPE_CHECKING:
@@ -286,12 +286,20 @@ class Studio:
             results = prepared.variants(eng)
         return [r.text for r in results], note, base
 
-    def stream(self, gen: Generation, session: str | None) -> Iterator[str]:
+    def reserve(self, gen: Generation, session: str | None) -> "Share":
+        """The session's one running generation, taken for ``gen`` now: a second one while
+        it runs is refused in one line (LimitError) before anything is saved or decoded.
+        Pass it to ``stream``, which gives it back however the stream ends."""
+        _batched, rows = self._plans.get(gen, (False, getattr(gen, "width", 1)))
+        return self.shares.take(session or "", rows, GENERATION)
+
+    def stream(self, gen: Generation, session: str | None, share: "Share | None" = None) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it.
-        The session's one running generation: a second one while it runs is refused in
-        one line (LimitError), before it decodes anything."""
+        The session's one running generation (``share`` from ``reserve``, else taken at the
+        first piece): a second one while it runs is refused in one line (LimitError),
+        before it decodes anything."""
         batched, rows = self._plans.pop(gen, (False, getattr(gen, "width", 1)))
-        share = self.shares.take(session or "", rows, GENERATION)
+        share = share or self.shares.take(session or "", rows, GENERATION)
         try:
             with self.models.lease(gen.engine):
                 if batched:
