@@ -63,6 +63,24 @@ def tiny_engine(tiny_lm):
     return Engine(tiny_lm)
 
 
+@pytest.fixture
+def studio_local(tmp_path, tiny_engine):
+    """A studio with local rules on the tiny model, its drafts in the test's own folder."""
+    from studio.ui.config import UiConfig
+    from studio.ui.work import Studio
+
+    return Studio(UiConfig.from_env(space=False, data=tmp_path / "local"), engine=tiny_engine)
+
+
+@pytest.fixture
+def studio_space(tmp_path, tiny_engine):
+    """The same studio with a Space's rules and caps."""
+    from studio.ui.config import UiConfig
+    from studio.ui.work import Studio
+
+    return Studio(UiConfig.from_env(space=True, data=tmp_path / "space"), engine=tiny_engine)
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -18,8 +18,7 @@ from constraints.forms import parse_form
 from constraints.limits import LimitError
 from constraints.spec import parse_spec, parse_specs
 from studio.ui import rules
-from studio.ui.config import UiConfig
-from studio.ui.work import Studio, UserError, check_view, readable
+from studio.ui.work import UserError, check_view, readable
 
 
 def one_line_naming(e: BaseException, cap: limits.Cap) -> str:
@@ -43,14 +42,6 @@ def prose(chars: int) -> str:
     return " ".join(rng.choice(["the", "old", "house", "stood", "by", "sea"]) for _ in range(chars // 3))[:chars]
 
 
-@pytest.fixture
-def studio_space(tmp_path, tiny_engine):
-    return Studio(UiConfig.from_env(space=True, data=tmp_path / "space"), engine=tiny_engine)
-
-
-@pytest.fixture
-def studio_local(tmp_path, tiny_engine):
-    return Studio(UiConfig.from_env(space=False, data=tmp_path / "local"), engine=tiny_engine)
 
 
 # ----------------------------------------------------------------- specs

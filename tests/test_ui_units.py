@@ -12,17 +12,9 @@ from constraints.spec import parse_spec
 from studio.ui import persistence, rules
 from studio.ui.config import UiConfig, space_mode
 from studio.ui.session import Running, Session
-from studio.ui.work import SettingsIn, Studio, UserError, check_view, readable
+from studio.ui.work import SettingsIn, UserError, check_view, readable
 
 
-@pytest.fixture
-def studio_local(tmp_path, tiny_engine):
-    return Studio(UiConfig.from_env(space=False, data=tmp_path / "local"), engine=tiny_engine)
-
-
-@pytest.fixture
-def studio_space(tmp_path, tiny_engine):
-    return Studio(UiConfig.from_env(space=True, data=tmp_path / "space"), engine=tiny_engine)
 
 
 # ----------------------------------------------------------------- rules
