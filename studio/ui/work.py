@@ -290,15 +290,20 @@ class Studio:
         """The session's one running generation, taken for ``gen`` now: a second one while
         it runs is refused in one line (LimitError) before anything is saved or decoded.
         Pass it to ``stream``, which gives it back however the stream ends."""
-        _batched, rows = self._plans.get(gen, (False, getattr(gen, "width", 1)))
+        _batched, rows = self._plan(gen)
         return self.shares.take(session or "", rows, GENERATION)
+
+    def _plan(self, gen: Generation) -> tuple[bool, int]:
+        """How ``start`` planned ``gen`` to run: (through the scheduler?, rows)."""
+        return self._plans.get(gen, (False, getattr(gen, "width", 1)))
 
     def stream(self, gen: Generation, session: str | None, share: "Share | None" = None) -> Iterator[str]:
         """The generated text so far, after each piece; registered so Stop can cancel it.
         The session's one running generation (``share`` from ``reserve``, else taken at the
         first piece): a second one while it runs is refused in one line (LimitError),
         before it decodes anything."""
-        batched, rows = self._plans.pop(gen, (False, getattr(gen, "width", 1)))
+        batched, rows = self._plan(gen)
+        self._plans.pop(gen, None)
         share = share or self.shares.take(session or "", rows, GENERATION)
         try:
             with self.models.lease(gen.engine):
