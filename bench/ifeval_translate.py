@@ -153,7 +153,9 @@ def _frequency(kw, case, iid):
 
 
 def _letter_frequency(kw, case, iid):
-    # IFEval: collections.Counter(response.lower())[letter]; a "letter" may be '#'.
+    # IFEval: collections.Counter(response.lower())[letter].  A "letter" may be '#': the
+    # prompt asks for it, so it is counted here, but IFEval's checker takes only a-z and
+    # replaces any other by a random letter (dev prompt 1122): that verdict is chance.
     ch, n = _need(kw, "letter", iid), _need(kw, "let_frequency", iid, int)
     count = _count(_relation(kw, "let_relation", iid), n)
     if len(ch) != 1:
@@ -222,7 +224,8 @@ def _highlighted_sections(kw, case, iid):
 
 
 def _constrained_response(kw, case, iid):
-    choices = "|".join(re.escape(_cased(c, case)) for c in CONSTRAINED_RESPONSES)
+    # IFEval looks for the phrases case-sensitively: never re-cased.
+    choices = "|".join(c.replace(".", r"\.") for c in CONSTRAINED_RESPONSES)
     return "regex:" + literal(r"[\s\S]*(?:" + choices + ")")
 
 

@@ -12,13 +12,15 @@ and imports the ifeval modules from it: the checker's code runs as shipped.
 Sentences: ``instructions_util.count_sentences`` loads ``tokenizers/punkt/english.pickle``,
 which NLTK 3.10 serves from the trained ``punkt_tab/english`` data that
 bench/judges/punkt_data.py writes (``install``, before the import, so lm-eval's own
-``download_nltk_resources`` finds the data and downloads nothing).
+``download_nltk_resources`` finds the data and downloads nothing).  Languages: langdetect,
+seeded (``DetectorFactory.seed``) so that a verdict does not change from run to run.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import random
 import sys
 import types
 from pathlib import Path
@@ -37,6 +39,11 @@ def _load():
         pkg.__path__ = [str(tasks)]
         sys.modules["lm_eval.tasks"] = pkg
     install()
+    # langdetect samples at random unless seeded: the same answer must get the same verdict
+    # in every run (the checker's code is unchanged; this fixes only its random draws).
+    import langdetect
+
+    langdetect.DetectorFactory.seed = 0
     return importlib.import_module("lm_eval.tasks.ifeval.utils")
 
 
@@ -53,6 +60,9 @@ def judge(record: dict, response: str) -> dict:
     "loose": [...]} (loose also tries the response without its first / last line and
     without asterisks, as the paper's loose accuracy does)."""
     inp = _example(record)
+    # The checker draws at random where an argument is not one it takes (a "letter" such
+    # as '#' becomes a random letter): seeded per prompt, so a verdict is reproducible.
+    random.seed(f"ifeval:{record['key']}")
     strict = _utils.test_instruction_following_strict(inp, response)
     loose = _utils.test_instruction_following_loose(inp, response)
     return {"strict": list(strict.follow_instruction_list), "loose": list(loose.follow_instruction_list)}
