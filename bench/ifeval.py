@@ -32,7 +32,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -108,7 +107,7 @@ class ArmWriter:
 
         self.writers = {arm: Writer(p) for arm, p in paths.items()}
         self.records, self.plans, self.on_line = records, plans, on_line
-        self.command, self.commit, self.started = command, _commit(), time.perf_counter()
+        self.command, self.commit = command, _commit()
 
     def write(self, obj: dict) -> None:
         arm, key = obj["id"].split(":", 1)
@@ -289,15 +288,22 @@ def report(out: str | Path, records: dict[str, dict], engine=None, command: str 
     if misses:
         lines += ["", "Types whose constrained answers' perplexity is over 1.5x the baseline's: "
                   + ", ".join(f"{t} ({r:.2f}x)" for t, r in misses) + "."]
-    lines += ["", "## Three responses per type (perec arm, the first three prompts holding it)", "",
-              "| type | key | spec | response | strict | ppl |", "|---|---|---|---|---|---:|"]
+    lines += ["", "## Three responses per type (the first three prompts holding it)", "",
+              "| type | key | spec | perec response | strict | ppl | base response | strict | ppl |",
+              "|---|---|---|---|---|---:|---|---|---:|"]
     for t in sorted(types["perec"]):
         for k in types["perec"][t]["keys"][:3]:
-            r = by_key["perec"][k]
-            i = r["types"].index(t)
-            lines.append(f"| {t} | {k} | `{_excerpt(r.get('spec') or '(none)', 160)}` | "
-                         f"{_excerpt(r['response']) or '(empty)'} | {'yes' if r['strict'][i] else 'no'} | "
-                         f"{_fmt(r.get('ppl'), 1)} |")
+            cells = []
+            for arm in ARMS:
+                r = by_key[arm].get(k)
+                if r is None:
+                    cells.append("(not generated) | — | n/a")
+                    continue
+                i = r["types"].index(t)
+                cells.append(f"{_excerpt(r['response']) or '(empty)'} | {'yes' if r['strict'][i] else 'no'} | "
+                             f"{_fmt(r.get('ppl'), 1)}")
+            spec = by_key["perec"][k].get("spec") or "(none)"
+            lines.append(f"| {t} | {k} | `{_excerpt(spec, 160)}` | {cells[0]} | {cells[1]} |")
     refused = [r for r in arms["perec"] if r.get("refused")]
     lines += ["", "## Refused before decoding (counted as failures)", ""]
     lines += [f"- {r['key']} ({', '.join(r['types'])}): {r['refused']}" for r in refused] or ["(none)"]

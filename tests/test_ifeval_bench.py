@@ -271,3 +271,21 @@ def test_the_judge_report_on_the_tiny_run(tiny_run):
         assert f"| {t} | 1 |" in text
     refused = [r for r in rows if r.get("refused")]
     assert all(f"- {r['key']} (" in text for r in refused)
+
+
+@pytest.mark.real
+def test_the_real_model_answers_an_ifeval_prompt_under_its_spec(real_engine, records, tmp_path):
+    # Prompt 1381 asks for fewer than 10 sentences: the spec holds it, IFEval's checker agrees,
+    # and the answer is an answer (not emptied to meet the rule).
+    import studio
+    from bench.ifeval import MIN_CONTENT_WORDS, content_words, read_lines, run
+
+    judge = _ifeval().judge
+    rec = records[1381]
+    out = tmp_path / "real.jsonl"
+    run([rec], out, real_engine, seed=0, rows=2, max_new_tokens=160)
+    (ln,) = read_lines(out)
+    assert not ln.get("refused"), ln
+    assert studio.check(ln["response"], ln["spec"]) == []
+    assert content_words(ln["response"]) >= MIN_CONTENT_WORDS, ln["response"]
+    assert all(judge(rec, ln["response"])["strict"]), ln["response"]

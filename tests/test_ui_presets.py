@@ -76,3 +76,13 @@ def test_every_preset_has_its_own_button_and_endpoint():
     # The names the page and the API already use stay as they were.
     assert rules.preset_slug("Lipogram (no e)") == "lipogram" and rules.preset_slug("Haiku") == "haiku"
     assert rules.preset_slug("N paragraphs") == "n_paragraphs" and rules.preset_slug("A title") == "a_title"
+
+
+def test_the_page_has_a_button_and_an_endpoint_per_preset(tiny_engine, tmp_path):
+    from studio.ui import build_app
+    from studio.ui.config import UiConfig
+
+    demo = build_app(tiny_engine, config=UiConfig.from_env(space=False, data=tmp_path))
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
+    for label in rules.PRESETS:
+        assert "studio_preset_" + rules.preset_slug(label) in names, label
