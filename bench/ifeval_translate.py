@@ -130,7 +130,9 @@ def _nth_paragraph_first_word(kw, case, iid):
         raise TranslationError(f"{iid}: paragraph {i} of {n} does not exist")
     if not re.fullmatch(r"[A-Za-z]+", word):
         raise TranslationError(f"{iid}: first word {word!r} is not a plain word")
-    return f"paragraphs:{n} & paragraph-starts:{i}={_cased(word, case)}"
+    # IFEval lower-cases the paragraph's first word before comparing: a paragraph opens
+    # with it capitalized, as prose does, unless the prompt asks for lower case throughout.
+    return f"paragraphs:{n} & paragraph-starts:{i}={_cased(word, case) if case else word.capitalize()}"
 
 
 def _forbidden_words(kw, case, iid):
