@@ -18,10 +18,9 @@ Perec's, the rule is chosen so IFEval's verdict holds whatever the difference:
   ("well-known", "3.5" and "U.S." are one Treebank word but two runs; "cannot" is two
   Treebank words and one run; "..." and "—" are Treebank words and no run), so the bound
   moves by a margin of 10% (at least 2 words) on the side that keeps IFEval's verdict.
-- ``detectable_format:number_highlighted_sections`` counts ``\\*[^\\n*]*\\*`` with some
-  non-space text inside, and ``detectable_content:number_placeholders`` counts
-  ``\\[.*?\\]`` (within a line): both are ``regex:`` over the whole answer, free text
-  between N or more such spans, so the spans are counted exactly as IFEval pairs them.
+- ``detectable_format:number_highlighted_sections`` and
+  ``detectable_content:number_placeholders``: ``highlights:>=N`` and ``placeholders:>=N``,
+  which count IFEval's own matches (``\*[^\n*]*\*`` with something inside, ``\[.*?\]``).
 - ``detectable_format:constrained_response`` accepts any of three phrases: a ``regex:``
   whose answer ends with one of them, so the model chooses.
 - ``change_case:english_lowercase`` / ``english_capital`` also ask langdetect for English:
@@ -211,18 +210,13 @@ def _postscript(kw, case, iid):
 
 
 def _placeholders(kw, case, iid):
-    n = _need(kw, "num_placeholders", iid, int)
-    span = r"\[[^\[\]\n]+\][^\[\]]*"
-    return "regex:" + literal(r"[^\[\]]*(?:" + span + "){" + str(n) + ",}")
+    # placeholders: counts IFEval's \[.*?\] matches.
+    return f"placeholders:>={_need(kw, 'num_placeholders', iid, int)}"
 
 
 def _highlighted_sections(kw, case, iid):
-    n = _need(kw, "num_highlights", iid, int)
-    # Between the spans: no star, except in a line of *** or ****** (the paragraph and
-    # answer separators of two other instructions), where IFEval finds only empty spans.
-    free = r"(?:[^*]|\n\*\*\*\n|\n\*\*\*\*\*\*\n)*"
-    span = r"\*[^*\n]*[^*\s][^*\n]*\*" + free
-    return "regex:" + literal(free + "(?:" + span + "){" + str(n) + ",}")
+    # highlights: counts IFEval's non-empty *...* and **...** matches.
+    return f"highlights:>={_need(kw, 'num_highlights', iid, int)}"
 
 
 def _constrained_response(kw, case, iid):
