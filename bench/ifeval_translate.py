@@ -20,7 +20,7 @@ Perec's, the rule is chosen so IFEval's verdict holds whatever the difference:
   moves by a margin of 10% (at least 2 words) on the side that keeps IFEval's verdict.
 - ``detectable_format:number_highlighted_sections`` and
   ``detectable_content:number_placeholders``: ``highlights:>=N`` and ``placeholders:>=N``,
-  which count IFEval's own matches (``\*[^\n*]*\*`` with something inside, ``\[.*?\]``).
+  which count IFEval's own matches (``\\*[^\\n*]*\\*`` with something inside, ``\\[.*?\\]``).
 - ``detectable_format:constrained_response`` accepts any of three phrases: a ``regex:``
   whose answer ends with one of them, so the model chooses.
 - ``change_case:english_lowercase`` / ``english_capital`` also ask langdetect for English:
