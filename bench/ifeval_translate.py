@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 DEFAULT_BUDGET = 256  # tokens: an instruct answer of a few paragraphs
@@ -86,21 +87,39 @@ def word_margin(n: int) -> int:
 
 # ------------------------------------------------------------------ one function per type
 #
-# Each takes (kwargs, case) and returns a spec fragment; ``case`` is "lower", "upper" or
-# None, the case the prompt's change_case instruction puts every letter in, applied to the
-# literals IFEval compares without case.
+# Each takes (kwargs, context, instruction id) and returns a spec fragment.
+
+
+@dataclass(frozen=True)
+class Context:
+    """What one instruction's rule depends on in the others of its prompt."""
+
+    case: str | None = None  # "lower" / "upper": the case change_case puts every letter in,
+    # applied to the literals IFEval compares without case
+    word_margin_cap: int | None = None  # the most a words: bound moves when the prompt bounds
+    # words on both sides
+
+
+def _word_range_margin(pairs: list[tuple[str, dict]]) -> int | None:
+    """At least L and fewer than U words: the most each bound may move so that a third of
+    the range is left between the two moved bounds."""
+    bounds = {kw.get("relation"): kw.get("num_words") for i, kw in pairs if i == "length_constraints:number_words"}
+    low, high = bounds.get("at least"), bounds.get("less than")
+    if not (isinstance(low, int) and isinstance(high, int)):
+        return None
+    return max(0, (high - 1 - low) // 3)
 
 def _cased(text: str, case: str | None) -> str:
     return text.lower() if case == "lower" else text.upper() if case == "upper" else text
 
 
-def _no_comma(kw, case, iid):
+def _no_comma(kw, ctx, iid):
     return f"ban:{literal(',')}"
 
 
-def _number_words(kw, case, iid):
+def _number_words(kw, ctx, iid):
     n, op = _need(kw, "num_words", iid, int), _relation(kw, "relation", iid)
-    m = word_margin(n)
+    m = word_margin(n) if ctx.word_margin_cap is None else min(word_margin(n), ctx.word_margin_cap)
     if op == "<":
         if n - m < 1:
             raise TranslationError(f"{iid}: fewer than {n} words leaves no room for an answer")
@@ -108,7 +127,7 @@ def _number_words(kw, case, iid):
     return f"words:>={n + m}"
 
 
-def _number_sentences(kw, case, iid):
+def _number_sentences(kw, ctx, iid):
     # IFEval counts with NLTK's trained Punkt, the splitter Perec's sentences: uses.
     n, op = _need(kw, "num_sentences", iid, int), _relation(kw, "relation", iid)
     if op == "<" and n < 2:
@@ -116,12 +135,12 @@ def _number_sentences(kw, case, iid):
     return "sentences:" + _count(op, n)
 
 
-def _number_paragraphs(kw, case, iid):
+def _number_paragraphs(kw, ctx, iid):
     # IFEval splits at *** (re.split(r"\s?\*\*\*\s?")): paragraphs separated by that line.
     return f"paragraphs:{_need(kw, 'num_paragraphs', iid, int)};sep={literal('***')}"
 
 
-def _nth_paragraph_first_word(kw, case, iid):
+def _nth_paragraph_first_word(kw, ctx, iid):
     # IFEval splits at a blank line ("\n\n"), Perec's paragraph break.
     n, i = _need(kw, "num_paragraphs", iid, int), _need(kw, "nth_paragraph", iid, int)
     word = _need(kw, "first_word", iid)
@@ -131,29 +150,29 @@ def _nth_paragraph_first_word(kw, case, iid):
         raise TranslationError(f"{iid}: first word {word!r} is not a plain word")
     # IFEval lower-cases the paragraph's first word before comparing: a paragraph opens
     # with it capitalized, as prose does, unless the prompt asks for lower case throughout.
-    return f"paragraphs:{n} & paragraph-starts:{i}={_cased(word, case) if case else word.capitalize()}"
+    return f"paragraphs:{n} & paragraph-starts:{i}={_cased(word, ctx.case) if ctx.case else word.capitalize()}"
 
 
-def _forbidden_words(kw, case, iid):
+def _forbidden_words(kw, ctx, iid):
     words = kw.get("forbidden_words")
     if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
         raise TranslationError(f"{iid}: kwarg 'forbidden_words' must be a list of words, got {words!r}")
     return "ban:" + ",".join(literal(w) for w in words)
 
 
-def _existence(kw, case, iid):
+def _existence(kw, ctx, iid):
     words = kw.get("keywords")
     if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
         raise TranslationError(f"{iid}: kwarg 'keywords' must be a list of words, got {words!r}")
-    return " & ".join(f"count-text:{literal(_cased(w, case))},>=1" for w in words)
+    return " & ".join(f"count-text:{literal(_cased(w, ctx.case))},>=1" for w in words)
 
 
-def _frequency(kw, case, iid):
+def _frequency(kw, ctx, iid):
     word, n = _need(kw, "keyword", iid), _need(kw, "frequency", iid, int)
-    return f"count-text:{literal(_cased(word, case))},{_count(_relation(kw, 'relation', iid), n)}"
+    return f"count-text:{literal(_cased(word, ctx.case))},{_count(_relation(kw, 'relation', iid), n)}"
 
 
-def _letter_frequency(kw, case, iid):
+def _letter_frequency(kw, ctx, iid):
     # IFEval: collections.Counter(response.lower())[letter].  A "letter" may be '#': the
     # prompt asks for it, so it is counted here, but IFEval's checker takes only a-z and
     # replaces any other by a random letter (dev prompt 1122): that verdict is chance.
@@ -166,83 +185,83 @@ def _letter_frequency(kw, case, iid):
     return f"count-text:{literal(ch)},{count}"
 
 
-def _capital_word_frequency(kw, case, iid):
+def _capital_word_frequency(kw, ctx, iid):
     n = _need(kw, "capital_frequency", iid, int)
     return "caps-words:" + _count(_relation(kw, "capital_relation", iid), n)
 
 
-def _english_lowercase(kw, case, iid):
+def _english_lowercase(kw, ctx, iid):
     return "lowercase & language:en"
 
 
-def _english_capital(kw, case, iid):
+def _english_capital(kw, ctx, iid):
     return "uppercase & language:en"
 
 
-def _response_language(kw, case, iid):
+def _response_language(kw, ctx, iid):
     code = _need(kw, "language", iid)
     if not re.fullmatch(r"[a-z]{2}", code):
         raise TranslationError(f"{iid}: {code!r} is not an ISO 639-1 code")
     return f"language:{code}"
 
 
-def _repeat_prompt(kw, case, iid):
+def _repeat_prompt(kw, ctx, iid):
     # IFEval: response.strip().lower().startswith(prompt_to_repeat.strip().lower()).
-    return f"starts-with-text:{literal(_cased(_need(kw, 'prompt_to_repeat', iid).strip(), case))}"
+    return f"starts-with-text:{literal(_cased(_need(kw, 'prompt_to_repeat', iid).strip(), ctx.case))}"
 
 
-def _two_responses(kw, case, iid):
+def _two_responses(kw, ctx, iid):
     # IFEval: split at ******, exactly two non-empty answers (and they differ).
     return f"paragraphs:2;sep={literal('******')}"
 
 
-def _end_checker(kw, case, iid):
-    return f"ends-with-text:{literal(_cased(_need(kw, 'end_phrase', iid).strip(), case))}"
+def _end_checker(kw, ctx, iid):
+    return f"ends-with-text:{literal(_cased(_need(kw, 'end_phrase', iid).strip(), ctx.case))}"
 
 
-def _quotation(kw, case, iid):
+def _quotation(kw, ctx, iid):
     return f"wrap:{literal(chr(34))}"
 
 
-def _postscript(kw, case, iid):
+def _postscript(kw, ctx, iid):
     # IFEval lower-cases the response before it looks for the marker.
-    return f"postscript:{literal(_cased(_need(kw, 'postscript_marker', iid).strip(), case))}"
+    return f"postscript:{literal(_cased(_need(kw, 'postscript_marker', iid).strip(), ctx.case))}"
 
 
-def _placeholders(kw, case, iid):
+def _placeholders(kw, ctx, iid):
     # placeholders: counts IFEval's \[.*?\] matches.
     return f"placeholders:>={_need(kw, 'num_placeholders', iid, int)}"
 
 
-def _highlighted_sections(kw, case, iid):
+def _highlighted_sections(kw, ctx, iid):
     # highlights: counts IFEval's non-empty *...* and **...** matches.
     return f"highlights:>={_need(kw, 'num_highlights', iid, int)}"
 
 
-def _constrained_response(kw, case, iid):
+def _constrained_response(kw, ctx, iid):
     # IFEval looks for the phrases case-sensitively: never re-cased.
     choices = "|".join(c.replace(".", r"\.") for c in CONSTRAINED_RESPONSES)
     return "regex:" + literal(r"[\s\S]*(?:" + choices + ")")
 
 
-def _json_format(kw, case, iid):
+def _json_format(kw, ctx, iid):
     return "json"
 
 
-def _multiple_sections(kw, case, iid):
+def _multiple_sections(kw, ctx, iid):
     marker, n = _need(kw, "section_spliter", iid).strip(), _need(kw, "num_sections", iid, int)
     return f"sections:{literal(marker)},{n}"
 
 
-def _bullet_lists(kw, case, iid):
+def _bullet_lists(kw, ctx, iid):
     return f"bullets:{_need(kw, 'num_bullets', iid, int)}"
 
 
-def _title(kw, case, iid):
+def _title(kw, ctx, iid):
     return "title"
 
 
-TRANSLATORS: dict[str, Callable[[dict, str | None, str], str]] = {
+TRANSLATORS: dict[str, Callable[[dict, Context, str], str]] = {
     "punctuation:no_comma": _no_comma,
     "length_constraints:number_words": _number_words,
     "length_constraints:number_sentences": _number_sentences,
@@ -287,13 +306,13 @@ def translate(record: dict) -> list[tuple[str, str]]:
     cases = {CASE_OF[i] for i, _ in pairs if i in CASE_OF}
     if len(cases) > 1:
         raise TranslationError(f"prompt {record.get('key')}: asks for all lower case and all capitals at once")
-    case = cases.pop() if cases else None
+    ctx = Context(case=cases.pop() if cases else None, word_margin_cap=_word_range_margin(pairs))
     out = []
     for iid, kw in pairs:
         fn = TRANSLATORS.get(iid)
         if fn is None:
             raise TranslationError(f"unknown IFEval instruction {iid!r}")
-        out.append((iid, fn(kw, case, iid)))
+        out.append((iid, fn(kw, ctx, iid)))
     return out
 
 

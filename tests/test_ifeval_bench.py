@@ -178,6 +178,9 @@ def test_word_counts_keep_a_margin_for_the_other_tokenizer():
            "kwargs": [{"relation": "less than", "num_words": 300}, {"relation": "at least", "num_words": 40}]}
     assert spec_string(rec) == f"words:<{300 - word_margin(300)} & words:>={40 + word_margin(40)}"
     assert word_margin(300) == 30 and word_margin(5) == 2
+    # Bounded on both sides, the margin shrinks so that some number of words is left.
+    rec["kwargs"] = [{"relation": "less than", "num_words": 700}, {"relation": "at least", "num_words": 600}]
+    assert spec_string(rec) == "words:<667 & words:>=633"
 
 
 def test_literals_follow_the_case_the_prompt_asks_for():
