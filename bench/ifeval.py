@@ -341,6 +341,11 @@ def main(argv=None) -> None:
         records = load_records(args.data, args.limit)
     except (OSError, ValueError) as e:
         ap.error(str(e))
+    if args.judge:
+        try:  # before any generation: a missing checker is said at once, in one line
+            import bench.judges.ifeval  # noqa: F401
+        except ImportError as e:
+            ap.error(f"--judge: {e}")
     import studio
 
     engine = studio.load(args.model, device=args.device)
