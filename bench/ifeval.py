@@ -7,7 +7,7 @@ answer.  The same model answers the same prompts unconstrained in the same run: 
 baseline.
 
     python bench/ifeval.py --data FILE --out OUT.jsonl [--judge] [--limit N] [--seed S]
-                           [--rows R] [--fresh] [--no-generate] [--report FILE]
+                           [--rows R] [--max-new-tokens N] [--fresh] [--no-generate] [--report FILE]
 
 Generation writes IFEval's response format, ``{"key", "prompt", "response"}`` a line (plus
 the spec, the budget, the stop reason, and ``refused`` with the reason when the spec is
