@@ -247,11 +247,11 @@ def _side_column(ui, cfg: UiConfig) -> None:
 def _constraints_tab(ui) -> None:
     gr.Markdown("**Presets**")
     with gr.Row():
-        ui.presets = {label: gr.Button(label, size="sm", elem_id="preset-" + label.split()[0].lower())
+        ui.presets = {label: gr.Button(label, size="sm", elem_id="preset-" + rules.preset_slug(label).replace("_", "-"))
                       for label in rules.PRESETS}
     with gr.Row():
         ui.taut_letter = gr.Textbox("t", label="Tautogram letter", max_length=1, scale=1, elem_id="taut-letter")
-        ui.preset_arg = gr.Textbox("3", label="N, or the first word (sentence presets)", scale=1,
+        ui.preset_arg = gr.Textbox("3", label="N, a word, or a phrase (presets)", scale=1,
                                    elem_id="preset-arg")
         ui.word_bank = gr.Textbox(rules.DEFAULT_WORD_BANK, label="Word bank (comma-separated)", scale=3,
                                   elem_id="word-bank")
