@@ -35,14 +35,15 @@ INF = 10**6
 
 
 class _Tables:
-    """Per automaton state: each token's (occurrences completed, state after), as tensors.
+    """Per automaton state: each token's (occurrences completed, forceable ones among
+    them, state after), as tensors.
     Built the first time a state is reached; shared by every sequence of a vocabulary."""
 
     def __init__(self, counter, vocab: VocabIndex):
         self.counter, self.vocab = counter, vocab
         self.states: list = []  # index -> state
         self.index: dict = {}  # state -> index
-        self.by_state: dict = {}  # state index -> (hits, ends) tensors
+        self.by_state: dict = {}  # state index -> (hits, nice, ends) tensors
         # Each token's text in stand-ins (None: writes nothing), and the distinct ones.
         self.kinds = [None if sp or not t else "".join(counter.kind(ch) for ch in t)
                       for t, sp in zip(vocab.texts, vocab.special)]
@@ -55,27 +56,26 @@ class _Tables:
             self.states.append(state)
         return i
 
-    def run(self, state, text: str) -> tuple[int, object]:
-        hits = 0
+    def run(self, state, text: str) -> tuple[int, int, object]:
+        hits = nice = 0
         for ch in text:
-            state, h, _nice = self.counter.step(state, ch)
-            hits += h
-        return hits, state
+            state, h, g = self.counter.step(state, ch)
+            hits, nice = hits + h, nice + g
+        return hits, nice, state
 
-    def of(self, si: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def of(self, si: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         hit = self.by_state.get(si)
         if hit is None:
             state = self.states[si]
             memo = {}
             for k in self.distinct:
-                h, end = self.run(state, k)
-                memo[k] = (h, self.idx(end))
+                h, g, end = self.run(state, k)
+                memo[k] = (h, g, self.idx(end))
             # Special tokens and empty ones write nothing: no occurrence, the same state.
-            hits = [memo[k][0] if k is not None else 0 for k in self.kinds]
-            ends = [memo[k][1] if k is not None else si for k in self.kinds]
-            dev = self.vocab.device
-            hit = self.by_state[si] = (torch.tensor(hits, dtype=torch.long, device=dev),
-                                       torch.tensor(ends, dtype=torch.long, device=dev))
+            nothing = (0, 0, si)
+            rows = [memo[k] if k is not None else nothing for k in self.kinds]
+            hit = self.by_state[si] = tuple(torch.tensor(col, dtype=torch.long, device=self.vocab.device)
+                                            for col in zip(*rows))
         return hit
 
 
@@ -144,12 +144,14 @@ class CountMasker(Masker):
         key = (self.si, self.n)
         hit = self._after.get(key)
         if hit is None:
-            hits, ends = self.tables.of(self.si)
-            missing = (self.lo - self.n - hits).clamp(min=0)
+            _hits, nice, ends = self.tables.of(self.si)
+            # Only forceable occurrences count as progress ("[]" is a placeholder, not one
+            # worth forcing): need still falls by one at least per forced token.
+            missing = (self.lo - self.n - nice).clamp(min=0)
             pairs = torch.stack([ends, missing], dim=1).unique(dim=0).tolist()
             lookup = {(e, m): self.need(self.tables.states[e], m) for e, m in pairs}
             width = int(missing.max()) + 1
-            table = torch.full((len(self.tables.states), width), INF, dtype=torch.long, device=hits.device)
+            table = torch.full((len(self.tables.states), width), INF, dtype=torch.long, device=nice.device)
             for (e, m), v in lookup.items():
                 table[e, m] = v
             hit = self._after[key] = table[ends, missing]
@@ -168,7 +170,7 @@ class CountMasker(Masker):
         self._forcing = False
         m = None
         if self.hi is not None:
-            hits, _ends = self.tables.of(self.si)
+            hits, _nice, _ends = self.tables.of(self.si)
             m = hits <= self.hi - self.n
         missing = self._missing(self.n)
         if missing:
@@ -186,8 +188,8 @@ class CountMasker(Masker):
         missing = self._missing(self.n)
         if not missing:
             return None
-        hits, _ends = self.tables.of(self.si)
-        good = hits > 0
+        hits, nice, _ends = self.tables.of(self.si)
+        good = nice > 0
         if self.hi is not None:
             good = good & (hits <= self.hi - self.n)
         need = self.need(self.state, missing)
@@ -197,7 +199,7 @@ class CountMasker(Masker):
     def advance(self, token_id: int) -> None:
         if getattr(self, "_forcing", False):
             self.forced += 1
-        hits, ends = self.tables.of(self.si)
+        hits, _nice, ends = self.tables.of(self.si)
         self.n += int(hits[token_id])
         self.si = int(ends[token_id])
         self.state = self.tables.states[self.si]
