@@ -6,12 +6,11 @@ vocabulary: the occurrences it completes and the state it leaves (so an occurren
 across tokens is seen where it completes).  Then, per step:
 
 - an upper bound: tokens that would complete more occurrences than are left are masked;
-- a lower bound: ``need`` is the fewest characters that still write the missing
-  occurrences (a shortest path over the automaton, from its alphabet), never more tokens
-  than that.  Tokens that complete an occurrence are steered toward while there is room
+- a lower bound: ``need`` is the fewest tokens that still write the missing occurrences
+  (a shortest path over the states and counts tokens lead to).  Tokens that complete an occurrence are steered toward while there is room
   (the model writes them itself where it will); once ``need + MARGIN`` reaches the tokens
   left, only tokens that bring ``need`` down are allowed, so the count is met before the
-  budget runs out.  A forced placeholder or highlight is opened, the model writes its
+  budget runs out (and structure rules keep ``need`` tokens free for it).  A forced placeholder or highlight is opened, the model writes its
   inside (its first token is enough), and the closing mark is forced;
 - the end: EOS only where the count (with a counted word in progress) is within bounds.
 """
@@ -91,7 +90,7 @@ def _key(rule: OccurrenceCount) -> tuple:
 
 class CountMasker(Masker):
     STEER = 4.0  # logit bonus on tokens that complete a missing occurrence, at full urgency
-    MARGIN = 3  # characters of slack per missing occurrence when forcing starts
+    MARGIN = 3  # tokens of slack per missing occurrence when forcing starts
     FLOOR = 0.25  # the least urgency: a light pull from the start
 
     def __init__(self, rule: OccurrenceCount, vocab: VocabIndex):
@@ -107,37 +106,47 @@ class CountMasker(Masker):
 
     # ------------------------------------------------------------ need
 
-    def need(self, state, missing: int) -> int:
-        """Fewest characters that write ``missing`` more occurrences from ``state`` (a
-        breadth-first search over the automaton's alphabet, counting forceable ones)."""
-        if missing <= self.counter.pending(state):
+    def need(self, si: int, missing: int) -> int:
+        """Fewest tokens that write ``missing`` more forceable occurrences from state
+        ``si`` (a breadth-first search over the states and counts the tokens lead to)."""
+        pending = self.counter.pending
+        states = self.tables.states
+        if missing <= pending(states[si]):
             return 0
-        key = (state, missing)
+        key = (si, missing)
         hit = self._need.get(key)
         if hit is not None:
             return hit
-        seen, queue, found = {key}, deque([(state, missing, 0)]), INF
+        seen, queue, found = {key}, deque([(si, missing, 0)]), INF
         while queue:
             s, r, d = queue.popleft()
-            if r <= self.counter.pending(s):
+            if r <= pending(states[s]):
                 found = d
                 break
-            for ch in self.counter.alphabet:
-                s2, _h, nice = self.counter.step(s, ch)
-                node = (s2, max(0, r - nice))
+            for node in self._moves(s, r):
                 if node not in seen:
                     seen.add(node)
                     queue.append((node[0], node[1], d + 1))
         self._need[key] = found
         return found
 
+    def _moves(self, si: int, missing: int) -> list[tuple[int, int]]:
+        """The distinct (state, occurrences still missing) one token leads to."""
+        key = ("moves", si, missing)
+        hit = self._need.get(key)
+        if hit is None:
+            _hits, nice, ends = self.tables.of(si)
+            pairs = torch.stack([ends, (missing - nice).clamp(min=0)], dim=1).unique(dim=0)
+            hit = self._need[key] = [tuple(p) for p in pairs.tolist()]
+        return hit
+
     def _missing(self, n: int) -> int:
         return max(0, self.lo - n)
 
     def tokens_needed(self) -> int:
-        """The most tokens the missing occurrences take (each forced token writes at
-        least one of ``need``'s characters): structure counts keep them free."""
-        return self.need(self.state, self._missing(self.n))
+        """The fewest tokens that still write the missing occurrences (forcing takes no
+        more): structure counts keep them free."""
+        return self.need(self.si, self._missing(self.n))
 
     def _after_need(self) -> torch.Tensor:
         """Every token's ``need`` once it is written (cached per state and count)."""
@@ -146,10 +155,10 @@ class CountMasker(Masker):
         if hit is None:
             _hits, nice, ends = self.tables.of(self.si)
             # Only forceable occurrences count as progress ("[]" is a placeholder, not one
-            # worth forcing): need still falls by one at least per forced token.
+            # worth forcing).
             missing = (self.lo - self.n - nice).clamp(min=0)
             pairs = torch.stack([ends, missing], dim=1).unique(dim=0).tolist()
-            lookup = {(e, m): self.need(self.tables.states[e], m) for e, m in pairs}
+            lookup = {(e, m): self.need(e, m) for e, m in pairs}
             width = int(missing.max()) + 1
             table = torch.full((len(self.tables.states), width), INF, dtype=torch.long, device=nice.device)
             for (e, m), v in lookup.items():
@@ -174,7 +183,7 @@ class CountMasker(Masker):
             m = hits <= self.hi - self.n
         missing = self._missing(self.n)
         if missing:
-            need = self.need(self.state, missing)
+            need = self.need(self.si, missing)
             if need + self.MARGIN * missing >= steps_left:
                 self._forcing = True
                 after = self._after_need()
@@ -192,7 +201,7 @@ class CountMasker(Masker):
         good = nice > 0
         if self.hi is not None:
             good = good & (hits <= self.hi - self.n)
-        need = self.need(self.state, missing)
+        need = self.need(self.si, missing)
         urgency = max(self.FLOOR, min(1.0, (need + self.MARGIN * missing) / max(steps_left, 1)))
         return good.to(torch.float32) * (self.STEER * urgency)
 
@@ -227,7 +236,11 @@ class CountMasker(Masker):
             return
         sample = self._sample()
         by_text = _tail_index(self.vocab)[3]
-        if not any(_spell(b + sample, others, by_text, self.vocab.text_mask()) for b in (" ", "\n", "")):
+        # In any case the rule counts (a sentence may have to start with a capital), after
+        # a space, a newline, or as the text's first characters.
+        cased = (sample,) if getattr(rule, "case", False) else (sample, sample.capitalize(), sample.upper())
+        if not any(_spell(b + v, others, by_text, self.vocab.text_mask())
+                   for v in dict.fromkeys(cased) for b in (" ", "\n", "")):
             names = " & ".join(f"'{n}'" for n in others.names) or "the vocabulary"
             raise ImpossibleConstraint(f"'{self.name}': {sample.strip()!r} cannot be written under {names}")
 
@@ -246,10 +259,10 @@ class CountMasker(Masker):
         raise ImpossibleConstraint(f"'{self.name}': no text can hold one occurrence")
 
     def check_budget(self, max_new_tokens: int) -> None:
-        """Refuse a budget in which the missing occurrences cannot all be written: each
-        takes at least one token."""
-        if self.lo > max_new_tokens:
-            raise ImpossibleConstraint(f"'{self.name}' needs at least {self.lo} tokens, more than the "
+        """Refuse a budget in which the occurrences cannot all be written."""
+        least = self.need(self.tables.idx(self.counter.start), self.lo)
+        if least > max_new_tokens:
+            raise ImpossibleConstraint(f"'{self.name}' needs at least {least} tokens, more than the "
                                        f"{max_new_tokens} allowed (raise max_new_tokens)")
 
 
