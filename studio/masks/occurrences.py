@@ -146,73 +146,86 @@ class CapsCounter:
         return int(s == "up")
 
 
+def _level(ch: str) -> int:
+    """What one character puts inside a placeholder or highlight: 0 nothing (a space),
+    1 something, 2 a word's letter or digit (only such insides are worth forcing)."""
+    return 0 if ch.isspace() else 2 if ch.isalnum() or ch == PARTIAL else 1
+
+
+def _inside_kind(ch: str, marks: str) -> str:
+    return ch if ch in marks else " a."[_level(ch)]
+
+
 class PlaceholderCounter:
-    """placeholders: ``\\[.*?\\]``: from a ``[`` to the first ``]`` on the same line."""
+    """placeholders: ``\\[.*?\\]``: from a ``[`` to the first ``]`` on the same line.
+    State: OUT, or the level of what is inside so far."""
 
     start = OUT
-    alphabet = ("[", "]", "a", " ", "\n")
+    alphabet = ("[", "]", "a", ".", " ", "\n")
 
     def kind(self, ch: str) -> str:
-        return ch if ch in "[]\n" else " " if ch.isspace() else "a"
+        return _inside_kind(ch, "[]\n")
 
     def step(self, s, ch: str):
         if s == OUT:
-            return ("empty" if ch == "[" else OUT), 0, 0
+            return (0 if ch == "[" else OUT), 0, 0
         if ch == "]":
-            return OUT, 1, int(s == "full")
+            return OUT, 1, int(s == 2)
         if ch == "\n":
             return OUT, 0, 0  # no match from this [ (nor from any [ after it on the line)
-        return ("full" if s == "full" or not ch.isspace() else "empty"), 0, 0
+        return max(s, _level(ch)), 0, 0
 
     def pending(self, s) -> int:
         return 0
 
 
 class HighlightCounter:
-    """highlights: IFEval's two patterns, read together: ``\\*[^\\n*]*\\*`` (state ``a``)
-    and ``\\*\\*[^\\n*]*\\*\\*`` (state ``b``), each match counted when not blank inside."""
+    """highlights: IFEval's two patterns, read together: ``\\*[^\\n*]*\\*`` (the first
+    part of the state) and ``\\*\\*[^\\n*]*\\*\\*`` (the second), each match counted when
+    not blank inside (and worth forcing when a letter or digit is inside)."""
 
     start = (OUT, OUT)
-    alphabet = ("*", "a", " ", "\n")
+    alphabet = ("*", "a", ".", " ", "\n")
 
     def kind(self, ch: str) -> str:
-        return ch if ch in "*\n" else " " if ch.isspace() else "a"
+        return _inside_kind(ch, "*\n")
 
     @staticmethod
     def _single(a, ch):
+        # OUT, or the level inside since the opening star.
         if a == OUT:
-            return ("e" if ch == "*" else OUT), 0
+            return (0 if ch == "*" else OUT), 0, 0
         if ch == "*":
-            return OUT, int(a == "f")
+            return OUT, int(a >= 1), int(a == 2)
         if ch == "\n":
-            return OUT, 0
-        return ("f" if a == "f" or not ch.isspace() else "e"), 0
+            return OUT, 0, 0
+        return max(a, _level(ch)), 0, 0
 
     @staticmethod
     def _double(b, ch):
-        # OUT; "1": one opening star; ("in", full); ("close", full): one closing star.
+        # OUT; "1": one opening star; ("in", level); ("close", level): one closing star.
         if b == OUT:
-            return ("1" if ch == "*" else OUT), 0
+            return ("1" if ch == "*" else OUT), 0, 0
         if b == "1":
-            return (("in", False) if ch == "*" else OUT), 0
-        kind, full = b
+            return (("in", 0) if ch == "*" else OUT), 0, 0
+        kind, level = b
         if kind == "in":
             if ch == "*":
-                return ("close", full), 0
+                return ("close", level), 0, 0
             if ch == "\n":
-                return OUT, 0
-            return ("in", full or not ch.isspace()), 0
+                return OUT, 0, 0
+            return ("in", max(level, _level(ch))), 0, 0
         if ch == "*":
-            return OUT, int(full)
+            return OUT, int(level >= 1), int(level == 2)
         # "**" "*" then not a star: the match tried one star later has this as content.
-        if not full and ch != "\n":
-            return ("in", not ch.isspace()), 0
-        return OUT, 0
+        if level == 0 and ch != "\n":
+            return ("in", _level(ch)), 0, 0
+        return OUT, 0, 0
 
     def step(self, s, ch: str):
-        a, ha = self._single(s[0], ch)
-        b, hb = self._double(s[1], ch)
-        return (a, b), ha + hb, ha + hb
+        a, ha, na = self._single(s[0], ch)
+        b, hb, nb = self._double(s[1], ch)
+        return (a, b), ha + hb, na + nb
 
     def pending(self, s) -> int:
         return 0
