@@ -196,3 +196,13 @@ def test_impossible_counts_are_refused_before_decoding(tiny_engine, spec, why):
 def test_a_lower_bound_past_the_budget_is_refused(tiny_engine):
     with pytest.raises(ImpossibleConstraint, match="max_new_tokens"):
         generate(tiny_engine, "count-word:river,>=30", n=20)  # a token per word at best
+
+
+def test_argument_helpers_honour_quoted_literals():
+    from constraints.base import quote_item, split_items, unquote
+
+    assert split_items('"a,b" , c,"\\"",x"&"y') == ["a,b", "c", '"', "x&y"]
+    assert split_items('3;sep="***"', sep=";") == ["3", "sep=***"]  # options of a rule
+    assert unquote('" spaced "') == " spaced " and unquote(" bare ") == "bare"
+    for item in ["a,b", " x", "", '"', "[", "&|()", "\n", "plain"]:
+        assert split_items(quote_item(item)) == [item]
