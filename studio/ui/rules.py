@@ -11,7 +11,7 @@ import html
 import json
 
 from constraints import forms, limits
-from constraints.base import And, Constraint, SpecError, entries, lookup
+from constraints.base import And, Constraint, SpecError, entries, lookup, quote_item
 
 from constraints.spec import parse_spec, to_spec
 
@@ -97,8 +97,11 @@ def make_spec(name: str | None, arg: str | None) -> str:
 
 
 def _quote(arg: str) -> str:
-    # The spec language ends an argument at & | ) ; quote it when it holds them.
-    return f'"{arg}"' if any(c in arg for c in "&|)") and '"' not in arg else arg
+    # The spec language ends an argument at & | ); a quoted literal is one item of a list,
+    # so the items holding them are quoted one by one (a writer who typed quotes meant them).
+    if '"' in arg or not any(c in arg for c in "&|)"):
+        return arg
+    return ",".join(quote_item(x.strip()) if x.strip() else x for x in arg.split(","))
 
 
 def _lookup(name: str):
