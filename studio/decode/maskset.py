@@ -23,6 +23,7 @@ import torch
 
 from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, WordConstraint
 from constraints.formspec import FormConstraint
+from constraints.grammar import GrammarRule
 from constraints.letters import RequiredChars, conflicts
 from constraints.lexicon import Lexicon, lexicon_for
 from constraints.sequence import Include, Pangram, Rhopalism
@@ -33,6 +34,7 @@ from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
 from studio.masks.chars import build_chars, build_pangram, build_required
 from studio.masks.forms import build_form
+from studio.masks.grammar import build_grammar
 from studio.masks.include import IncludeMasker, build_include
 from studio.masks.rhopalism import build_rhopalism
 from studio.masks.structure import build_structure
@@ -55,6 +57,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (WordConstraint, build_words),
     (FormConstraint, build_form),
     (StructureRule, build_structure),
+    (GrammarRule, build_grammar),
 )
 
 NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
