@@ -147,7 +147,9 @@ class Regex(GrammarRule):
         self.pattern = pattern
 
     def spec(self) -> str:
-        return f"regex:{quote_arg(self.pattern)}"
+        # Always a quoted literal (a JSON string, the spec language's literal): a pattern
+        # is full of characters that would end or split a bare argument.
+        return "regex:" + json.dumps(self.pattern, ensure_ascii=False)
 
     def describe(self) -> str:
         return f"the whole text matches {shown(self.pattern)}"
@@ -173,6 +175,4 @@ def _json_schema(arg):
 @register("regex", description="The whole answer matches the regular expression.",
           example='regex:"[a-z ]+[.]"', level="text")
 def _regex(arg):
-    if arg is None or arg == "":
-        raise SpecError("'regex' needs a pattern, e.g. regex:\"[a-z ]+[.]\"")
-    return Regex(arg)
+    return Regex(require_arg("regex", arg))

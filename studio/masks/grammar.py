@@ -47,7 +47,8 @@ from studio.masks.base import Masker
 # Steps before the closing must start at which the masker stops the model's free writing
 # (a token can lengthen the closing by a few bytes: a key's quote, a nested bracket).
 MARGIN = 8
-REPEATS = 4  # times a closing takes the same token from states that allow the same tokens
+REPEATS = 2  # times a closing takes the same token where the same masks come round again
+WINDOW = 6  # steps of masks that tell one state of a closing from another
 MAX_CLOSING = 512  # tokens: a grammar whose closing is longer is refused before decoding
 
 # The bytes a closing tries first: ends of strings, objects and arrays, then the shortest
@@ -202,10 +203,12 @@ class GrammarMasker(Masker):
     def _find_closing(self) -> tuple[int, ...] | None:
         m = self.matcher.deep_copy()
         out: list[int] = []
-        # A state (by its mask) -> how often each token was taken from such a state.  The
-        # best-ranked token is taken up to REPEATS times there, then the next: different
-        # states may look alike (a key and a value string), a loop repeats forever.
-        tried: dict[int, dict[int, int]] = {}
+        # A loop shows as the same masks coming round again.  Keyed by the masks of the
+        # last WINDOW steps (so the value of field 1 and of field 2 of a schema, which look
+        # alike but follow different keys, stay apart): how often each token was taken
+        # there.  The best-ranked token is taken up to REPEATS times, then the next one.
+        recent: list[int] = []
+        tried: dict[tuple[int, ...], dict[int, int]] = {}
         while len(out) <= MAX_CLOSING:
             if m.is_accepting():
                 return tuple(out)
@@ -221,15 +224,16 @@ class GrammarMasker(Masker):
                 if not len(ids):
                     return None
                 ranked = ids[np.argsort(self.lengths[ids], kind="stable")][:16]
-            seen = tried.setdefault(hash(bias), {})
+            recent.append(hash(bias))
+            seen = tried.setdefault(tuple(recent[-WINDOW:]), {})
             pick = next((int(t) for t in ranked if seen.get(int(t), 0) < REPEATS), None)
             if pick is None:
                 pick = min((int(t) for t in ranked), key=lambda t: seen[t])
             seen[pick] = seen.get(pick, 0) + 1
             m.consume_token(pick)
             out.append(pick)
-            if hash(m.compute_logit_bias()) == hash(bias):
-                seen[pick] = REPEATS  # it led back to a state like this one: try another next
+            if hash(m.compute_logit_bias()) == recent[-1]:
+                seen[pick] = REPEATS  # it led straight back to the same masks: another next time
         return None
 
     def check_budget(self, max_new_tokens: int) -> None:
