@@ -46,6 +46,9 @@ JSON_KINDS: dict[str, dict] = {
 }
 
 SCHEMA_BYTES = 1_000_000  # a schema file larger than this is not a schema a writer wrote
+# Schemas shipped with Perec, found by bare file name when no such file is here
+# (json-schema:answer.json, the registry's example).
+BUNDLED = Path(__file__).resolve().parent / "schemas"
 
 
 class GrammarRule(TextConstraint):
@@ -104,6 +107,8 @@ class JsonSchema(GrammarRule):
     def from_file(cls, path: str) -> "JsonSchema":
         name = f"json-schema:{path}"
         p = Path(path).expanduser()
+        if not p.exists() and p.name == path and (BUNDLED / path).is_file():
+            p = BUNDLED / path
         try:
             size = p.stat().st_size
             if size > SCHEMA_BYTES:
@@ -166,8 +171,9 @@ def _json(arg):
     return Json(arg.strip().lower() if arg and arg.strip() else "object")
 
 
-@register("json-schema", description="The whole answer is JSON valid against the JSON Schema in FILE.",
-          example="json-schema:person.schema.json", level="text")
+@register("json-schema", description="The whole answer is JSON valid against the JSON Schema in FILE "
+          "(answer.json, shipped with Perec: an answer and a confidence).",
+          example="json-schema:answer.json", level="text")
 def _json_schema(arg):
     return JsonSchema.from_file(require_arg("json-schema", arg))
 
