@@ -224,3 +224,13 @@ def test_tiny_model_in_continue_mode_drops_no_grammar_text(tiny_engine):
     rule = parse_spec("json:array")
     out = tiny_engine.generate("The list:", rule, Settings(max_new_tokens=20, seed=3))
     assert not rule.check(out.text), out.text
+
+
+def test_the_default_budget_grows_to_fit_a_wide_schema(tiny_engine, tmp_path):
+    from studio.request import fitting_budget
+
+    path = tmp_path / "wide.json"
+    props = {f"field_number_{i}": {"type": "string"} for i in range(8)}
+    path.write_text(json.dumps({"type": "object", "properties": props, "required": list(props)}))
+    assert fitting_budget(parse_spec("json"), tiny_engine) == Settings().max_new_tokens
+    assert fitting_budget(parse_spec(f"json-schema:{path}"), tiny_engine) > Settings().max_new_tokens
