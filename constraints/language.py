@@ -38,7 +38,7 @@ KNOWN_SHARE = 0.8  # check: at least this share of the words are in the language
 # masks' letters and the model's), and the embedded model was measured to write them.
 SERVED = {
     "en": "English", "fr": "French", "es": "Spanish", "de": "German", "it": "Italian",
-    "pt": "Portuguese", "nl": "Dutch",
+    "pt": "Portuguese", "nl": "Dutch", "sv": "Swedish", "pl": "Polish",
 }
 # Languages wordfreq knows that are refused, with the reason.
 NOT_SERVED = {
