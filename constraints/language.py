@@ -28,6 +28,7 @@ from functools import lru_cache
 from constraints.base import (
     ImpossibleConstraint, SpecError, Violation, WordConstraint, register, require_arg, shown,
 )
+from constraints.lexicon import normalize
 from constraints.units import WORD_RE, iter_words
 
 FLOOR = 3.0  # zipf: once per million words, the writer lexicon's floor for English too
@@ -74,7 +75,7 @@ class Language(WordConstraint):
         self.name = SERVED.get(code, f"'{code}'")
 
     def word_ok(self, word: str) -> bool:
-        w = word.lower().replace("’", "'")
+        w = normalize(word)
         z = zipf_in(w, self.code)
         if self.code == "en":
             return z > 0
@@ -101,7 +102,7 @@ class Language(WordConstraint):
         return language_words(self.code)
 
     def check(self, text: str) -> list[Violation]:
-        words = [m.group().lower().replace("’", "'") for m in iter_words(text)]
+        words = [normalize(m.group()) for m in iter_words(text)]
         if not words:
             return []  # no words: nothing is written in another language
         from wordfreq import word_frequency

@@ -35,7 +35,6 @@ before decoding.
 
 from __future__ import annotations
 
-import copy
 import threading
 
 import numpy as np
