@@ -30,6 +30,7 @@ from typing import Callable, Hashable, Iterable, Iterator
 from constraints.base import (
     And,
     Constraint,
+    ImpossibleConstraint,
     Not,
     Or,
     SpecError,
@@ -270,8 +271,24 @@ def lexicon_settings(constraint: Constraint | None) -> tuple[float, bool]:
 
 
 def lexicon_for(constraint: Constraint | None) -> Lexicon:
-    """The writer's lexicon under ``constraint`` (see ``lexicon_settings``)."""
+    """The writer's lexicon under ``constraint`` (see ``lexicon_settings``), or the word
+    list a top-level rule brings (``word_list()``: language:fr's French words)."""
+    if constraint is not None:
+        lists = {id(c): c for c in constraint.leaves() if hasattr(c, "word_list")}
+        own = [(c, c.word_list()) for c in lists.values()]
+        own = [(c, words) for c, words in own if words is not None]
+        if len({c.spec() for c in lists.values()}) > 1:
+            raise ImpossibleConstraint(
+                " and ".join(f"'{c.spec()}'" for c in lists.values()) + ": an answer is in one language")
+        if own:
+            c, words = own[0]
+            return _own_lexicon(c.spec(), words)
     return writer_lexicon(*lexicon_settings(constraint))
+
+
+@lru_cache(maxsize=4)
+def _own_lexicon(key: str, words: tuple[str, ...]) -> Lexicon:
+    return Lexicon(words, key=("own", key))
 
 
 def allowed_words(constraint: Constraint, lexicon: Lexicon | None = None) -> frozenset[str]:

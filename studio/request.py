@@ -243,17 +243,19 @@ BUDGETS = (80, 160, 320, 640, 1280)  # tried in turn when counts need more than 
 
 def fitting_budget(constraint: Constraint | None, engine=None) -> int:
     """The token budget when none is asked for: the default, or for structure rules (exactly
-    five sentences of twelve words) the first of BUDGETS whose two thirds their own plan
-    accepts.  Without an
+    five sentences of twelve words) and grammars (a schema of many required fields) the
+    first of BUDGETS whose two thirds their own plan accepts.  Without an
     engine (validation only) the default; a budget still too small is refused, with the
     reason, when the generation is built."""
     from constraints.base import ImpossibleConstraint
+    from constraints.grammar import GrammarRule
     from constraints.structure import StructureRule
 
     from studio.decode.settings import Settings
 
     default = Settings().max_new_tokens
-    if engine is None or constraint is None or not any(isinstance(c, StructureRule) for c in constraint.leaves()):
+    planned = (StructureRule, GrammarRule)
+    if engine is None or constraint is None or not any(isinstance(c, planned) for c in constraint.leaves()):
         return default
     from studio.decode.maskset import compile_masks
 

@@ -24,6 +24,7 @@ import torch
 from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, WordConstraint
 from constraints.counts import OccurrenceCount
 from constraints.formspec import FormConstraint
+from constraints.grammar import GrammarRule
 from constraints.letters import RequiredChars, conflicts
 from constraints.lexicon import Lexicon, lexicon_for
 from constraints.sequence import Include, Pangram, Rhopalism
@@ -35,6 +36,7 @@ from studio.masks.base import Masker
 from studio.masks.chars import build_chars, build_pangram, build_required
 from studio.masks.counts import CountMasker, build_counts
 from studio.masks.forms import build_form
+from studio.masks.grammar import build_grammar
 from studio.masks.include import IncludeMasker, build_include
 from studio.masks.rhopalism import build_rhopalism
 from studio.masks.structure import build_structure
@@ -58,6 +60,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (FormConstraint, build_form),
     (OccurrenceCount, build_counts),
     (StructureRule, build_structure),
+    (GrammarRule, build_grammar),
 )
 
 NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
