@@ -405,5 +405,5 @@ def _load_builtin() -> None:
     """Import the modules whose @register decorators fill the registry (once; the
     imports are cached).  Listed here, so every spec parses whatever was imported first."""
     from constraints import (  # noqa: F401
-        formspec, letters, lexicon, phonetics, semantic, sequence, structure, words,
+        formspec, layout, letters, lexicon, phonetics, semantic, sequence, structure, words,
     )

@@ -523,13 +523,20 @@ def _count_rule(kind: type, text: str) -> None:
     @register(kind.name, description=f"How many {kind.what} {text}: N, N..M, >=N, <=N, >N or <N.".replace(" :", ":"),
               example=f"{kind.name}:{_COUNT_EXAMPLES[kind.name]}", level="text")
     def factory(arg, _k=kind):
+        if _k is ParagraphCount and arg and ";" in arg:
+            # paragraphs:COUNT;sep="***": paragraphs split by a separator, a layout rule.
+            from constraints.layout import separated_paragraphs
+
+            rule = separated_paragraphs(arg)
+            if rule is not None:
+                return rule
         return _k(parse_count(_k.name, arg))
 
 
 _count_rule(CharCount, "(spaces included)")
 _count_rule(WordCount, "(as the word splitter counts them)")
 _count_rule(SentenceCount, "")
-_count_rule(ParagraphCount, "(separated by a blank line)")
+_count_rule(ParagraphCount, "(separated by a blank line, or by a line of ;sep=\"***\")")
 
 
 @register("word-at", description="The word at a position: POS=WORD, 1-based, negative from the end.",
