@@ -16,7 +16,7 @@ The masker walks it:
   budget runs out, and ``done_ok`` holds only where the layout is complete.
 
 Every transition keeps the rest reachable: the fewest tokens to finish (each literal's
-shortest spelling, a token of text per slot still to come) are counted ahead.
+shortest spelling, a short word per slot still to come) are counted ahead.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from constraints.letters import BannedStrings
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
-from studio.masks.structure_tokens import INF, structure_tokens
+from studio.masks.structure_tokens import INF, LET, structure_tokens
 
 STEER = 3.0  # logit bonus on closing tokens once a slot has had its share
 NATURAL_ENDS = ".!?:;)\"'”’]"  # where a free block may close before it must
 TOKENS_PER_ITEM = 40  # how many tokens a list item gets when the count leaves a choice
 MOST_ITEMS = 12  # ... and the most items chosen so
+WORD_ROOM = 3  # tokens kept to finish a word before a closing must come
+SLOT_TOKENS = 2  # tokens kept for each slot still to come (a word, maybe in two tokens)
 
 
 class LayoutMasker(Masker):
@@ -63,10 +65,10 @@ class LayoutMasker(Masker):
         lits = segs[0::2]
         self.cost = [self.toks.spell_cost(s) if s else 0 for s in lits]
         k = len(lits) - 1
-        # after[i]: fewest tokens once literal i is written (a token per slot, the literals).
+        # after[i]: tokens kept once literal i is written (a short word per slot, the literals).
         self.after = [0] * (k + 1)
         for i in range(k - 1, -1, -1):
-            self.after[i] = 1 + self.cost[i + 1] + self.after[i + 1]
+            self.after[i] = SLOT_TOKENS + self.cost[i + 1] + self.after[i + 1]
 
     def items_for(self, steps: int) -> int:
         """How many list items to write in ``steps`` tokens: the count's least (at least
@@ -82,10 +84,19 @@ class LayoutMasker(Masker):
             n -= 1
         return n
 
-    def check_budget(self, max_new_tokens: int) -> None:
+    def least_tokens(self) -> int:
+        """The fewest tokens the layout needs (its least items, a short word per slot)."""
+        segs, n = self.segs, self.n
         self._lay_out(max(self.plan.items.lo, 1))
         least = self.cost[0] + self.after[0]
-        self.segs = None
+        if segs is None:
+            self.segs = self.n = None
+        else:
+            self._lay_out(n)
+        return least
+
+    def check_budget(self, max_new_tokens: int) -> None:
+        least = self.least_tokens()
         if least > max_new_tokens:
             raise ImpossibleConstraint(f"'{self.name}': the layout needs at least {least} tokens, more than the "
                                        f"budget of {max_new_tokens}")
@@ -151,7 +162,7 @@ class LayoutMasker(Masker):
         if self.st[4] is not None:
             return self.st[4]
         slot = self.segs[j]
-        spare = room - (1 + self.cost[i + 1] + self.after[i + 1])
+        spare = room - (SLOT_TOKENS + self.cost[i + 1] + self.after[i + 1])
         slots_left = (len(self.segs) - j) // 2
         share = max(1, spare // max(1, slots_left))
         if slot.max_tokens is not None:
@@ -166,16 +177,22 @@ class LayoutMasker(Masker):
         share = self._share(room)
         last = j == len(self.segs) - 2 and self.segs[-1] == ""
         nxt = self.cost[i + 1] + self.after[i + 1]
-        fits = room - 1 >= nxt  # a token of text leaves room for the rest (once text is there)
-        fits_blank = room - 1 >= nxt + 1
         over = n >= share
-        content = self._content(slot, slot_tail) if fits and not over else None
-        if content is not None and not has_text and not fits_blank:
-            content = content & self._texty()
+        free = room - 1 - nxt  # tokens to spare after one more of text (once text is there)
+        if free >= WORD_ROOM and not over:
+            content = self._content(slot, slot_tail)
+        elif not has_text and free >= 0:
+            content = self._content(slot, slot_tail) & self._texty()  # the slot's text, at least
+        elif free >= 0 and slot_tail[-1:].isalnum():
+            # Out of share or nearly out of room: only the word in progress may go on, so
+            # that the closing follows a whole word (word rules may need it finished).
+            content = self._content(slot, slot_tail) & self.toks.masks[LET]
+        else:
+            content = None
         if last:
             m = content if content is not None else self.toks.none
             return m | self.eos if has_text else m
-        forced = content is None
+        forced = over or free < WORD_ROOM
         opened = slot.line or forced or n >= max(1, share // 2)
         ids = self._closing_ids(room, has_text, opened, forced, slot, slot_tail) if opened else {}
         self._closings = (self.st, ids)
