@@ -51,6 +51,7 @@ class Slot:
     max_tokens: int | None = None
     guard: str = ""  # characters no line of it may start with (they would make a bullet)
     banned: tuple[str, ...] = ()  # strings it may not hold (they would split or count)
+    loose: bool = False  # the literal after it may begin with one more line break
 
 
 @dataclass
@@ -201,7 +202,8 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
 
 
 def _body(one: dict, block: Slot, each: EachLine | None):
-    line = Slot(line=True, max_tokens=ITEM_TOKENS)
+    # Bullets and numbered lines may stand a blank line apart (IFEval counts them alike).
+    line = Slot(line=True, max_tokens=ITEM_TOKENS, loose=True)
     if one[Bullets]:
         return ListPlan(one[Bullets].count, lambda i: "* ", "", "\n", line, own_line=True)
     if one[Numbered]:

@@ -8,7 +8,8 @@ The masker walks it:
   only spellings that leave room for everything after it;
 - in a slot, the model writes freely (no line break in a line slot, no string that would
   add a bullet, a section or a paragraph where the layout has none), until it closes the
-  slot with a token that ends in the start of the next literal (".\\n" before "\\n* ").  A
+  slot with a token that ends in the start of the next literal (".\\n" before "\\n* "; in a
+  list of bullets or numbered lines, a blank line may come first, as models like to write).  A
   line slot may close at any point once it holds text; a free block only past half its
   share of the budget and after a sentence end, so a marker written early is just text.
   Each slot has a share of the tokens left; past it, or when the rest of the layout needs
@@ -31,6 +32,7 @@ from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
 from studio.masks.chars import CharMasker
 from studio.masks.structure_tokens import INF, LET, structure_tokens
+from studio.masks.words import WordMasker
 
 STEER = 3.0  # logit bonus on closing tokens once a slot has had its share
 NATURAL_ENDS = ".!?:;)\"'”’]"  # where a free block may close before it must
@@ -51,11 +53,13 @@ class LayoutMasker(Masker):
         self.free = vocab.text_mask() & ~self.eos
         self.one_line = vocab.mask("layout-one-line", lambda _i, t: "\n" not in t, allow_eos=False)
         self.peers: list[Masker] = []
+        self.word_rules = False
         self._bans: dict[tuple, CharMasker] = {}
         self.reset("")
 
     def bind(self, peers) -> None:
         self.peers = [m for m in peers if m is not self]
+        self.word_rules = any(isinstance(m, WordMasker) for m in self.peers)
 
     # ------------------------------------------------------------ the layout for n items
 
@@ -183,9 +187,9 @@ class LayoutMasker(Masker):
             content = self._content(slot, slot_tail)
         elif not has_text and free >= 0:
             content = self._content(slot, slot_tail) & self._texty()  # the slot's text, at least
-        elif free >= 0 and slot_tail[-1:].isalnum():
-            # Out of share or nearly out of room: only the word in progress may go on, so
-            # that the closing follows a whole word (word rules may need it finished).
+        elif free >= 0 and self.word_rules and slot_tail[-1:].isalnum() and n < share + WORD_ROOM:
+            # Out of share or nearly out of room under word rules: only the word in progress
+            # may go on, a few tokens, so that the closing follows a word they allow.
             content = self._content(slot, slot_tail) & self.toks.masks[LET]
         else:
             content = None
@@ -232,29 +236,33 @@ class LayoutMasker(Masker):
         return self.vocab.mask(("layout-guard", guard, where), lambda _i, t: starts(t) if where == "start"
                                else inside(t), allow_eos=False)
 
-    def _candidates(self, literal: str, line: bool) -> list:
-        """Tokens ``x + p``: ``p`` a non-empty prefix of ``literal`` (the longest), ``x``
-        free text (one line in a line slot): (id, x, p)."""
+    def _candidates(self, literal: str, line: bool, loose: bool) -> list:
+        """Tokens ``x + p``: ``p`` a non-empty prefix of ``literal`` (the longest; with
+        ``loose``, of the literal after one more line break), ``x`` free text (one line in
+        a line slot): (id, x, p, the literal so begun)."""
+        variants = [literal] + (["\n" + literal] if loose and literal.startswith("\n") else [])
+
         def build(vocab):
             out = []
             for tid, (t, special) in enumerate(zip(vocab.texts, vocab.special)):
                 if special or not t or "\ufffd" in t:
                     continue
                 for cut in range(len(t)):
-                    if literal.startswith(t[cut:]):
+                    v = next((v for v in variants if v.startswith(t[cut:])), None)
+                    if v is not None:
                         x = t[:cut]
                         if not (line and "\n" in x):
-                            out.append((tid, x, t[cut:]))
+                            out.append((tid, x, t[cut:], v))
                         break
             return out
 
-        return self.vocab.derived(("layout-close", literal, line), build)
+        return self.vocab.derived(("layout-close", literal, line, loose), build)
 
     def _closing_ids(self, room, has_text, opened, forced, slot: Slot, slot_tail: str) -> dict:
         i = self.st[0] // 2
         literal = self.segs[self.st[0] + 1]
         out = {}
-        for tid, x, p in self._candidates(literal, slot.line):
+        for tid, x, p, begun in self._candidates(literal, slot.line, slot.loose):
             if not (has_text or x.strip()):
                 continue
             if any(b in slot_tail + x for b in slot.banned):
@@ -263,9 +271,9 @@ class LayoutMasker(Masker):
                 end = (slot_tail + x).rstrip()
                 if not end or end[-1] not in NATURAL_ENDS:
                     continue
-            if 1 + self.toks.spell_cost(literal[len(p):]) + self.after[i + 1] > room:
+            if 1 + self.toks.spell_cost(begun[len(p):]) + self.after[i + 1] > room:
                 continue
-            out[tid] = len(x)
+            out[tid] = begun[len(p):]
         return out
 
     def bias(self, steps_left: int) -> torch.Tensor | None:
@@ -296,11 +304,11 @@ class LayoutMasker(Masker):
             self._literal(j, self._rest()[len(text):], w + 1)
             return
         state, ids = self._closings
-        cut = ids.get(token_id) if state == self.st else None
-        if cut is None:
+        rest = ids.get(token_id) if state == self.st else None
+        if rest is None:
             self.st = (j, None, n + 1, has_text or bool(text.strip()), share, (slot_tail + text)[-32:], w + 1)
             return
-        self._literal(j + 1, self.segs[j + 1][len(text) - cut:], w + 1)
+        self._literal(j + 1, rest, w + 1)
 
     def _literal(self, j: int, rest: str, w: int) -> None:
         """At literal ``j`` with ``rest`` still to write: past it into the next slot when done."""
