@@ -339,7 +339,7 @@ def _one(name: str, arg: str | None) -> str:
 
 
 @register("starts-with-text", description="The whole response starts with this text (any case).",
-          example='starts-with-text:"Dear reader,"', level="text")
+          example='starts-with-text:"Dear reader"', level="text")
 def _starts_with_text(arg):
     return StartsWithText(_one("starts-with-text", arg))
 
@@ -351,7 +351,7 @@ def _ends_with_text(arg):
 
 
 @register("wrap", description="The whole response between an opening and a closing literal (one: both sides).",
-          example='wrap:"<<",">>"', level="text")
+          example='wrap:<<,>>', level="text")
 def _wrap(arg):
     items = _literals("wrap", arg, 1, 2)
     return Wrap(items[0], items[-1])
@@ -390,7 +390,7 @@ def _numbered(arg):
 
 
 @register("sections", description="Sections headed MARKER 1, MARKER 2, ...: the marker and how many.",
-          example='sections:"SECTION",3', level="text")
+          example='sections:SECTION,3', level="text")
 def _sections(arg):
     a = require_arg("sections", arg)
     m = re.fullmatch(r"(.*),\s*([^,]+)", a, flags=re.S)
@@ -411,7 +411,7 @@ def separated_paragraphs(arg: str) -> SeparatedParagraphs | None:
 
 
 @register("each-line", description="Literal rules (starts-with-text, ends-with-text, wrap) on every line.",
-          example='each-line:(starts-with-text:"> ")', level="text", takes_spec=True)
+          example='each-line:(ends-with-text:.)', level="text", takes_spec=True)
 def _each_line(inner):
     return EachLine(inner)
 
