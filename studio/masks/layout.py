@@ -217,6 +217,9 @@ class LayoutMasker(Masker):
                                                            self.vocab)
             ban.reset(slot_tail)
             m = m & ban.allowed(INF)
+        if self.tail.endswith(" ") and not slot_tail:
+            # After "* " or "P.S. ": the slot's first word without a second space.
+            m = m & ~self.vocab.mask("layout-space-first", lambda _i, t: t.startswith(" "), allow_eos=False)
         if slot.guard:
             m = m & ~self._guarded(slot.guard, "inside")
             if _line_start(self.tail):
