@@ -40,7 +40,7 @@ from constraints.base import (
     shown,
     split_list,
 )
-from constraints.structure import Count, parse_count
+from constraints.structure import Count, _end, parse_count
 
 # Characters a literal may hold and still be written back bare (split_list strips items
 # and cuts at commas; the spec parser ends an argument at & | ) and refuses a bare ").
@@ -67,10 +67,6 @@ def _literals(name: str, arg: str | None, least: int, most: int) -> list[str]:
         if not s.strip():
             raise SpecError(f"'{name}': an empty literal")
     return items
-
-
-def _end(text: str, rule: str, message: str) -> Violation:
-    return Violation(len(text), len(text), rule, message)
 
 
 def _whole(text: str, rule: str, message: str) -> list[Violation]:
