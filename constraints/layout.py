@@ -27,7 +27,6 @@ This module never imports torch.
 
 from __future__ import annotations
 
-import json
 import re
 
 from constraints.base import (
@@ -37,24 +36,15 @@ from constraints.base import (
     Violation,
     register,
     require_arg,
+    quote_item,
     shown,
     split_list,
 )
 from constraints.structure import Count, _end, parse_count
 
-# Characters a literal may hold and still be written back bare (split_list strips items
-# and cuts at commas; the spec parser ends an argument at & | ) and refuses a bare ").
-_BARE = re.compile(r"[^,&|()\"\\;\n\t]*")
-
-
 def literal_arg(items) -> str:
-    """Literal items as a spec argument: bare where that reads back the same, else each
-    a JSON string (the spec language's quoted literal)."""
-    out = []
-    for s in items:
-        bare = s and s == s.strip() and _BARE.fullmatch(s) and not s.startswith(("[", "!"))
-        out.append(s if bare else json.dumps(s, ensure_ascii=False))
-    return ",".join(out)
+    """Literal items as a spec argument (each bare where that reads back the same)."""
+    return ",".join(quote_item(s) for s in items)
 
 
 def _literals(name: str, arg: str | None, least: int, most: int) -> list[str]:
@@ -335,7 +325,7 @@ def _one(name: str, arg: str | None) -> str:
 
 
 @register("starts-with-text", description="The whole response starts with this text (any case).",
-          example='starts-with-text:"Dear reader"', level="text")
+          example='starts-with-text:"Dear reader,"', level="text")
 def _starts_with_text(arg):
     return StartsWithText(_one("starts-with-text", arg))
 
@@ -347,7 +337,7 @@ def _ends_with_text(arg):
 
 
 @register("wrap", description="The whole response between an opening and a closing literal (one: both sides).",
-          example='wrap:<<,>>', level="text")
+          example='wrap:"<<",">>"', level="text")
 def _wrap(arg):
     items = _literals("wrap", arg, 1, 2)
     return Wrap(items[0], items[-1])
@@ -386,7 +376,7 @@ def _numbered(arg):
 
 
 @register("sections", description="Sections headed MARKER 1, MARKER 2, ...: the marker and how many.",
-          example='sections:SECTION,3', level="text")
+          example='sections:"SECTION",3', level="text")
 def _sections(arg):
     a = require_arg("sections", arg)
     m = re.fullmatch(r"(.*),\s*([^,]+)", a, flags=re.S)
@@ -407,7 +397,7 @@ def separated_paragraphs(arg: str) -> SeparatedParagraphs | None:
 
 
 @register("each-line", description="Literal rules (starts-with-text, ends-with-text, wrap) on every line.",
-          example='each-line:(ends-with-text:.)', level="text", takes_spec=True)
+          example='each-line:(starts-with-text:"> ")', level="text", takes_spec=True)
 def _each_line(inner):
     return EachLine(inner)
 

@@ -17,6 +17,7 @@ from constraints.base import (
     Violation,
     no_arg,
     quote_arg,
+    quote_item,
     register,
     require_arg,
     split_list,
@@ -86,7 +87,7 @@ class BannedStrings(CharConstraint):
 
     def spec(self) -> str:
         name = "ban" if self.ignore_case else "ban-exact"
-        return f"{name}:" + quote_arg(",".join(self.strings))
+        return f"{name}:" + ",".join(quote_item(s) for s in self.strings)
 
     def describe(self) -> str:
         return "never " + ", ".join(repr(s) for s in self.strings)

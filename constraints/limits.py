@@ -88,6 +88,12 @@ GENERATIONS_PER_SESSION = Cap("generations running in one session", "PEREC_MAX_S
 SESSION_ROWS = Cap("rows decoding in one session", "PEREC_MAX_SESSION_ROWS", 8, "rows")
 CHECKS_AT_ONCE = Cap("checks running at once", "PEREC_MAX_CHECKS", 2, "checks")
 MODELS_KEPT = Cap("models kept loaded", "PEREC_MAX_MODELS", 2, "models")
+# Not a refusal at first: past a burst of three seconds' worth, a session's page events wait
+# their turn (studio/ui/pacing.py), so one client's flood of cheap events cannot take the
+# server's time from the other writers' streams; one that would wait over half a minute is
+# refused.  Off in effect on a writer's own machine.
+SESSION_EVENTS = Cap("page events per second in one session", "PEREC_SESSION_EVENTS", 1_000_000, "events",
+                     space_default=10)
 # Not a refusal: how long a joining prompt may hold the other writers' streams (the prompt
 # columns a scheduler step prefills; studio/decode/loop.py).
 PREFILL_CHUNK = Cap("prompt tokens prefilled per step", "PEREC_PREFILL_CHUNK", 64, "tokens")
@@ -99,4 +105,4 @@ PAGE_VALUE_CHARS = Cap("one value sent by the page", "PEREC_MAX_VALUE_CHARS", 4_
 
 ALL = (SPEC_CHARS, ARG_ITEMS, ARG_CHARS, TEXT_CHARS, RULES_PER_DRAFT, VIOLATIONS, DRAFTS_PER_OWNER, IMPORT_BYTES,
        STEER_CHARS, STEER_TOKENS, BANK_WORDS, DISCRIMINATOR_EXAMPLES, EXAMPLE_TOKENS,
-       GENERATIONS_PER_SESSION, SESSION_ROWS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK, PAGE_VALUE_CHARS)
+       GENERATIONS_PER_SESSION, SESSION_ROWS, SESSION_EVENTS, CHECKS_AT_ONCE, MODELS_KEPT, PREFILL_CHUNK, PAGE_VALUE_CHARS)

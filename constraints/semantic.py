@@ -25,7 +25,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from constraints.base import SpecError, Violation, WordConstraint, register, require_arg
+from constraints.base import SpecError, Violation, WordConstraint, quote_arg, register, require_arg
 from constraints.units import iter_words
 from constraints.lexicon import FUNCTION_WORDS, default_lexicon, normalize
 
@@ -222,7 +222,7 @@ class Theme(WordConstraint):
 
     def spec(self) -> str:
         arg = self.theme + ("" if self.threshold == DEFAULT_THRESHOLD else f",{self.threshold:g}")
-        return f'theme:"{arg}"' if any(c in arg for c in "&|()\"") else f"theme:{arg}"
+        return "theme:" + quote_arg(arg)
 
     def describe(self) -> str:
         return f"words about {self.theme!r} (similarity >= {self.threshold:g})"

@@ -3,9 +3,9 @@
     spec    := term ('|' term)*            or: every word obeys one of them
     term    := factor ('&' factor)*        and
     factor  := '!' factor | '(' spec ')' | atom
-    atom    := NAME [':' ARG]              ARG runs to the next & | ) or end;
-                                           quote it ("...") to use those characters,
-                                           or give a JSON list ([...], read as one value)
+    atom    := NAME [':' ARG]              ARG runs to the next & | ) or end, outside
+                                           quoted literals; or a JSON list ([...], one value)
+    literal := '"' JSON string text '"'    any character: "," "\"" "(" "\n" ...
 
 Examples: ``lipogram:e``, ``syllables:1 & starts-with:s``, ``!(starts-with:s | rhymes:day)``.
 Several ``-c`` options on the command line are joined with ``&``.
@@ -16,7 +16,9 @@ rules in one spec, and the server's caps (constraints/limits.py) on a spec's len
 (``ARG_ITEMS``).  Real specs stay far below all of them; past one, a pasted or generated
 spec is refused in one line (naming the cap's setting) instead of overflowing the stack or
 making every check crawl.
-An unquoted argument cannot hold a double quote (the spec could not be written back).
+Quoted literals may be mixed with bare parts in one argument (``ban:",",";"``,
+``count-text:"[",>=2``); the rules read them with constraints.base's split_list /
+require_arg, and write them back quoted where a bare part would be read differently.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 import re
 
 from constraints import limits
-from constraints.base import And, Constraint, Not, Or, SpecError, lookup, shown, within
+from constraints.base import And, Constraint, Not, Or, SpecError, literal_end, lookup, shown, within
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 MAX_DEPTH = 32
@@ -137,17 +139,15 @@ class _Parser:
                                 f"JSON ({e.msg} at position {e.pos + 1})") from None
             arg, self.i = self.s[self.i:end], end
             return arg
-        if self.i < len(self.s) and self.s[self.i] == '"':
-            end = self.s.find('"', self.i + 1)
-            if end == -1:
-                raise self.error("unclosed quote")
-            arg, self.i = self.s[self.i + 1 : end], end + 1
-            return arg
         start = self.i
         while self.i < len(self.s) and self.s[self.i] not in "&|)":
-            if self.s[self.i] == '"':
-                raise self.error('a double quote inside an argument (quote the whole argument: name:"...")')
-            self.i += 1
+            if self.s[self.i] == '"':  # a literal: & | ) and commas inside it are its text
+                try:
+                    self.i = literal_end(self.s, self.i)
+                except SpecError as e:
+                    raise self.error(str(e)) from None
+            else:
+                self.i += 1
         return self.s[start : self.i].strip()
 
 

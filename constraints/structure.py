@@ -37,8 +37,10 @@ from constraints.base import (
     Violation,
     no_arg,
     register,
+    quote_item,
     require_arg,
     split_list,
+    text_of,
     within,
 )
 from constraints.units import (
@@ -101,7 +103,9 @@ ANY = Count()
 _COUNT_RE = re.compile(r"\s*(?:(\d+)\s*\.\.\s*(\d+)|(>=|<=|>|<|=)?\s*(\d+))\s*")
 
 
-def parse_count(name: str, arg: str | None) -> Count:
+def parse_count(name: str, arg: str | None, zero_ok: bool = False) -> Count:
+    """A COUNT argument.  ``zero_ok``: a count of 0 means something (occurrence counts:
+    none at all); for units it would allow only an empty text."""
     a = require_arg(name, arg)
     m = _COUNT_RE.fullmatch(a)
     if not m:
@@ -117,7 +121,7 @@ def parse_count(name: str, arg: str | None) -> Count:
              "<": Count(0, n - 1)}[op]
         if c.empty:
             raise SpecError(f"'{name}:{a}' allows no count at all")
-    if c.hi == 0:
+    if c.hi == 0 and not zero_ok:
         raise SpecError(f"'{name}:{a}' allows only an empty text")
     return c
 
@@ -173,31 +177,40 @@ class StructureRule(TextConstraint):
     scopes: tuple[str, ...] = ("text", "sentence", "paragraph")
 
 
-class _CountRule(StructureRule):
-    what = ""  # chars, words, sentences, paragraphs
+class CountedSpans:
+    """A rule that some spans of the text (``spans``) number ``count``: the one check of
+    every count rule (units here, occurrences in constraints/counts.py)."""
 
-    def __init__(self, count: Count):
-        self.count = count
+    count: Count
+    what = ""  # chars, words, sentences, paragraphs, occurrences of ...
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         raise TypeError
 
-    def spec(self) -> str:
-        return f"{self.name}:{self.count.spec()}"
-
     def describe(self) -> str:
         return self.count.describe(self.what)
+
+    def noun(self, n: int) -> str:
+        return self.what[:-1] if n == 1 else self.what
 
     def check(self, text: str) -> list[Violation]:
         spans = self.spans(text)
         n = len(spans)
         if n in self.count:
             return []
-        msg = f"has {n} {self.what[:-1] if n == 1 else self.what}, needs {self.describe()}"
+        msg = f"has {n} {self.noun(n)}, needs {self.describe()}"
         if self.count.hi is not None and n > self.count.hi:
             a, b = spans[self.count.hi]
             return [Violation(a, max(b, a), self.spec(), msg)]
         return [_end(text, self.spec(), msg)]
+
+
+class _CountRule(CountedSpans, StructureRule):
+    def __init__(self, count: Count):
+        self.count = count
+
+    def spec(self) -> str:
+        return f"{self.name}:{self.count.spec()}"
 
 
 class CharCount(_CountRule):
@@ -247,7 +260,7 @@ def _positions(name: str, arg: str | None, value) -> dict[int, str]:
 
 
 def _pos_spec(positions: dict[int, str]) -> str:
-    return ",".join(f"{p}={v}" for p, v in sorted(positions.items(), key=lambda kv: (kv[0] < 0, abs(kv[0]))))
+    return ",".join(f"{p}={quote_item(v)}" for p, v in sorted(positions.items(), key=lambda kv: (kv[0] < 0, abs(kv[0]))))
 
 
 def _ordinal(p: int) -> str:
@@ -419,8 +432,8 @@ class EachParagraph(_Scope):
 
 
 def _json_list(name: str, arg: str | None) -> list[str]:
-    """A list argument: a JSON array of strings, or plain ``a,b,c``."""
-    a = require_arg(name, arg)
+    """A list argument: a JSON array of strings, or ``a,b,c`` (bare or quoted items)."""
+    a = text_of(arg) or require_arg(name, arg)  # as written: a quoted item is one item
     if a.startswith("["):
         try:
             items = json.loads(a)

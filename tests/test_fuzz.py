@@ -37,7 +37,16 @@ SAMPLE = "The cat sat on a mat,\nand ran away; Zoë's 3 dogs\nnever knew."
 # `theme:` loads a sentence-embedding model on first use (seconds, not a hang): left out.
 NAMES = [e.name for e in entries() if e.name != "theme"]
 ARG_CHARS = list("abcdeyzXS ,.:;=<>-+@!&|()\"'0123456789xé_\n\t") + ["\x00", "\u0301", "ﬁ", "🙂"]
-arg = st.lists(st.sampled_from(ARG_CHARS), max_size=12).map("".join)
+bare = st.lists(st.sampled_from(ARG_CHARS), max_size=12).map("".join)
+# Quoted literals: any character, JSON-escaped, mixed with bare parts (ban:",",x; count-text:"[",>=2).
+LITERAL_CHARS = list(',"\\&|()[]*<>;=:@+ \n\t\x00é🙂') + ["\u2028", "\ud800"]
+literal_text = st.text(alphabet=st.one_of(st.sampled_from(LITERAL_CHARS), st.characters()), min_size=1, max_size=8)
+quoted = literal_text.map(lambda t: json.dumps(t, ensure_ascii=False))
+arg = st.one_of(bare, st.lists(st.one_of(quoted, bare, st.sampled_from([">=2", "0", "<3+case", "1..4"])),
+                               min_size=1, max_size=4).map(",".join))
+# Malformed literals: unclosed, bad escapes, stray quotes.
+broken = st.lists(st.sampled_from(['"', '\\', "\\u12", "\\x", "\\q", "a", ",", '\\"', "\\u00e9"]),
+                  min_size=1, max_size=6).map("".join)
 atom = st.builds(lambda n, sep, a: n + sep + a, st.sampled_from(NAMES), st.sampled_from(["", ":", ": ", ':"']), arg)
 spec_grammar = st.recursive(atom, lambda inner: st.one_of(
     st.builds(lambda a, b, op: a + op + b, inner, inner, st.sampled_from([" & ", "|", " | ", "&"])),
@@ -97,6 +106,31 @@ def test_spec_parser(spec, text):
     with guard():
         checks_cleanly(c, text)
         checks_cleanly(c, SAMPLE)
+
+
+@fuzz()
+@given(st.lists(literal_text, min_size=1, max_size=4), st.sampled_from(["ban-exact", "ban", "count-text"]))
+def test_quoted_literals_of_any_character_round_trip(items, name):
+    """Each item written as a JSON literal is read back as itself, and the rule writes a
+    spec that parses to the same rule."""
+    spec = f"{name}:" + ",".join(json.dumps(x, ensure_ascii=False) for x in items) + (",>=1" if name == "count-text" else "")
+    c = answered(parse_spec, spec)
+    if name == "ban-exact":
+        assert c is not None and c.strings == tuple(items), (spec, c)
+    if name == "count-text":
+        assert (c is None) == (len(items) != 1), spec
+        assert c is None or c.literal == items[0]
+    if c is not None:
+        again = parse_spec(c.spec())
+        assert again == c and again.spec() == c.spec(), (spec, c.spec())
+
+
+@fuzz()
+@given(st.sampled_from(["ban:", "count-text:", "char-at:1=", "lipogram:", "count-word:"]), broken)
+def test_malformed_literals_are_one_line_refusals(head, tail):
+    c = answered(parse_spec, head + tail)
+    if c is not None:
+        assert parse_spec(c.spec()) == c
 
 
 @fuzz(0.5)
@@ -425,7 +459,8 @@ def test_endpoints_over_http(served, text, spec, temperature, seed):
     ("(" * 40 + "lipogram:e" + ")" * 40, "nested more than 32 levels"),
     ("!" * 500 + "lipogram:e", "nested more than 32 levels"),
     (" & ".join(["lipogram:e"] * 65), "more than 64 rules"),
-    ('ban:say "hi"', "double quote inside an argument"),
+    ('ban:say "hi', "unclosed quote"),  # a quote is a literal's (ban:say "hi" bans 'say hi')
+    ('count-text:"\\x41",1', "invalid \\escape"),
     ("syllables: @\n@", "is not a whole number"),
     ("length:" + "9" * 5000, "expected N"),
     ("include:cat@" + "9" * 5000, "expected WORDS@N"),

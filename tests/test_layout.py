@@ -107,16 +107,27 @@ def test_lines_and_each_line():
 @pytest.mark.parametrize("spec", [
     "bullets:3", "numbered:2..4", "lines:>=2", "title", "wrap:<<,>>", "postscript:P.S.",
     "starts-with-text:Dear reader", "ends-with-text:Is there anything else?", "sections:SECTION,>=2",
-    'paragraphs:"2;sep=***"', "each-line:(starts-with-text:> & ends-with-text:.)",
+    "each-line:(starts-with-text:> & ends-with-text:.)",
+    # quoted literals (the spec language's JSON strings)
+    'wrap:"\\""', 'title:"[","]"', 'paragraphs:2;sep="***"', 'sections:"SECTION",3', 'starts-with-text:"Hi, you"',
+    'each-line:(starts-with-text:"> ")', 'ends-with-text:"Done.\\n"',
 ])
 def test_specs_round_trip(spec):
     c = parse_spec(spec)
     assert parse_spec(c.spec()).spec() == c.spec()
 
 
+def test_quoted_literals_reach_the_rules_unchanged():
+    assert parse_spec('each-line:(starts-with-text:"> ")').parts[0].text == "> "
+    assert parse_spec('sections:"PART, A",2').marker == "PART, A"
+    assert parse_spec('paragraphs:2;sep="* * *"').sep == "* * *"
+    w = parse_spec('wrap:"\\""')
+    assert (w.opening, w.closing) == ('"', '"')
+
+
 def test_paragraphs_without_a_separator_stay_blank_line_paragraphs():
     assert type(parse_spec("paragraphs:2")).__name__ == "ParagraphCount"
-    assert isinstance(parse_spec('paragraphs:"3;sep=***"'), SeparatedParagraphs)
+    assert isinstance(parse_spec('paragraphs:3;sep="***"'), SeparatedParagraphs)
 
 
 @pytest.mark.parametrize("spec, why", [
@@ -125,7 +136,7 @@ def test_paragraphs_without_a_separator_stay_blank_line_paragraphs():
     ("title:x", "expected 2 literals"),
     ("sections:3", "a marker and a count"),
     ("each-line:(words:3)", "cannot apply per line"),
-    ("paragraphs:\"2;sep=\"", "needs an argument"),
+    ('paragraphs:2;sep=""', "empty item"),
 ])
 def test_bad_arguments_are_one_line_errors(spec, why):
     with pytest.raises(SpecError, match=why) as e:
@@ -138,6 +149,7 @@ def test_bad_arguments_are_one_line_errors(spec, why):
     (parse_spec("starts-with-text:Hello & lipogram:e"), "breaks 'lipogram:e'"),
     (parse_spec("sections:SECTION,2 & lipogram:e"), "breaks 'lipogram:e'"),
     (Wrap("<<", ">>") & parse_spec("ban:<"), "breaks 'ban:<'"),
+    (parse_spec('wrap:"\\"" & ban:"\\""'), "breaks 'ban:"),
     (parse_spec("bullets:3 & sentences:3"), "cannot be combined with sentence"),
     (parse_spec("title & starts-with-text:Hi"), "the title is the first line"),
     (parse_spec("lines:3 & title"), "writes lines of its own"),

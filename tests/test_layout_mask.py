@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from constraints.base import ImpossibleConstraint
-from constraints.layout import EndsWithText, Wrap
 from constraints.spec import parse_spec
 from studio.decode.maskset import compile_masks
 from studio.decode.sampling import Settings
@@ -36,15 +35,15 @@ def walk(vocab, constraint, n, seed, context=""):
     return text
 
 
-QUOTED_END = Wrap('"', '"') & EndsWithText("Is there anything else?")  # wrap:"\"" needs escapes
+QUOTED_END = parse_spec('wrap:"\\"" & ends-with-text:"Is there anything else?"')
 SPECS = [
     parse_spec("bullets:3"),
     parse_spec("bullets:3 & lipogram:e"),
-    parse_spec('title & paragraphs:"2;sep=***"'),
+    parse_spec('title & paragraphs:2;sep="***"'),
     QUOTED_END,
     parse_spec("numbered:4 & syllables:1"),
     parse_spec("sections:SECTION,3 & postscript:P.S."),
-    parse_spec('paragraphs:"2;sep=******"'),
+    parse_spec('paragraphs:2;sep="******"'),
     parse_spec("lines:3 & each-line:(wrap:<<,>>)"),
     parse_spec("starts-with-text:Dear reader & ends-with-text:Yours"),
     parse_spec("bullets:>=2 & title & no-digits"),

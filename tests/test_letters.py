@@ -91,6 +91,8 @@ def test_scopes_must_be_outermost():
 
 
 def test_arguments_with_operators_are_quoted_and_round_trip():
-    c = parse_spec('ban:"a&b,c|d" & lipogram:e')
-    assert c.parts[0].strings == ("a&b", "c|d")
+    # Each quoted literal is one item: a comma inside the quotes is its text.
+    c = parse_spec('ban:"a&b","c|d",e & lipogram:e')
+    assert c.parts[0].strings == ("a&b", "c|d", "e")
     assert parse_spec(c.spec()) == c
+    assert parse_spec('ban:"a&b,c|d"').strings == ("a&b,c|d",)

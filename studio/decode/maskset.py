@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 
 from constraints.base import CharConstraint, Constraint, ImpossibleConstraint, WordConstraint
+from constraints.counts import OccurrenceCount
 from constraints.formspec import FormConstraint
 from constraints.letters import RequiredChars, conflicts
 from constraints.lexicon import Lexicon, lexicon_for
@@ -34,6 +35,7 @@ from constraints.structure_plan import plan_structure
 from studio.decode.vocab import VocabIndex
 from studio.masks.base import Masker
 from studio.masks.chars import build_chars, build_pangram, build_required
+from studio.masks.counts import CountMasker, build_counts
 from studio.masks.forms import build_form
 from studio.masks.include import IncludeMasker, build_include
 from studio.masks.layout import build_layout
@@ -57,6 +59,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (RequiredChars, build_required),
     (WordConstraint, build_words),
     (FormConstraint, build_form),
+    (OccurrenceCount, build_counts),
     (StructureRule, build_structure),
     (LayoutRule, build_layout),
 )
@@ -228,6 +231,9 @@ def check_feasible(constraint: Constraint, masks: MaskSet) -> None:
     others = masks.subset(m for m in masks if not isinstance(m, IncludeMasker))
     for m in masks.of_type(IncludeMasker):
         m.check_with(others)
+    # Counts that must be reached: is one occurrence writable under the other rules?
+    for m in masks.of_type(CountMasker):
+        m.check_with(masks.subset(x for x in masks if x is not m))
     static = masks.static_mask()
     if static is not None:
         # Writing needs letters of the Latin alphabet (the lexicon's and the forms' alphabet).

@@ -534,7 +534,7 @@ def wire(ui, studio: Studio, demo: gr.Blocks) -> None:
     for label, btn in ui.presets.items():
         recheck(btn.click(lambda letter, bank, arg, session, label=label: h.preset(label, letter, bank, arg, session),
                           [ui.taut_letter, ui.word_bank, ui.preset_arg, ui.session], RULES,
-                          api_name="studio_preset_" + label.split()[0].lower(), **quick))
+                          api_name="studio_preset_" + rules.preset_slug(label), **quick))
 
     # Settings: saved with the draft; the mode shows or hides the instruction box.
     for comp in S:

@@ -5,6 +5,8 @@ the components, then callbacks.wire connects them.
 
 from __future__ import annotations
 
+import os
+
 import re
 import sys
 from types import SimpleNamespace
@@ -84,13 +86,17 @@ class StudioBlocks(gr.Blocks):
         return super().launch(*args, **kwargs)
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
-        """Gradio's reading of the values sent, each first checked against its component
+        """Gradio's reading of the values sent, after the session's turn comes
+        (studio/ui/pacing.py), each first checked against its component
         (studio/ui/guard.py: any client can call any page event, hidden or not), and one it
         cannot read (a word where a slider wants a number: only a script can send that)
         refused in one line that names the field, instead of Gradio's opaque "the upstream
         app raised an exception"."""
-        cfg = getattr(getattr(self, "studio", None), "config", None)
+        studio = getattr(self, "studio", None)
+        cfg = getattr(studio, "config", None)
         try:
+            if studio is not None:
+                await studio.pacer.pace(state)  # first: a flood waits before it costs anything
             guard.check_inputs(block_fn.inputs, inputs, state, space=bool(cfg and cfg.space))
         except ValueError as e:
             raise gr.Error(str(e), print_exception=False) from None
@@ -149,6 +155,12 @@ def build_app(engine: Engine | None = None, *, space: bool | None = None,
         ui = _layout(cfg)
         add_endpoints(studio)  # first: the scripting names must not be taken by page events
         callbacks.wire(ui, studio, demo)
+    # Gradio's queue rebuilds a pandas summary of its last (up to 10,000) events after every
+    # event, for its monitoring page: under a flood of cheap events that alone took a core
+    # and slowed every writer's stream 3-7x (bench/abuse.py).  Its own settings bound it: a
+    # summary every 100 events, over the last 500 (read when the queue is made, just below).
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "100")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "500")
     demo.queue(default_concurrency_limit=cfg.concurrency, max_size=64 if cfg.space else None)
     demo.studio = studio  # for tests and embedding: the shared state behind the page
     return demo
@@ -235,11 +247,11 @@ def _side_column(ui, cfg: UiConfig) -> None:
 def _constraints_tab(ui) -> None:
     gr.Markdown("**Presets**")
     with gr.Row():
-        ui.presets = {label: gr.Button(label, size="sm", elem_id="preset-" + label.split()[0].lower())
+        ui.presets = {label: gr.Button(label, size="sm", elem_id="preset-" + rules.preset_slug(label).replace("_", "-"))
                       for label in rules.PRESETS}
     with gr.Row():
         ui.taut_letter = gr.Textbox("t", label="Tautogram letter", max_length=1, scale=1, elem_id="taut-letter")
-        ui.preset_arg = gr.Textbox("3", label="N, or the first word (sentence presets)", scale=1,
+        ui.preset_arg = gr.Textbox("3", label="N, a word, or a phrase (presets)", scale=1,
                                    elem_id="preset-arg")
         ui.word_bank = gr.Textbox(rules.DEFAULT_WORD_BANK, label="Word bank (comma-separated)", scale=3,
                                   elem_id="word-bank")

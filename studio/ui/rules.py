@@ -8,14 +8,16 @@ validated by parsing, so the set in a session is always one the CLI would accept
 from __future__ import annotations
 
 import html
+import json
 
 from constraints import forms, limits
-from constraints.base import And, Constraint, SpecError, entries, lookup
+from constraints.base import And, Constraint, SpecError, entries, lookup, quote_item
 
 from constraints.spec import parse_spec, to_spec
 
 # Presets: (button label, spec template or None, form).  {arg} is the writer's letter or words
-# (the Tautogram letter box for Tautogram, the word box for the others).
+# (the Tautogram letter box for Tautogram, the word box for the others), put into the spec by
+# the preset's entry in PRESET_FILL (as given when it has none).
 PRESETS: dict[str, tuple[str | None, str]] = {
     "Lipogram (no e)": ("lipogram:e", ""),
     "One syllable": ("syllables:1", ""),
@@ -27,10 +29,21 @@ PRESETS: dict[str, tuple[str | None, str]] = {
     "Exactly N sentences": ("sentences:{arg}", ""),
     "Every sentence starts with…": ("each-sentence:(starts-with-word:{arg})", ""),
     "N words per sentence": ("each-sentence:(words:{arg})", ""),
+    # The rules writers state in words (issue 17, IFEval's instructions).
+    "No commas": ('ban:","', ""),
+    "N paragraphs": ("paragraphs:{arg}", ""),
+    "A bulleted list of N": ("bullets:{arg}", ""),
+    "A title": ("title", ""),
+    "End with…": ("ends-with-text:{arg}", ""),
+    "Use the word … N times": ("count-word:{arg}", ""),
+    "Answer in JSON": ("json", ""),
 }
 # What a preset's box must hold, for the message when it is empty.
 PRESET_ARGS = {"Tautogram": "a letter", "Word bank": "some words", "Exactly N sentences": "a number (e.g. 3)",
-               "Every sentence starts with…": "a word (e.g. He)", "N words per sentence": "a number or a range (e.g. 8..12)"}
+               "Every sentence starts with…": "a word (e.g. He)", "N words per sentence": "a number or a range (e.g. 8..12)",
+               "N paragraphs": "a number (e.g. 3)", "A bulleted list of N": "a number (e.g. 4)",
+               "End with…": "the closing phrase (e.g. Is there anything else?)",
+               "Use the word … N times": "a word and a count (e.g. river 3, or river >=3)"}
 DEFAULT_WORD_BANK = "sea,salt,wind,stone,light,dark,old,cold+function"
 
 
@@ -84,8 +97,11 @@ def make_spec(name: str | None, arg: str | None) -> str:
 
 
 def _quote(arg: str) -> str:
-    # The spec language ends an argument at & | ) ; quote it when it holds them.
-    return f'"{arg}"' if any(c in arg for c in "&|)") and '"' not in arg else arg
+    # The spec language ends an argument at & | ); a quoted literal is one item of a list,
+    # so the items holding them are quoted one by one (a writer who typed quotes meant them).
+    if '"' in arg or not any(c in arg for c in "&|)"):
+        return arg
+    return ",".join(quote_item(x.strip()) if x.strip() else x for x in arg.split(","))
 
 
 def _lookup(name: str):
@@ -186,21 +202,63 @@ def from_preset(label: str, spec: str) -> bool:
     return bool(template) and spec.startswith(template.split("{arg}")[0])
 
 
-def preset(label: str, arg: str = "") -> tuple[str | None, str]:
-    """(spec to add or None, form to set or "") for a preset button."""
+def _phrase(arg: str) -> str:
+    # Any text, as a quoted literal (a JSON string): commas, quotes and brackets included.
+    return json.dumps(arg, ensure_ascii=False)
+
+
+def _word_and_count(arg: str) -> str:
+    """"river 3", "river, 3" or "river >=3" -> river,3 / river,>=3 (a count as in words:)."""
+    word, _, count = arg.replace(",", " ").strip().partition(" ")
+    count = count.strip().replace(" ", "")
+    if not word or not count:
+        raise RuleError(f"Use the word … N times: give {PRESET_ARGS['Use the word … N times']}")
+    return f"{word},{count}"
+
+
+# How a preset's box becomes its argument, where it is not put in as given.
+PRESET_FILL = {"End with…": _phrase, "Use the word … N times": _word_and_count}
+
+
+def preset_slug(label: str) -> str:
+    """The preset's name in the page (elem_id preset-SLUG) and its endpoint
+    (studio_preset_SLUG): its first word, or as many first words as tell it from the
+    other presets ("n_paragraphs", "n_words")."""
+    def words(lab):
+        return ["".join(ch for ch in w.lower() if ch.isalnum()) for w in lab.split()]
+
+    mine = [w for w in words(label) if w]
+    others = [[w for w in words(lab) if w] for lab in PRESETS if lab != label]
+    for n in range(1, len(mine) + 1):
+        if all(o[:n] != mine[:n] for o in others):
+            return "_".join(mine[:n])
+    return "_".join(mine)
+
+
+def preset_spec(label: str, arg: str = "") -> str | None:
+    """The spec a preset fills in from the writer's box, as written (not yet parsed), or
+    None for a preset that sets only a form."""
     if label not in PRESETS:
         raise RuleError(f"unknown preset '{label}'")
-    template, form = PRESETS[label]
+    template = PRESETS[label][0]
     if template is None:
-        return None, form
+        return None
     if "{arg}" in template:
         arg = (arg or "").strip()
         if not arg:
             raise RuleError(f"{label}: give {PRESET_ARGS[label]} first")
         if label == "Tautogram" and (len(arg) != 1 or not arg.isalpha()):
             raise RuleError("Tautogram: give one letter, e.g. t")
-    spec = template.format(arg=arg)
-    return parse_rule(spec).spec(), form
+        # replace, not format: a filled-in argument may hold braces ("End with {x}").
+        template = template.replace("{arg}", PRESET_FILL.get(label, str)(arg))
+    return template
+
+
+def preset(label: str, arg: str = "") -> tuple[str | None, str]:
+    """(spec to add or None, form to set or "") for a preset button: the filled-in spec,
+    validated and in its canonical form."""
+    spec = preset_spec(label, arg)
+    return (None if spec is None else parse_rule(spec).spec()), PRESETS[label][1]
 
 
 # ----------------------------------------------------------------- forms

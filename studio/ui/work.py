@@ -30,6 +30,7 @@ from studio.ui import rules, values
 from studio.ui.config import UiConfig
 from studio.ui.engines import EngineShelf
 from studio.ui.session import Running
+from studio.ui.pacing import Pacer
 from studio.ui.shares import GENERATION, NEXT_WORDS, Share, Shares
 from studio.request import Prepared, Request, prepare, token_budget
 
@@ -126,6 +127,7 @@ class Studio:
         self.running = Running()
         self.checks = CheckSlots(limits.CHECKS_AT_ONCE.value(config.space))
         self.shares = Shares(space=config.space)
+        self.pacer = Pacer(space=config.space)  # each session's page events, paced (studio/ui/pacing.py)
         self.models = EngineShelf(config.allowed_models, config.allow_local_models, config.space)
         # How ``stream`` runs a generation ``start`` prepared: (through the scheduler?, rows).
         # Weak: a generation prepared and never streamed leaves nothing behind.
