@@ -493,6 +493,6 @@ def _load_builtin() -> None:
     """Import the modules whose @register decorators fill the registry (once; the
     imports are cached).  Listed here, so every spec parses whatever was imported first."""
     from constraints import (  # noqa: F401
-        counts, formspec, grammar, language, letters, lexicon, phonetics, semantic, sequence, structure,
-        words,
+        counts, formspec, grammar, language, layout, letters, lexicon, phonetics, semantic, sequence,
+        structure, words,
     )

@@ -10,6 +10,7 @@
 - ``sentence-ends:["w1","w2",...]``: sentence i ends with the word wi;
 - ``paragraph-ends:["sentence 1",...]``: paragraph i ends with the given sentence (and there
   are exactly that many paragraphs);
+- ``paragraph-starts:I=WORD``: paragraph I starts with the word (IFEval's first-word check);
 - ``one-word``: the whole text is a single word.
 
 Units are those of ``constraints.units`` (COLLIE's: NLTK's trained English Punkt for
@@ -518,6 +519,44 @@ class ParagraphEnds(StructureRule):
         return out
 
 
+class ParagraphStarts(StructureRule):
+    """Paragraph i (split at blank lines) starts with the given word, judged as IFEval's
+    ParagraphFirstWordCheck judges it: the paragraph's first piece of text, quotes stripped
+    from its front, up to the first . , ? ! ' or ", in any case."""
+
+    scopes = ("text",)
+
+    def __init__(self, starts: dict[int, str]):
+        self.starts = dict(starts)
+
+    def spec(self) -> str:
+        return "paragraph-starts:" + _pos_spec(self.starts)
+
+    def describe(self) -> str:
+        return ", ".join(f"paragraph {i} starts with {w!r}" for i, w in sorted(self.starts.items()))
+
+    @staticmethod
+    def first_word(paragraph: str) -> str:
+        words = paragraph.split()
+        if not words:
+            return ""
+        word = words[0].strip().lstrip("'").lstrip('"')
+        return re.split(r"[.,?!'\"]", word, maxsplit=1)[0].lower()
+
+    def check(self, text: str) -> list[Violation]:
+        paras = paragraph_spans(text)
+        out = []
+        for i, w in sorted(self.starts.items()):
+            if i > len(paras) or not text[paras[i - 1][0]:paras[i - 1][1]].strip():
+                out.append(_end(text, self.spec(), f"has no paragraph {i} (it must start with {w!r})"))
+                continue
+            a, b = paras[i - 1]
+            got = self.first_word(text[a:b])
+            if got != w.lower():
+                out.append(Violation(a, b, self.spec(), f"paragraph {i} starts with {got!r}, needs {w!r}"))
+        return out
+
+
 def _short(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
@@ -536,13 +575,20 @@ def _count_rule(kind: type, text: str) -> None:
     @register(kind.name, description=f"How many {kind.what} {text}: N, N..M, >=N, <=N, >N or <N.".replace(" :", ":"),
               example=f"{kind.name}:{_COUNT_EXAMPLES[kind.name]}", level="text")
     def factory(arg, _k=kind):
+        if _k is ParagraphCount and arg and ";" in arg:
+            # paragraphs:COUNT;sep="***": paragraphs split by a separator, a layout rule.
+            from constraints.layout import separated_paragraphs
+
+            rule = separated_paragraphs(arg)
+            if rule is not None:
+                return rule
         return _k(parse_count(_k.name, arg))
 
 
 _count_rule(CharCount, "(spaces included)")
 _count_rule(WordCount, "(as the word splitter counts them)")
 _count_rule(SentenceCount, "")
-_count_rule(ParagraphCount, "(separated by a blank line)")
+_count_rule(ParagraphCount, "(separated by a blank line, or by a line of ;sep=\"***\")")
 
 
 @register("word-at", description="The word at a position: POS=WORD, 1-based, negative from the end.",
@@ -567,6 +613,21 @@ def _starts_with_word(arg):
           example="ends-with-word:night", level="text")
 def _ends_with_word(arg):
     return EndsWithWord(single_word("ends-with-word", require_arg("ends-with-word", arg)))
+
+
+def _paragraph_word(v: str) -> str:
+    if not WORD_RE.fullmatch(v) or any(ch in v for ch in "'’"):
+        raise SpecError(f"'paragraph-starts': {v!r} is not one word of letters")
+    return v
+
+
+@register("paragraph-starts", description="Paragraph I (split at blank lines) starts with this word: I=WORD.",
+          example="paragraph-starts:2=Then", level="text")
+def _paragraph_starts(arg):
+    starts = _positions("paragraph-starts", arg, _paragraph_word)
+    if any(i < 1 for i in starts):
+        raise SpecError("'paragraph-starts': paragraphs count from 1")
+    return ParagraphStarts(starts)
 
 
 @register("one-word", description="The whole text is a single word, nothing else.",
@@ -603,5 +664,5 @@ def _paragraph_ends(arg):
 
 __all__ = ["Count", "parse_count", "CharCount", "WordCount", "SentenceCount", "ParagraphCount", "WordAt",
            "CharAt", "StartsWithWord", "EndsWithWord", "OneWord", "EachSentence", "EachParagraph",
-           "SentenceEnds", "ParagraphEnds", "StructureRule", "closing_text", "sentence_units", "paragraph_units",
+           "SentenceEnds", "ParagraphEnds", "ParagraphStarts", "StructureRule", "closing_text", "sentence_units", "paragraph_units",
            "single_word", "ANY"]

@@ -25,6 +25,7 @@ from constraints.structure import (
     EndsWithWord,
     OneWord,
     ParagraphEnds,
+    ParagraphStarts,
     SentenceEnds,
     StartsWithWord,
     StructureRule,
@@ -69,6 +70,7 @@ class StructurePlan:
     paragraph: UnitPlan = field(default_factory=UnitPlan)
     sentence_ends: tuple[str, ...] = ()
     paragraph_ends: tuple[str, ...] = ()  # as given
+    paragraph_starts: dict[int, str] = field(default_factory=dict)  # paragraph (1-based) -> its first word
     one_word: bool = False
     specs: tuple[str, ...] = ()
 
@@ -81,7 +83,7 @@ class StructurePlan:
     def sentence_rules(self) -> bool:
         """Whether any rule counts or addresses sentences or paragraphs."""
         s, p, t = self.sentence, self.paragraph, self.text
-        return bool(s.rules or p.rules or self.sentence_ends or self.paragraph_ends
+        return bool(s.rules or p.rules or self.sentence_ends or self.paragraph_ends or self.paragraph_starts
                     or t.sentences != ANY or t.paragraphs != ANY)
 
 
@@ -181,6 +183,12 @@ def plan_structure(constraint: Constraint | None) -> StructurePlan | None:
             if plan.sentence_ends and plan.sentence_ends != r.words:
                 raise ImpossibleConstraint(f"two different 'sentence-ends' lists: {plan.sentence_ends} and {r.words}")
             plan.sentence_ends = r.words
+        elif isinstance(r, ParagraphStarts):
+            for i, w in r.starts.items():
+                old = plan.paragraph_starts.get(i)
+                if old is not None and not _same(old, w):
+                    raise ImpossibleConstraint(f"paragraph {i} cannot start with both {old!r} and {w!r}")
+                plan.paragraph_starts[i] = w
         elif isinstance(r, ParagraphEnds):
             if plan.paragraph_ends and plan.paragraph_ends != r.sentences:
                 raise ImpossibleConstraint("two different 'paragraph-ends' lists")
@@ -230,6 +238,17 @@ def _validate(plan: StructurePlan, constraint: Constraint) -> None:
             if nw not in s.words:
                 raise ImpossibleConstraint(f"'paragraph-ends': {_short(given)!r} has {nw} words but "
                                            f"{s.named('words')} needs {s.words.describe('words')}")
+    if plan.paragraph_starts:
+        far = max(plan.paragraph_starts)
+        if t.paragraphs.hi is not None and far > t.paragraphs.hi:
+            raise ImpossibleConstraint(f"'paragraph-starts' gives paragraph {far} a first word but "
+                                       f"{t.named('paragraphs')} allows at most {t.paragraphs.hi}")
+        first = p.at.get(1)
+        for i, w in plan.paragraph_starts.items():
+            if first is not None and not _same(first, w):
+                raise ImpossibleConstraint(f"paragraph {i} must start with {w!r} ('paragraph-starts') and with "
+                                           f"{first!r} ({p.named('at')})")
+        t.paragraphs = Count(max(t.paragraphs.lo, far), t.paragraphs.hi)
     if t.paragraphs.lo < 1:
         t.paragraphs = Count(1, t.paragraphs.hi)
     if p.sentences.lo < 1:
@@ -276,7 +295,8 @@ def _validate(plan: StructurePlan, constraint: Constraint) -> None:
         raise ImpossibleConstraint(f"{t.named('char_at')}: characters at positions are decoded for "
                                    "a single word (with one-word); in longer texts they can only be checked")
     # Given words and sentences against the other rules.
-    for what, items in (("word", list(t.at.values()) + list(s.at.values()) + list(p.at.values()) + list(ends)),
+    given = list(t.at.values()) + list(s.at.values()) + list(p.at.values()) + list(ends)
+    for what, items in (("word", given + list(plan.paragraph_starts.values())),
                         ("sentence", list(closings))):
         for item in items:
             bad = _banned_by(constraint, item)

@@ -28,6 +28,8 @@ from constraints.grammar import GrammarRule
 from constraints.letters import RequiredChars, conflicts
 from constraints.lexicon import Lexicon, lexicon_for
 from constraints.sequence import Include, Pangram, Rhopalism
+from constraints.layout import LayoutRule
+from constraints.layout_plan import plan_layout
 from constraints.structure import StructureRule
 from constraints.structure_plan import plan_structure
 
@@ -38,6 +40,7 @@ from studio.masks.counts import CountMasker, build_counts
 from studio.masks.forms import build_form
 from studio.masks.grammar import build_grammar
 from studio.masks.include import IncludeMasker, build_include
+from studio.masks.layout import build_layout
 from studio.masks.rhopalism import build_rhopalism
 from studio.masks.structure import build_structure
 from studio.masks.words import build_words
@@ -60,6 +63,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (FormConstraint, build_form),
     (OccurrenceCount, build_counts),
     (StructureRule, build_structure),
+    (LayoutRule, build_layout),
     (GrammarRule, build_grammar),
 )
 
@@ -217,6 +221,7 @@ def compile_masks(constraint: Constraint | None, vocab: VocabIndex) -> MaskSet:
 def check_feasible(constraint: Constraint, masks: MaskSet) -> None:
     """Refuse, before decoding, constraint sets no text can satisfy."""
     plan_structure(constraint)  # counts and given words against every rule, with the reason
+    plan_layout(constraint)  # literals against every rule, layouts against structure counts
     chars = [c for c in constraint.leaves() if isinstance(c, CharConstraint)]
     for req in (c for c in constraint.leaves() if isinstance(c, RequiredChars)):
         for ch in chars:

@@ -168,6 +168,7 @@ class StructureMasker(Masker):
         want = [plan.text.at.get(s.wt + 1), plan.sentence.at.get(ws + 1)]
         if sentence_start and s.pst == 0:
             want.append(plan.paragraph.at.get(1))
+            want.append(plan.paragraph_starts.get(s.g + 1))
         cap = self.counts.sw.hi if sentence_start else self.cap
         if cap is not None and ws + 1 == cap:
             want.append(self._last_word(s))
@@ -450,7 +451,9 @@ class StructureMasker(Masker):
                 out = out | T.masks[SP]
         may_break = (s.para_last_ok and s.pst >= c.ps.lo and s.pwc >= c.pw.lo
                      and (c.G.hi is None or s.g + 1 < c.G.hi) and (not c.closings or s.closing_done))
-        if may_break and (self.plan.paragraph.rules or self.plan.paragraph_ends or "paragraphs" in self.plan.text.rules):
+        plan = self.plan
+        if may_break and (plan.paragraph.rules or plan.paragraph_ends or plan.paragraph_starts
+                          or "paragraphs" in plan.text.rules):
             nxt = self._new_paragraph(s)
             if self._sentence_mask(nxt, budget - 1, space=False, pre=2).any():
                 out = out | T.masks[NL2]

@@ -239,6 +239,11 @@ class Counts:
         if 1 in p_at:
             new_paras = r + (1 if s.pst == 0 and not open_ else 0)
             extra += new_paras * self.extra(p_at[1])
+        for i, w in plan.paragraph_starts.items():  # given first words of paragraphs still ahead
+            if i - 1 > s.g or (i - 1 == s.g and s.pst == 0 and not open_):
+                # Written at a paragraph's start, capitalised and with no space before it.
+                extra += max(self.extra(w), self.toks.spell_cost(w[:1].upper() + w[1:]) - 1)
+                chars += len(w) - 1
         if new_closings:
             first = s.g if not s.closing_done else s.g + 1
             for j in range(first, first + new_closings):

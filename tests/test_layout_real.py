@@ -1,0 +1,23 @@
+"""Layout rules with the real embedded model: a bullet list of four items, judged by
+check() (IFEval's count) and read item by item: each bullet holds words of its own."""
+
+import re
+
+import pytest
+
+from constraints.spec import parse_spec
+from studio.decode.sampling import Settings
+
+pytestmark = pytest.mark.real
+
+
+def test_a_bullet_list_of_four(real_engine):
+    c = parse_spec("bullets:4")
+    g = real_engine.stream("Give four tips for staying healthy, as a markdown bullet list.", c,
+                           Settings(max_new_tokens=160, seed=1), mode="instruct")
+    text = "".join(g)
+    assert text == g.result.text and c.check(text) == [], text
+    items = re.findall(r"^\* (.*)$", text, flags=re.MULTILINE)
+    assert len(items) == 4, text
+    # Written by the model, not emptied to meet the count: real words in every item.
+    assert all(len(re.findall(r"[A-Za-z]{2,}", it)) >= 2 for it in items), text
