@@ -25,6 +25,15 @@ def real_engine():
     return studio.load()
 
 
+def streamed_and_checked(engine, prompt: str, constraint, settings):
+    """An instruct-mode answer under ``constraint``: the streamed text, which must be the
+    returned text and pass the rule's own check, and the stream (for its result)."""
+    g = engine.stream(prompt, constraint, settings, mode="instruct")
+    text = "".join(g)
+    assert text == g.result.text and constraint.check(text) == [], text
+    return text, g
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from transformers import AutoTokenizer

@@ -8,16 +8,15 @@ import pytest
 from constraints.spec import parse_spec
 from constraints.units import iter_words
 from studio.decode.sampling import Settings
+from tests.conftest import streamed_and_checked
 
 pytestmark = pytest.mark.real
 
 
 def test_json_answer_parses_and_has_a_non_empty_value(real_engine):
     c = parse_spec("json")
-    g = real_engine.stream("Describe a cat as a JSON object with its name, colour and age.", c,
-                           Settings(max_new_tokens=60, seed=0), mode="instruct")
-    text = "".join(g)
-    assert text == g.result.text and c.check(text) == [], text
+    text, g = streamed_and_checked(real_engine, "Describe a cat as a JSON object with its name, colour and age.", c,
+                                   Settings(max_new_tokens=60, seed=0))
     value = json.loads(text)
     assert isinstance(value, dict) and any(v not in ("", None, [], {}) for v in value.values()), text
     assert g.result.stop_reason == "eos"

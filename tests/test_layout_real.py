@@ -7,16 +7,15 @@ import pytest
 
 from constraints.spec import parse_spec
 from studio.decode.sampling import Settings
+from tests.conftest import streamed_and_checked
 
 pytestmark = pytest.mark.real
 
 
 def test_a_bullet_list_of_four(real_engine):
     c = parse_spec("bullets:4")
-    g = real_engine.stream("Give four tips for staying healthy, as a markdown bullet list.", c,
-                           Settings(max_new_tokens=160, seed=1), mode="instruct")
-    text = "".join(g)
-    assert text == g.result.text and c.check(text) == [], text
+    text, _ = streamed_and_checked(real_engine, "Give four tips for staying healthy, as a markdown bullet list.", c,
+                                   Settings(max_new_tokens=160, seed=1))
     items = re.findall(r"^\* (.*)$", text, flags=re.MULTILINE)
     assert len(items) == 4, text
     # Written by the model, not emptied to meet the count: real words in every item.

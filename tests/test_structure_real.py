@@ -7,16 +7,15 @@ import pytest
 from constraints.spec import parse_spec
 from constraints.units import counted_words, sentences
 from studio.decode.sampling import Settings
+from tests.conftest import streamed_and_checked
 
 pytestmark = pytest.mark.real
 
 
 def test_sentence_of_twelve_words_with_given_words_at_4_and_8(real_engine):
     c = parse_spec("sentences:1 & words:12 & word-at:4=river,8=stone")
-    g = real_engine.stream("Please generate a sentence with exactly 12 words, with the 4th and 8th words "
-                           "being 'river' and 'stone'.", c, Settings(max_new_tokens=40, seed=1), mode="instruct")
-    text = "".join(g)
-    assert text == g.result.text and c.check(text) == [], text
+    text, _ = streamed_and_checked(real_engine, "Please generate a sentence with exactly 12 words, with the 4th and "
+                                   "8th words being 'river' and 'stone'.", c, Settings(max_new_tokens=40, seed=1))
     words = counted_words(text)
     assert len(words) == 12 and words[3].lower() == "river" and words[7].lower() == "stone", text
     assert len(sentences(text)) == 1

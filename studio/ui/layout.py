@@ -6,7 +6,6 @@ the components, then callbacks.wire connects them.
 from __future__ import annotations
 
 import os
-
 import re
 import sys
 from types import SimpleNamespace
