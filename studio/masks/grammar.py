@@ -120,7 +120,7 @@ class GrammarMasker(Masker):
         self._fresh = llguidance.LLMatcher(tok, grammar, log_level=0)
         ranked = _byte_tokens(vocab)
         self.ranked_ids = np.array([ranked[b] for b in _RANK if b in ranked])  # single bytes, closers first
-        self.lengths = np.array([len(r) for r in vocab.raw])
+        self.lengths = vocab.derived("token-byte-lengths", lambda v: np.array([len(r) for r in v.raw]))
         self.eos = vocab.ids_mask(vocab.eos_ids)
         self.no_eos = torch.zeros_like(self.eos)
         self.space_first = vocab.mask("starts-with-space", lambda _i, t: t.startswith(" "), allow_eos=False)
