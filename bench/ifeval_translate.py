@@ -69,6 +69,13 @@ def _need(kw: dict, key: str, iid: str, kind=str):
     return value
 
 
+def _need_words(kw: dict, key: str, iid: str) -> list[str]:
+    words = kw.get(key)
+    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+        raise TranslationError(f"{iid}: kwarg {key!r} must be a list of words, got {words!r}")
+    return words
+
+
 def _relation(kw: dict, key: str, iid: str) -> str:
     rel = kw.get(key)
     if rel not in RELATIONS:
@@ -154,16 +161,11 @@ def _nth_paragraph_first_word(kw, ctx, iid):
 
 
 def _forbidden_words(kw, ctx, iid):
-    words = kw.get("forbidden_words")
-    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
-        raise TranslationError(f"{iid}: kwarg 'forbidden_words' must be a list of words, got {words!r}")
-    return "ban:" + ",".join(literal(w) for w in words)
+    return "ban:" + ",".join(literal(w) for w in _need_words(kw, "forbidden_words", iid))
 
 
 def _existence(kw, ctx, iid):
-    words = kw.get("keywords")
-    if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
-        raise TranslationError(f"{iid}: kwarg 'keywords' must be a list of words, got {words!r}")
+    words = _need_words(kw, "keywords", iid)
     return " & ".join(f"count-text:{literal(_cased(w, ctx.case))},>=1" for w in words)
 
 

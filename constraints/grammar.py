@@ -75,7 +75,15 @@ def _schema_violations(rule: str, schema: dict, value: object, text: str) -> lis
             for e in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))]
 
 
-class Json(GrammarRule):
+class JsonRule(GrammarRule):
+    """The whole answer is one JSON value valid against ``schema``."""
+
+    def check(self, text: str) -> list[Violation]:
+        value, bad = _json_violation(self.spec(), text)
+        return bad or _schema_violations(self.spec(), self.schema, value, text)
+
+
+class Json(JsonRule):
     """The whole answer is one JSON value of the given kind (see the module notes)."""
 
     def __init__(self, kind: str = "object"):
@@ -90,12 +98,8 @@ class Json(GrammarRule):
     def describe(self) -> str:
         return {"object": "a JSON object", "array": "a JSON array", "any": "one JSON value"}[self.kind]
 
-    def check(self, text: str) -> list[Violation]:
-        value, bad = _json_violation(self.spec(), text)
-        return bad or _schema_violations(self.spec(), self.schema, value, text)
 
-
-class JsonSchema(GrammarRule):
+class JsonSchema(JsonRule):
     """The whole answer is JSON valid against a JSON Schema read from a file (once, when
     the spec is parsed: a later edit of the file does not change the rule)."""
 
@@ -135,10 +139,6 @@ class JsonSchema(GrammarRule):
 
     def describe(self) -> str:
         return f"JSON valid against {self.path}"
-
-    def check(self, text: str) -> list[Violation]:
-        value, bad = _json_violation(self.spec(), text)
-        return bad or _schema_violations(self.spec(), self.schema, value, text)
 
 
 class Regex(GrammarRule):

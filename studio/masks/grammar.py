@@ -120,7 +120,7 @@ class GrammarMasker(Masker):
         self._fresh = llguidance.LLMatcher(tok, grammar, log_level=0)
         ranked = _byte_tokens(vocab)
         self.ranked_ids = np.array([ranked[b] for b in _RANK if b in ranked])  # single bytes, closers first
-        self.lengths = np.array([len(r) for r in vocab.raw])
+        self.lengths = vocab.derived("token-byte-lengths", lambda v: np.array([len(r) for r in v.raw]))
         self.eos = vocab.ids_mask(vocab.eos_ids)
         self.no_eos = torch.zeros_like(self.eos)
         self.space_first = vocab.mask("starts-with-space", lambda _i, t: t.startswith(" "), allow_eos=False)
@@ -190,10 +190,13 @@ class GrammarMasker(Masker):
 
     # ------------------------------------------------------------------ masks
 
+    def _ok(self, bias: bytes) -> np.ndarray:
+        """The tokens a matcher's logit bias allows, as booleans over the vocabulary."""
+        return np.frombuffer(bias, dtype=np.uint8)[: self.vocab.size] > 0
+
     def _grammar_mask(self, matcher) -> torch.Tensor:
         # From numpy straight to a tensor: filling a torch tensor slice costs 300 times more.
-        bias = np.frombuffer(matcher.compute_logit_bias(), dtype=np.uint8)[: self.vocab.size]
-        return torch.from_numpy(bias > 0).to(self.vocab.device)
+        return torch.from_numpy(self._ok(matcher.compute_logit_bias())).to(self.vocab.device)
 
     def closing(self) -> tuple[int, ...] | None:
         """A shortest-first closing from the current state (None: none found)."""
@@ -211,13 +214,13 @@ class GrammarMasker(Masker):
         # there.  The best-ranked token is taken up to REPEATS times, then the next one.
         recent: list[int] = []
         tried: dict[tuple[int, ...], dict[int, int]] = {}
+        bias = m.compute_logit_bias()  # the masks of the state reached (one computation a step)
         while len(out) <= MAX_CLOSING:
             if m.is_accepting():
                 return tuple(out)
             if m.is_error():
                 return None
-            bias = m.compute_logit_bias()
-            ok = (np.frombuffer(bias, dtype=np.uint8)[: self.vocab.size] > 0) & self.peers_ok
+            ok = self._ok(bias) & self.peers_ok
             ranked = self.ranked_ids[ok[self.ranked_ids]]
             if not len(ranked):
                 # No single byte goes on (the engine spells forced text its own way, "se"
@@ -234,7 +237,8 @@ class GrammarMasker(Masker):
             seen[pick] = seen.get(pick, 0) + 1
             m.consume_token(pick)
             out.append(pick)
-            if hash(m.compute_logit_bias()) == recent[-1]:
+            bias = m.compute_logit_bias()
+            if hash(bias) == recent[-1]:
                 seen[pick] = REPEATS  # it led straight back to the same masks: another next time
         return None
 
