@@ -247,16 +247,23 @@ class LayoutMasker(Masker):
 
         def build(vocab):
             out = []
+            if not literal:
+                return out
+            first = literal[0]  # every variant's first character
             for tid, (t, special) in enumerate(zip(vocab.texts, vocab.special)):
-                if special or not t or "\ufffd" in t:
+                if special or "\ufffd" in t:
                     continue
-                for cut in range(len(t)):
+                # p begins with the literal's first character: only cuts there can match (the
+                # first that does is the longest p); most tokens have none, skipped in C.
+                cut = t.find(first)
+                while cut != -1:
                     v = next((v for v in variants if v.startswith(t[cut:])), None)
                     if v is not None:
                         x = t[:cut]
                         if not (line and "\n" in x):
                             out.append((tid, x, t[cut:], v))
                         break
+                    cut = t.find(first, cut + 1)
             return out
 
         return self.vocab.derived(("layout-close", literal, line, loose), build)
