@@ -63,16 +63,26 @@ class LayoutMasker(Masker):
 
     # ------------------------------------------------------------ the layout for n items
 
-    def _lay_out(self, n: int) -> None:
+    def _costs(self, n: int) -> tuple[list, list[int], list[int]]:
+        """The layout for ``n`` items: its segments, each literal's spelling cost, and
+        after[i], the tokens kept once literal i is written (a short word per slot, the literals)."""
         segs = self.plan.segments(n)
-        self.segs, self.n = segs, n
         lits = segs[0::2]
-        self.cost = [self.toks.spell_cost(s) if s else 0 for s in lits]
+        cost = [self.toks.spell_cost(s) if s else 0 for s in lits]
         k = len(lits) - 1
-        # after[i]: tokens kept once literal i is written (a short word per slot, the literals).
-        self.after = [0] * (k + 1)
+        after = [0] * (k + 1)
         for i in range(k - 1, -1, -1):
-            self.after[i] = SLOT_TOKENS + self.cost[i + 1] + self.after[i + 1]
+            after[i] = SLOT_TOKENS + cost[i + 1] + after[i + 1]
+        return segs, cost, after
+
+    def _lay_out(self, n: int) -> None:
+        self.segs, self.cost, self.after = self._costs(n)
+        self.n = n
+
+    def _least(self, n: int) -> int:
+        """The fewest tokens the layout for ``n`` items needs."""
+        _segs, cost, after = self._costs(n)
+        return cost[0] + after[0]
 
     def items_for(self, steps: int) -> int:
         """How many list items to write in ``steps`` tokens: the count's least (at least
@@ -81,23 +91,13 @@ class LayoutMasker(Masker):
         lo = max(c.lo, 1)
         hi = min(c.hi if c.hi is not None else MOST_ITEMS, max(MOST_ITEMS, lo))
         n = max(lo, min(hi, steps // TOKENS_PER_ITEM))
-        while n > lo:
-            self._lay_out(n)
-            if self.cost[0] + self.after[0] <= steps:
-                break
+        while n > lo and self._least(n) > steps:
             n -= 1
         return n
 
     def least_tokens(self) -> int:
         """The fewest tokens the layout needs (its least items, a short word per slot)."""
-        segs, n = self.segs, self.n
-        self._lay_out(max(self.plan.items.lo, 1))
-        least = self.cost[0] + self.after[0]
-        if segs is None:
-            self.segs = self.n = None
-        else:
-            self._lay_out(n)
-        return least
+        return self._least(max(self.plan.items.lo, 1))
 
     def check_budget(self, max_new_tokens: int) -> None:
         least = self.least_tokens()
