@@ -150,9 +150,9 @@ class LayoutMasker(Masker):
         return sum(m.tokens_needed() for m in self.peers if hasattr(m, "tokens_needed"))
 
     def allowed(self, steps_left: int) -> torch.Tensor:
-        if self.segs is None:
-            self._start(steps_left - self._peer_need())
         room = steps_left - self._peer_need()  # tokens this one included
+        if self.segs is None:
+            self._start(room)
         j = self.st[0]
         if j % 2 == 0:
             rest = self._rest()
