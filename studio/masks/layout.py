@@ -51,7 +51,7 @@ class LayoutMasker(Masker):
         self.toks = structure_tokens(vocab)
         self.eos = vocab.ids_mask(vocab.eos_ids)
         self.free = vocab.text_mask() & ~self.eos
-        self.one_line = vocab.mask("layout-one-line", lambda _i, t: "\n" not in t, allow_eos=False)
+        self.line_free = self.free & vocab.mask("layout-one-line", lambda _i, t: "\n" not in t, allow_eos=False)
         self.peers: list[Masker] = []
         self.word_rules = False
         self._bans: dict[tuple, CharMasker] = {}
@@ -209,7 +209,7 @@ class LayoutMasker(Masker):
         return self.vocab.mask("layout-texty", lambda _i, t: bool(t.strip()), allow_eos=False)
 
     def _content(self, slot: Slot, slot_tail: str) -> torch.Tensor:
-        m = self.free & self.one_line if slot.line else self.free
+        m = self.line_free if slot.line else self.free
         if slot.banned:
             ban = self._bans.get(slot.banned)
             if ban is None:
@@ -219,7 +219,7 @@ class LayoutMasker(Masker):
             m = m & ban.allowed(INF)
         if self.tail.endswith(" ") and not slot_tail:
             # After "* " or "P.S. ": the slot's first word without a second space.
-            m = m & ~self.vocab.mask("layout-space-first", lambda _i, t: t.startswith(" "), allow_eos=False)
+            m = m & ~self.vocab.mask("starts-with-space", lambda _i, t: t.startswith(" "), allow_eos=False)
         if slot.guard:
             m = m & ~self._guarded(slot.guard, "inside")
             if _line_start(self.tail):
