@@ -71,7 +71,6 @@ class LayoutPlan:
     before: list = field(default_factory=list)  # literals (str) and slots (Slot)
     body: ListPlan | Slot | None = None
     after: list = field(default_factory=list)
-    specs: tuple[str, ...] = ()
 
     @property
     def items(self) -> Count:
@@ -179,7 +178,7 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
     banned = tuple(x for x in ((one[Sections].marker if one[Sections] else None),
                                (one[SeparatedParagraphs].sep if one[SeparatedParagraphs] else None)) if x)
     block = Slot(line=False, guard=guard, banned=banned)
-    plan = LayoutPlan(specs=tuple(r.spec() for r in rules))
+    plan = LayoutPlan()
     if wrap:
         plan.before.append(wrap.opening)
     if start:

@@ -51,7 +51,7 @@ class LayoutMasker(Masker):
         self.toks = structure_tokens(vocab)
         self.eos = vocab.ids_mask(vocab.eos_ids)
         self.free = vocab.text_mask() & ~self.eos
-        self.one_line = vocab.mask("layout-one-line", lambda _i, t: "\n" not in t, allow_eos=False)
+        self.line_free = self.free & vocab.mask("layout-one-line", lambda _i, t: "\n" not in t, allow_eos=False)
         self.peers: list[Masker] = []
         self.word_rules = False
         self._bans: dict[tuple, CharMasker] = {}
@@ -63,16 +63,26 @@ class LayoutMasker(Masker):
 
     # ------------------------------------------------------------ the layout for n items
 
-    def _lay_out(self, n: int) -> None:
+    def _costs(self, n: int) -> tuple[list, list[int], list[int]]:
+        """The layout for ``n`` items: its segments, each literal's spelling cost, and
+        after[i], the tokens kept once literal i is written (a short word per slot, the literals)."""
         segs = self.plan.segments(n)
-        self.segs, self.n = segs, n
         lits = segs[0::2]
-        self.cost = [self.toks.spell_cost(s) if s else 0 for s in lits]
+        cost = [self.toks.spell_cost(s) if s else 0 for s in lits]
         k = len(lits) - 1
-        # after[i]: tokens kept once literal i is written (a short word per slot, the literals).
-        self.after = [0] * (k + 1)
+        after = [0] * (k + 1)
         for i in range(k - 1, -1, -1):
-            self.after[i] = SLOT_TOKENS + self.cost[i + 1] + self.after[i + 1]
+            after[i] = SLOT_TOKENS + cost[i + 1] + after[i + 1]
+        return segs, cost, after
+
+    def _lay_out(self, n: int) -> None:
+        self.segs, self.cost, self.after = self._costs(n)
+        self.n = n
+
+    def _least(self, n: int) -> int:
+        """The fewest tokens the layout for ``n`` items needs."""
+        _segs, cost, after = self._costs(n)
+        return cost[0] + after[0]
 
     def items_for(self, steps: int) -> int:
         """How many list items to write in ``steps`` tokens: the count's least (at least
@@ -81,23 +91,13 @@ class LayoutMasker(Masker):
         lo = max(c.lo, 1)
         hi = min(c.hi if c.hi is not None else MOST_ITEMS, max(MOST_ITEMS, lo))
         n = max(lo, min(hi, steps // TOKENS_PER_ITEM))
-        while n > lo:
-            self._lay_out(n)
-            if self.cost[0] + self.after[0] <= steps:
-                break
+        while n > lo and self._least(n) > steps:
             n -= 1
         return n
 
     def least_tokens(self) -> int:
         """The fewest tokens the layout needs (its least items, a short word per slot)."""
-        segs, n = self.segs, self.n
-        self._lay_out(max(self.plan.items.lo, 1))
-        least = self.cost[0] + self.after[0]
-        if segs is None:
-            self.segs = self.n = None
-        else:
-            self._lay_out(n)
-        return least
+        return self._least(max(self.plan.items.lo, 1))
 
     def check_budget(self, max_new_tokens: int) -> None:
         least = self.least_tokens()
@@ -150,9 +150,9 @@ class LayoutMasker(Masker):
         return sum(m.tokens_needed() for m in self.peers if hasattr(m, "tokens_needed"))
 
     def allowed(self, steps_left: int) -> torch.Tensor:
-        if self.segs is None:
-            self._start(steps_left - self._peer_need())
         room = steps_left - self._peer_need()  # tokens this one included
+        if self.segs is None:
+            self._start(room)
         j = self.st[0]
         if j % 2 == 0:
             rest = self._rest()
@@ -209,7 +209,7 @@ class LayoutMasker(Masker):
         return self.vocab.mask("layout-texty", lambda _i, t: bool(t.strip()), allow_eos=False)
 
     def _content(self, slot: Slot, slot_tail: str) -> torch.Tensor:
-        m = self.free & self.one_line if slot.line else self.free
+        m = self.line_free if slot.line else self.free
         if slot.banned:
             ban = self._bans.get(slot.banned)
             if ban is None:
@@ -219,7 +219,7 @@ class LayoutMasker(Masker):
             m = m & ban.allowed(INF)
         if self.tail.endswith(" ") and not slot_tail:
             # After "* " or "P.S. ": the slot's first word without a second space.
-            m = m & ~self.vocab.mask("layout-space-first", lambda _i, t: t.startswith(" "), allow_eos=False)
+            m = m & ~self.vocab.mask("starts-with-space", lambda _i, t: t.startswith(" "), allow_eos=False)
         if slot.guard:
             m = m & ~self._guarded(slot.guard, "inside")
             if _line_start(self.tail):
@@ -247,16 +247,23 @@ class LayoutMasker(Masker):
 
         def build(vocab):
             out = []
+            if not literal:
+                return out
+            first = literal[0]  # every variant's first character
             for tid, (t, special) in enumerate(zip(vocab.texts, vocab.special)):
-                if special or not t or "\ufffd" in t:
+                if special or "\ufffd" in t:
                     continue
-                for cut in range(len(t)):
+                # p begins with the literal's first character: only cuts there can match (the
+                # first that does is the longest p); most tokens have none, skipped in C.
+                cut = t.find(first)
+                while cut != -1:
                     v = next((v for v in variants if v.startswith(t[cut:])), None)
                     if v is not None:
                         x = t[:cut]
                         if not (line and "\n" in x):
                             out.append((tid, x, t[cut:], v))
                         break
+                    cut = t.find(first, cut + 1)
             return out
 
         return self.vocab.derived(("layout-close", literal, line, loose), build)
