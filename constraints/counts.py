@@ -21,15 +21,11 @@ from __future__ import annotations
 import re
 
 from constraints.base import SpecError, TextConstraint, quote_item, register, split_list
+from constraints.lexicon import normalize
 from constraints.structure import Count, CountedSpans, parse_count
 from constraints.units import WORD_RE, counted_word_spans, is_letter, iter_words
 
 CASE = "+case"  # after a count-text count: match the literal's case exactly
-
-
-def normalize_word(w: str) -> str:
-    """A word as count-word compares it: lower case, curly apostrophes straight."""
-    return w.lower().replace("\u2019", "'")
 
 
 class OccurrenceCount(CountedSpans, TextConstraint):
@@ -88,7 +84,7 @@ class WordCount(OccurrenceCount):
 
     def __init__(self, word: str, count: Count):
         super().__init__(count)
-        self.word = normalize_word(word)
+        self.word = normalize(word)
 
     def noun(self, n: int) -> str:
         return "use" if n == 1 else "uses"
@@ -100,7 +96,7 @@ class WordCount(OccurrenceCount):
         return f"the word {self.word!r}"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in iter_words(text) if normalize_word(m.group()) == self.word]
+        return [m.span() for m in iter_words(text) if normalize(m.group()) == self.word]
 
 
 class LetterCount(OccurrenceCount):
