@@ -54,16 +54,13 @@ class OccurrenceCount(CountedSpans, TextConstraint):
 
 
 class TextCount(OccurrenceCount):
-    name = "count-text"
+    name, what = "count-text", "occurrences"
 
     def __init__(self, literal: str, count: Count, case: bool = False):
         if not literal:
             raise SpecError("'count-text': the literal is empty")
         super().__init__(count)
         self.literal, self.case = literal, case
-
-    def noun(self, n: int) -> str:
-        return "occurrence" if n == 1 else "occurrences"
 
     def target(self) -> str:
         return quote_item(self.literal)
@@ -80,14 +77,11 @@ class TextCount(OccurrenceCount):
 
 
 class WordCount(OccurrenceCount):
-    name = "count-word"
+    name, what = "count-word", "uses"
 
     def __init__(self, word: str, count: Count):
         super().__init__(count)
         self.word = normalize(word)
-
-    def noun(self, n: int) -> str:
-        return "use" if n == 1 else "uses"
 
     def target(self) -> str:
         return self.word
@@ -100,7 +94,7 @@ class WordCount(OccurrenceCount):
 
 
 class LetterCount(OccurrenceCount):
-    name = "count-letter"
+    name, what = "count-letter", "times"
 
     def __init__(self, letter: str, count: Count):
         super().__init__(count)
@@ -111,9 +105,6 @@ class LetterCount(OccurrenceCount):
 
     def subject(self) -> str:
         return f"the letter {self.letter!r}"
-
-    def noun(self, n: int) -> str:
-        return "time" if n == 1 else "times"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         # IFEval: collections.Counter(text.lower())[letter]
