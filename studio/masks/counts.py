@@ -79,7 +79,7 @@ class _Tables:
 
 
 def _tables(rule: OccurrenceCount, vocab: VocabIndex) -> _Tables:
-    return vocab.derived(("occurrence-tables", rule.spec().split(":")[0], _key(rule)),
+    return vocab.derived(("occurrence-tables", rule.name, _key(rule)),
                          lambda v: _Tables(counter_for(rule), v))
 
 
@@ -97,8 +97,8 @@ class CountMasker(Masker):
         super().__init__(rule.spec(), vocab)
         self.rule = rule
         self.lo, self.hi = rule.count.lo, rule.count.hi
-        self.counter = counter_for(rule)
         self.tables = _tables(rule, vocab)
+        self.counter = self.tables.counter
         self._need: dict[tuple, int] = {}
         self._after: BoundedCache = BoundedCache(256)
         self.eos = vocab.ids_mask(vocab.eos_ids)
@@ -168,10 +168,14 @@ class CountMasker(Masker):
 
     # ------------------------------------------------------------ Masker protocol
 
+    @property
+    def state(self):
+        """The counter's automaton state (``si`` indexes it in the tables)."""
+        return self.tables.states[self.si]
+
     def reset(self, context: str) -> None:
         # Occurrences are counted in the generated text, as check() counts the output.
-        self.state = self.counter.start
-        self.si = self.tables.idx(self.state)
+        self.si = self.tables.idx(self.counter.start)
         self.n = 0
         self.forced = 0  # tokens chosen under forcing
 
@@ -211,17 +215,16 @@ class CountMasker(Masker):
         hits, _nice, ends = self.tables.of(self.si)
         self.n += int(hits[token_id])
         self.si = int(ends[token_id])
-        self.state = self.tables.states[self.si]
 
     def done_ok(self) -> bool:
         total = self.n + self.counter.pending(self.state)
         return total >= self.lo and (self.hi is None or total <= self.hi)
 
     def snapshot(self):
-        return (self.state, self.si, self.n, self.forced)
+        return (self.si, self.n, self.forced)
 
     def restore(self, snap) -> None:
-        self.state, self.si, self.n, self.forced = snap
+        self.si, self.n, self.forced = snap
 
     # ------------------------------------------------------------ before decoding
 
