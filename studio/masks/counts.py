@@ -43,10 +43,12 @@ class _Tables:
         self.states: list = []  # index -> state
         self.index: dict = {}  # state -> index
         self.by_state: dict = {}  # state index -> (hits, nice, ends) tensors
+        self.steps_of: dict = {}  # state index -> the distinct (state after, nice) of its tokens
         # Each token's text in stand-ins (None: writes nothing), and the distinct ones.
         self.kinds = [None if sp or not t else "".join(counter.kind(ch) for ch in t)
                       for t, sp in zip(vocab.texts, vocab.special)]
         self.distinct = sorted({k for k in self.kinds if k is not None})
+        self.writes_nothing = None in self.kinds
 
     def idx(self, state) -> int:
         i = self.index.get(state)
@@ -75,7 +77,16 @@ class _Tables:
             rows = [memo[k] if k is not None else nothing for k in self.kinds]
             hit = self.by_state[si] = tuple(torch.tensor(col, dtype=torch.long, device=self.vocab.device)
                                             for col in zip(*rows))
+            steps = {(e, g) for _h, g, e in memo.values()}
+            if self.writes_nothing:
+                steps.add((si, 0))
+            self.steps_of[si] = steps
         return hit
+
+    def steps(self, si: int) -> set[tuple[int, int]]:
+        """The distinct (state after, forceable occurrences) the tokens lead to from ``si``."""
+        self.of(si)
+        return self.steps_of[si]
 
 
 def _tables(rule: OccurrenceCount, vocab: VocabIndex) -> _Tables:
@@ -130,15 +141,9 @@ class CountMasker(Masker):
         self._need[key] = found
         return found
 
-    def _moves(self, si: int, missing: int) -> list[tuple[int, int]]:
+    def _moves(self, si: int, missing: int) -> set[tuple[int, int]]:
         """The distinct (state, occurrences still missing) one token leads to."""
-        key = ("moves", si, missing)
-        hit = self._need.get(key)
-        if hit is None:
-            _hits, nice, ends = self.tables.of(si)
-            pairs = torch.stack([ends, (missing - nice).clamp(min=0)], dim=1).unique(dim=0)
-            hit = self._need[key] = [tuple(p) for p in pairs.tolist()]
-        return hit
+        return {(e, max(0, missing - g)) for e, g in self.tables.steps(si)}
 
     def _missing(self, n: int) -> int:
         return max(0, self.lo - n)
@@ -157,9 +162,8 @@ class CountMasker(Masker):
             # Only forceable occurrences count as progress ("[]" is a placeholder, not one
             # worth forcing).
             missing = (self.lo - self.n - nice).clamp(min=0)
-            pairs = torch.stack([ends, missing], dim=1).unique(dim=0).tolist()
-            lookup = {(e, m): self.need(e, m) for e, m in pairs}
-            width = int(missing.max()) + 1
+            lookup = {(e, m): self.need(e, m) for e, m in self._moves(self.si, self._missing(self.n))}
+            width = max(m for _e, m in lookup) + 1
             table = torch.full((len(self.tables.states), width), INF, dtype=torch.long, device=nice.device)
             for (e, m), v in lookup.items():
                 table[e, m] = v
