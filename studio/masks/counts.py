@@ -182,6 +182,7 @@ class CountMasker(Masker):
         self.si = self.tables.idx(self.counter.start)
         self.n = 0
         self.forced = 0  # tokens chosen under forcing
+        self._forcing = False
 
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         self._forcing = False
@@ -214,7 +215,7 @@ class CountMasker(Masker):
         return good.to(torch.float32) * (self.STEER * urgency)
 
     def advance(self, token_id: int) -> None:
-        if getattr(self, "_forcing", False):
+        if self._forcing:
             self.forced += 1
         hits, _nice, ends = self.tables.of(self.si)
         self.n += int(hits[token_id])
