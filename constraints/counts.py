@@ -21,15 +21,11 @@ from __future__ import annotations
 import re
 
 from constraints.base import SpecError, TextConstraint, quote_item, register, split_list
+from constraints.lexicon import normalize
 from constraints.structure import Count, CountedSpans, parse_count
 from constraints.units import WORD_RE, counted_word_spans, is_letter, iter_words
 
 CASE = "+case"  # after a count-text count: match the literal's case exactly
-
-
-def normalize_word(w: str) -> str:
-    """A word as count-word compares it: lower case, curly apostrophes straight."""
-    return w.lower().replace("\u2019", "'")
 
 
 class OccurrenceCount(CountedSpans, TextConstraint):
@@ -58,16 +54,13 @@ class OccurrenceCount(CountedSpans, TextConstraint):
 
 
 class TextCount(OccurrenceCount):
-    name = "count-text"
+    name, what = "count-text", "occurrences"
 
     def __init__(self, literal: str, count: Count, case: bool = False):
         if not literal:
             raise SpecError("'count-text': the literal is empty")
         super().__init__(count)
         self.literal, self.case = literal, case
-
-    def noun(self, n: int) -> str:
-        return "occurrence" if n == 1 else "occurrences"
 
     def target(self) -> str:
         return quote_item(self.literal)
@@ -84,14 +77,11 @@ class TextCount(OccurrenceCount):
 
 
 class WordCount(OccurrenceCount):
-    name = "count-word"
+    name, what = "count-word", "uses"
 
     def __init__(self, word: str, count: Count):
         super().__init__(count)
-        self.word = normalize_word(word)
-
-    def noun(self, n: int) -> str:
-        return "use" if n == 1 else "uses"
+        self.word = normalize(word)
 
     def target(self) -> str:
         return self.word
@@ -100,11 +90,11 @@ class WordCount(OccurrenceCount):
         return f"the word {self.word!r}"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in iter_words(text) if normalize_word(m.group()) == self.word]
+        return [m.span() for m in iter_words(text) if normalize(m.group()) == self.word]
 
 
 class LetterCount(OccurrenceCount):
-    name = "count-letter"
+    name, what = "count-letter", "times"
 
     def __init__(self, letter: str, count: Count):
         super().__init__(count)
@@ -115,9 +105,6 @@ class LetterCount(OccurrenceCount):
 
     def subject(self) -> str:
         return f"the letter {self.letter!r}"
-
-    def noun(self, n: int) -> str:
-        return "time" if n == 1 else "times"
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         # IFEval: collections.Counter(text.lower())[letter]

@@ -190,15 +190,12 @@ class CountedSpans:
     def describe(self) -> str:
         return self.count.describe(self.what)
 
-    def noun(self, n: int) -> str:
-        return self.what[:-1] if n == 1 else self.what
-
     def check(self, text: str) -> list[Violation]:
         spans = self.spans(text)
         n = len(spans)
         if n in self.count:
             return []
-        msg = f"has {n} {self.noun(n)}, needs {self.describe()}"
+        msg = f"has {n} {self.what[:-1] if n == 1 else self.what}, needs {self.describe()}"
         if self.count.hi is not None and n > self.count.hi:
             a, b = spans[self.count.hi]
             return [Violation(a, max(b, a), self.spec(), msg)]

@@ -43,10 +43,12 @@ class _Tables:
         self.states: list = []  # index -> state
         self.index: dict = {}  # state -> index
         self.by_state: dict = {}  # state index -> (hits, nice, ends) tensors
+        self.steps_of: dict = {}  # state index -> the distinct (state after, nice) of its tokens
         # Each token's text in stand-ins (None: writes nothing), and the distinct ones.
         self.kinds = [None if sp or not t else "".join(counter.kind(ch) for ch in t)
                       for t, sp in zip(vocab.texts, vocab.special)]
         self.distinct = sorted({k for k in self.kinds if k is not None})
+        self.writes_nothing = None in self.kinds
 
     def idx(self, state) -> int:
         i = self.index.get(state)
@@ -75,11 +77,20 @@ class _Tables:
             rows = [memo[k] if k is not None else nothing for k in self.kinds]
             hit = self.by_state[si] = tuple(torch.tensor(col, dtype=torch.long, device=self.vocab.device)
                                             for col in zip(*rows))
+            steps = {(e, g) for _h, g, e in memo.values()}
+            if self.writes_nothing:
+                steps.add((si, 0))
+            self.steps_of[si] = steps
         return hit
+
+    def steps(self, si: int) -> set[tuple[int, int]]:
+        """The distinct (state after, forceable occurrences) the tokens lead to from ``si``."""
+        self.of(si)
+        return self.steps_of[si]
 
 
 def _tables(rule: OccurrenceCount, vocab: VocabIndex) -> _Tables:
-    return vocab.derived(("occurrence-tables", rule.spec().split(":")[0], _key(rule)),
+    return vocab.derived(("occurrence-tables", rule.name, _key(rule)),
                          lambda v: _Tables(counter_for(rule), v))
 
 
@@ -97,8 +108,8 @@ class CountMasker(Masker):
         super().__init__(rule.spec(), vocab)
         self.rule = rule
         self.lo, self.hi = rule.count.lo, rule.count.hi
-        self.counter = counter_for(rule)
         self.tables = _tables(rule, vocab)
+        self.counter = self.tables.counter
         self._need: dict[tuple, int] = {}
         self._after: BoundedCache = BoundedCache(256)
         self.eos = vocab.ids_mask(vocab.eos_ids)
@@ -130,15 +141,9 @@ class CountMasker(Masker):
         self._need[key] = found
         return found
 
-    def _moves(self, si: int, missing: int) -> list[tuple[int, int]]:
+    def _moves(self, si: int, missing: int) -> set[tuple[int, int]]:
         """The distinct (state, occurrences still missing) one token leads to."""
-        key = ("moves", si, missing)
-        hit = self._need.get(key)
-        if hit is None:
-            _hits, nice, ends = self.tables.of(si)
-            pairs = torch.stack([ends, (missing - nice).clamp(min=0)], dim=1).unique(dim=0)
-            hit = self._need[key] = [tuple(p) for p in pairs.tolist()]
-        return hit
+        return {(e, max(0, missing - g)) for e, g in self.tables.steps(si)}
 
     def _missing(self, n: int) -> int:
         return max(0, self.lo - n)
@@ -157,9 +162,8 @@ class CountMasker(Masker):
             # Only forceable occurrences count as progress ("[]" is a placeholder, not one
             # worth forcing).
             missing = (self.lo - self.n - nice).clamp(min=0)
-            pairs = torch.stack([ends, missing], dim=1).unique(dim=0).tolist()
-            lookup = {(e, m): self.need(e, m) for e, m in pairs}
-            width = int(missing.max()) + 1
+            lookup = {(e, m): self.need(e, m) for e, m in self._moves(self.si, self._missing(self.n))}
+            width = max(m for _e, m in lookup) + 1
             table = torch.full((len(self.tables.states), width), INF, dtype=torch.long, device=nice.device)
             for (e, m), v in lookup.items():
                 table[e, m] = v
@@ -168,12 +172,17 @@ class CountMasker(Masker):
 
     # ------------------------------------------------------------ Masker protocol
 
+    @property
+    def state(self):
+        """The counter's automaton state (``si`` indexes it in the tables)."""
+        return self.tables.states[self.si]
+
     def reset(self, context: str) -> None:
         # Occurrences are counted in the generated text, as check() counts the output.
-        self.state = self.counter.start
-        self.si = self.tables.idx(self.state)
+        self.si = self.tables.idx(self.counter.start)
         self.n = 0
         self.forced = 0  # tokens chosen under forcing
+        self._forcing = False
 
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         self._forcing = False
@@ -206,22 +215,21 @@ class CountMasker(Masker):
         return good.to(torch.float32) * (self.STEER * urgency)
 
     def advance(self, token_id: int) -> None:
-        if getattr(self, "_forcing", False):
+        if self._forcing:
             self.forced += 1
         hits, _nice, ends = self.tables.of(self.si)
         self.n += int(hits[token_id])
         self.si = int(ends[token_id])
-        self.state = self.tables.states[self.si]
 
     def done_ok(self) -> bool:
         total = self.n + self.counter.pending(self.state)
         return total >= self.lo and (self.hi is None or total <= self.hi)
 
     def snapshot(self):
-        return (self.state, self.si, self.n, self.forced)
+        return (self.si, self.n, self.forced)
 
     def restore(self, snap) -> None:
-        self.state, self.si, self.n, self.forced = snap
+        self.si, self.n, self.forced = snap
 
     # ------------------------------------------------------------ before decoding
 

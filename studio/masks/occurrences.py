@@ -20,8 +20,9 @@ matches nothing counted, so it breaks a literal or a counted word in progress.
 from __future__ import annotations
 
 from constraints.counts import (
-    CapsWords, Highlights, LetterCount, OccurrenceCount, Placeholders, TextCount, WordCount, normalize_word,
+    CapsWords, Highlights, LetterCount, OccurrenceCount, Placeholders, TextCount, WordCount,
 )
+from constraints.lexicon import normalize
 from constraints.units import is_letter
 
 PARTIAL = "\ufffd"
@@ -85,7 +86,7 @@ class WordCounter:
     start = OUT
 
     def __init__(self, word: str):
-        self.w = normalize_word(word)
+        self.w = normalize(word)
         self.alphabet = tuple(dict.fromkeys(self.w + "' " + _other(self.w)))
 
     def _match(self, m: int, piece: str) -> int:
@@ -94,13 +95,13 @@ class WordCounter:
         return m + len(piece)
 
     def kind(self, ch: str) -> str:
-        c = normalize_word(ch)
+        c = normalize(ch)
         if c in self.w or c == "'":
             return c
         return PARTIAL if _letter(ch) else " "
 
     def step(self, s, ch: str):
-        c = normalize_word(ch)
+        c = normalize(ch)
         if _letter(ch):
             if s == OUT:
                 return (self._match(0, c), False), 0, 0
