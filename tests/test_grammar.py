@@ -199,6 +199,27 @@ def test_snapshot_restore_and_fork_move_the_matcher(vocab, tokenizer):
     assert masks.done_ok() and not twin.done_ok()
 
 
+def test_a_snapshot_from_before_a_reset_restores_its_own_state(vocab, tokenizer):
+    """A feasibility walk (include/count rules spelling a word) resets the set, then
+    restores what it saved: the matcher must come back to the saved state, not a mix."""
+    masks = compile_masks(parse_spec("json"), vocab)
+    masks.reset("")
+    ids = tokenizer.encode('{"sea": "salt", "wind": "cold"}')
+    for t in ids:
+        masks.advance(t)
+    saved = masks.snapshot()
+    masks.reset("")
+    masks.advance(ids[0])
+    masks.restore(saved)
+    assert masks.done_ok()
+    masks.reset("")
+    fresh = masks.allowed(100).clone()
+    masks.restore(saved)
+    masks.restore(masks.snapshot())
+    masks.reset("")
+    assert torch.equal(masks.allowed(100), fresh) and not masks.done_ok()
+
+
 def test_closing_respects_the_other_rules(vocab):
     masks = compile_masks(parse_spec('regex:"[a-z]+( [a-z]+)*[.]" & lipogram:a'), vocab)
     masker = next(m for m in masks if isinstance(m, GrammarMasker))

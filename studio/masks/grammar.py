@@ -170,9 +170,14 @@ class GrammarMasker(Masker):
             a = a.parent
         while b.depth > a.depth:
             b = b.parent
-        while a is not b:
+        while a is not b and a.parent is not None:
             a, b = a.parent, b.parent
-        if self.path.depth > a.depth:
+        if a is not b:
+            # Two generations' states (a snapshot from before a reset): no common ancestor,
+            # so the snapshot's state is rebuilt from a fresh matcher, all its tokens fed.
+            self.matcher = self._fresh.deep_copy()
+            a = b
+        elif self.path.depth > a.depth:
             self.matcher.rollback(self.path.depth - a.depth)
         self.matcher.consume_tokens(_tokens_between(a, snap))
         self.path = snap
