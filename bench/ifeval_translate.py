@@ -241,9 +241,12 @@ def _highlighted_sections(kw, ctx, iid):
 
 
 def _constrained_response(kw, ctx, iid):
-    # IFEval looks for the phrases case-sensitively: never re-cased.
+    # IFEval looks for the phrases anywhere, case-sensitively: never re-cased.  The answer
+    # opens with one (what "answer with one of the options" asks), then may explain: a
+    # pattern that puts the phrase last has an open loop first, from which the grammar
+    # masker's closing search cannot find its way to the phrase (no closing, so refused).
     choices = "|".join(c.replace(".", r"\.") for c in CONSTRAINED_RESPONSES)
-    return "regex:" + literal(r"[\s\S]*(?:" + choices + ")")
+    return "regex:" + literal(r"(?:" + choices + r")[\s\S]*")
 
 
 def _json_format(kw, ctx, iid):

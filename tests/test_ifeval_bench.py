@@ -123,7 +123,7 @@ CASES = {
     1367: (PROSE + "\n\nP.P.S. Bring an umbrella to the mill.", PROSE),
     1609: ('"' + "\n\n".join(["Weekend plans start early. " + PROSE] + [PROSE] * 3) + '"',
            '"' + "\n\n".join(["Sunday plans start early. " + PROSE] + [PROSE] * 3) + '"'),
-    227: (PROSE + " My answer is yes.", PROSE + " My answer is perhaps."),
+    227: ("My answer is yes. " + PROSE, "My answer is perhaps. " + PROSE),
 }
 
 
