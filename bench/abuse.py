@@ -89,6 +89,7 @@ class Counts:
     bank_words: int = 100_000
     drafts: int = 10_000
     generations: int = 32
+    generation_rounds: int = 5  # bursts, one after another (each a new browser): the writer's runs meanwhile need a median
     oversize: int = 200_000  # characters in an oversized garbage text
     every_private: bool = True  # False: one page-only event per handler (the page wires one to many)
     writer_tokens: int = 24
@@ -109,7 +110,8 @@ class Counts:
         return cls(spec_bytes=2 * limits.SPEC_CHARS.value(True), checks=4, hub_ids=("gpt2",),
                    disc_bytes=60_000, steer_bytes=2 * limits.STEER_CHARS.value(True), bank_words=2 * limits.BANK_WORDS.value(True),
                    drafts=40, generations=6, oversize=limits.TEXT_CHARS.value(True) + 1_000, writer_tokens=6,
-                   unloaded_runs=2, attack_tokens=4, wait=60, drafts_s=20, every_private=False)
+                   unloaded_runs=2, attack_tokens=4, wait=60, drafts_s=20, every_private=False,
+                   generation_rounds=1)
 
 
 # ----------------------------------------------------------------- one reply
@@ -777,25 +779,32 @@ class Harness:
 
     def generations(self, a: Attack) -> None:
         n, per = self.counts.generations, limits.GENERATIONS_PER_SESSION.value(True)
-        a.what = f"one browser opens {n} generations at once ({self.counts.attack_tokens} tokens each)"
-        p = self.page()
-        gate = threading.Barrier(n)
+        rounds = self.counts.generation_rounds
+        a.what = (f"one browser opens {n} generations at once ({self.counts.attack_tokens} tokens each), "
+                  f"{rounds} times, a new browser each time")
+        replies: list[Reply] = []
+        most = 0  # the most of one browser's generations streaming at once, over the bursts
+        for _ in range(rounds):
+            p = self.page()
+            gate = threading.Barrier(n)
 
-        def one(i: int) -> Reply:
-            gate.wait(timeout=60)
-            return p.generate(PROMPTS[i % len(PROMPTS)], self.counts.attack_tokens, self.counts.wait, seed=i)
+            def one(i: int) -> Reply:
+                gate.wait(timeout=60)
+                return p.generate(PROMPTS[i % len(PROMPTS)], self.counts.attack_tokens, self.counts.wait, seed=i)
 
-        try:
-            with ThreadPoolExecutor(n) as pool:
-                replies = list(pool.map(one, range(n)))
-        finally:
-            p.close()
+            try:
+                with ThreadPoolExecutor(n) as pool:
+                    burst = list(pool.map(one, range(n)))
+            finally:
+                p.close()
+            replies += burst
+            spans = [r.streaming for r in burst if r.streaming]
+            most = max([most] + [sum(s <= t < e for s, e in spans) for t, _ in spans])
         for r in replies:
             # A generation the queue held until the browser's first one had ended finds the
             # draft moved on under the text it was sent with: refusing it for that is right.
             a.expect_clean(r, "a generation", CAP_SETTINGS + (STALE_STREAM,))
         spans = [r.streaming for r in replies if r.streaming]
-        most = max((sum(s <= t < e for s, e in spans) for t, _ in spans), default=0)
         a.notes.append(f"{sum(r.status == 'answered' for r in replies)} answered, "
                        f"{sum(r.refused for r in replies)} refused; at most {most} streaming at once")
         if most > per:
