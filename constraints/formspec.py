@@ -34,6 +34,7 @@ import numpy as np
 from constraints.cache import BoundedCache
 from constraints.base import SpecError, TextConstraint, Violation, register, require_arg, shown
 from constraints.units import iter_words
+from constraints.line_ends import line_enders
 from constraints.forms import Form, FormError, FormReport, check_form, parse_form
 from constraints.lexicon import DEFAULT_FLOOR, Lexicon, normalize, writer_lexicon
 from constraints.phonetics import STRICT, Reading, estimate_syllables, letters_only, sound
@@ -71,10 +72,12 @@ def _syllable_options(line: str, reading: Reading) -> set[int]:
 class FormConstraint(TextConstraint):
     """The text is a poem of ``form`` (after the ``given`` lines and continuing the
     ``partial`` line); ``end``: marks one of which must close the last line (the FUDGE
-    couplet task wants ``.?!``); ``reading``: how words are heard (phonetics.Reading)."""
+    couplet task wants ``.?!``); ``reading``: how words are heard (phonetics.Reading);
+    ``enjamb``: the decoder may end a line on any word, "the" and "of" included (by default
+    it closes lines only where a phrase can end: constraints.line_ends)."""
 
     def __init__(self, form: Form | str, given=(), end: str = "", partial: str = "",
-                 reading: Reading = STRICT):
+                 reading: Reading = STRICT, enjamb: bool = False):
         if not isinstance(form, (Form, str)):
             raise FormError(f"a form must be a form name or spec (got {type(form).__name__})")
         if not isinstance(end or "", str):
@@ -84,6 +87,7 @@ class FormConstraint(TextConstraint):
         self.partial = (partial or "").strip()
         self.end = end or ""
         self.reading = reading
+        self.enjamb = bool(enjamb)
         self._notes: list[str] = []
         bad = [c for c in self.end if c not in CLOSING]
         if bad:
@@ -107,7 +111,7 @@ class FormConstraint(TextConstraint):
     def from_arg(cls, arg: str, given=(), partial: str = "") -> "FormConstraint":
         """From the argument of ``form:`` ("couplet-iambic;end=.?!;lenient")."""
         a = parse_form_arg(arg)
-        return cls(a.name, given, a.end, partial, a.reading)
+        return cls(a.name, given, a.end, partial, a.reading, a.enjamb)
 
     # ------------------------------------------------------------------ given lines
 
@@ -172,7 +176,8 @@ class FormConstraint(TextConstraint):
     # ------------------------------------------------------------------ constraint
 
     def options(self) -> str:
-        return (f";end={self.end}" if self.end else "") + self.reading.options(";")
+        return (f";end={self.end}" if self.end else "") + self.reading.options(";") + \
+            (";enjamb" if self.enjamb else "")
 
     def spec(self) -> str:
         return "form:" + self.form.spec() + self.options()
@@ -222,10 +227,11 @@ class FormArg(NamedTuple):
     name: str
     end: str = ""
     reading: Reading = STRICT
+    enjamb: bool = False
 
 
 def parse_form_arg(arg: str) -> FormArg:
-    """'NAME[;end=MARKS][;lenient][;letters]' -> FormArg(name, marks, reading)."""
+    """'NAME[;end=MARKS][;lenient][;letters][;enjamb]' -> FormArg(name, marks, reading, enjamb)."""
     if not isinstance(arg, str):
         raise FormError(f"a form spec must be text (got {type(arg).__name__})")
     name, *opts = [p.strip() for p in arg.split(";")]
@@ -235,12 +241,13 @@ def parse_form_arg(arg: str) -> FormArg:
         key = key.strip().lower()
         if key == "end" and val.strip():
             end = val.strip()
-        elif key in ("lenient", "letters") and not eq:
+        elif key in ("lenient", "letters", "enjamb") and not eq:
             flags.add(key)
         else:
             raise SpecError(f"form: unknown option {shown(opt)} (options: end=MARKS e.g. end=.?!, "
-                            "lenient, letters)")
-    return FormArg(name, end, Reading(lenient="lenient" in flags, letters="letters" in flags))
+                            "lenient, letters, enjamb)")
+    return FormArg(name, end, Reading(lenient="lenient" in flags, letters="letters" in flags),
+                   "enjamb" in flags)
 
 
 @register("form",
@@ -248,7 +255,8 @@ def parse_form_arg(arg: str) -> FormArg:
                       "NAME+iambic, or custom SYLLABLES[/SCHEME][/STRESS]. Words are heard by their "
                       "primary pronunciation and rhymes are perfect (as the field judges poems); "
                       "options: ;end=.?! closes the last line, ;lenient hears any pronunciation, "
-                      ";letters counts acronyms read as letters.",
+                      ";letters counts acronyms read as letters, ;enjamb lets a line end on any word "
+                      "(by default lines close where a phrase can: never on 'the', 'of' or a fragment).",
           example="form:haiku", level="text")
 def _form(arg):
     return FormConstraint.from_arg(require_arg("form", arg))
@@ -437,6 +445,13 @@ def word_table(lexicon: Lexicon | None = None, reading: Reading = STRICT) -> Wor
 _WIDER = "common:0 admits rare words, ;lenient any pronunciation"
 
 
+class Planned(NamedTuple):
+    """A line's rhyme condition with its end word chosen before the line is written
+    (studio/decode/search.py plans it): only ``word`` may end the line."""
+    rhyme: tuple | None
+    word: int
+
+
 class Line:
     """One line of the form: budget, stress pattern (or None), rhyme letter, and the
     (budget, stress) of the later lines sharing its letter."""
@@ -458,13 +473,15 @@ class FormPlan:
     live key still has distinct unused words for every later line (Hall's condition).
 
     ``pool`` (name, boolean mask over the table): the words that may end a line, e.g. the
-    common words a model's vocabulary holds whole; if the form (or a given rhyme) cannot
-    be met within it, the whole lexicon is used instead (``self.pool`` is then None)."""
+    common words a model's vocabulary holds whole.  Unless the form says ``;enjamb``, line
+    ends are also held to the words a phrase can close on (constraints.line_ends).  Pools
+    are tried narrowest first: the pool's closing words, all closing words, the pool, then
+    the whole lexicon (``self.pool`` is then None), the first in which the form (and any
+    given rhyme) can be met."""
 
     def __init__(self, fc: FormConstraint, table: WordTable | None = None, pool=None):
         self.fc = fc
         self.t = table or word_table(None, fc.reading)
-        self.pool = pool
         self.lines = [Line(fc.form, i) for i in range(fc.form.n_lines)]
         self.first = len(fc.given)
         self.rhymes0 = tuple(sorted(
@@ -476,15 +493,24 @@ class FormPlan:
         # Per position set and per word: a long session sees many, so these are bounded.
         self._sets: BoundedCache[tuple] = BoundedCache(512)
         self._adv: BoundedCache[tuple] = BoundedCache(1 << 16)
-        try:
-            self._check_feasible()
-        except FormError:
-            if self.pool is None:
-                raise
-            self.pool = None
+        tries = self._pools(pool)
+        for n, self.pool in enumerate(tries):
             self._valid.clear()
             self._kmin.clear()
-            self._check_feasible()
+            try:
+                self._check_feasible()
+                break
+            except FormError:
+                if n == len(tries) - 1:
+                    raise
+
+    def _pools(self, pool) -> list:
+        ends = None if self.fc.enjamb else ("line-ends", line_enders(self.t.words, self.t.key))
+        out = []
+        if pool is not None and ends is not None:
+            out.append((f"{pool[0]}&line-ends", pool[1] & ends[1]))
+        out += [p for p in (ends, pool) if p is not None]
+        return out + [None]
 
     # ------------------------------------------------------------------ state helpers
 
@@ -544,6 +570,11 @@ class FormPlan:
 
     def rhyme_valid(self, i: int, cond) -> np.ndarray | None:
         """Words that may end line ``i`` as far as the rhyme goes (None: any)."""
+        if isinstance(cond, Planned):
+            base = self.rhyme_valid(i, cond.rhyme)
+            out = np.zeros(len(self.t.words), bool)
+            out[cond.word] = base is None or bool(base[cond.word])
+            return out
         if cond is None:
             return None
         key = (i, cond)
@@ -614,6 +645,15 @@ class FormPlan:
             self._adv[key] = hit
         return hit
 
+    def end_words(self, i: int, rhymes: tuple) -> np.ndarray:
+        """Indices of the words that may end line ``i`` from its start (any syllable count
+        that leaves room before it): the candidates an end-word plan chooses from."""
+        cond = self.cond(i, rhymes)
+        out = np.zeros(len(self.t.words), bool)
+        for k in range(1, self.lines[i].budget + 1):
+            out |= self.final_at(i, cond, k)
+        return np.flatnonzero(out)
+
     def end_line(self, i: int, rhymes: tuple, w: int) -> tuple:
         """The rhyme state after line ``i`` ends with word ``w``."""
         letter = self.lines[i].letter
@@ -628,5 +668,5 @@ class FormPlan:
         return tuple(sorted(rest + ((letter, live2, frozenset(used2)),)))
 
 
-__all__ = ["FormConstraint", "FormPlan", "Line", "WordTable", "word_table", "split_given", "parse_form_arg",
+__all__ = ["FormConstraint", "FormPlan", "Line", "Planned", "WordTable", "word_table", "split_given", "parse_form_arg",
            "assignable", "fits", "CLOSING"]

@@ -96,7 +96,8 @@ def test_form_spec_registry_and_options():
     c = parse_spec("form:haiku")
     assert isinstance(c, FormConstraint) and c.spec() == "form:haiku" and c.level == "text"
     assert parse_spec('form:"couplet-iambic;end=.?!"').end == ".?!"
-    assert parse_form_arg("limerick;end=!") == ("limerick", "!", Reading())
+    assert parse_form_arg("limerick;end=!") == ("limerick", "!", Reading(), False)
+    assert parse_form_arg("haiku;enjamb").enjamb and parse_spec("form:haiku;enjamb").spec() == "form:haiku;enjamb"
     assert parse_form_arg("sonnet;lenient;letters").reading == Reading(lenient=True, letters=True)
     assert parse_spec("form:sonnet;lenient").spec() == "form:sonnet;lenient"
     with pytest.raises(SpecError, match="unknown option"):

@@ -33,10 +33,10 @@ def test_the_kept_line_is_the_likeliest_candidate(tiny_engine):
     lines = s.result.text.split("\n")
     for i, step in enumerate(s.trace):
         cands = step["candidates"]
-        assert len(cands) == 4
-        kept = cands[step["kept"]]
-        assert all((kept[1], kept[2]) >= (ok, mean) for _, ok, mean in cands)
-        assert kept[0].rstrip("\n") == lines[i]  # the kept candidate is the line in the poem
+        assert len(cands) == 4 + len(step["planned"])  # the K lines, then any planned again
+        ranks = [(ok, end_ok, mean) for (_, ok, mean), end_ok in zip(cands, step["end_word_ok"])]
+        assert all(ranks[step["kept"]] >= r for r in ranks)
+        assert cands[step["kept"]][0].rstrip("\n") == lines[i]  # the kept candidate is the line in the poem
 
 
 def test_search_width_through_the_request_path(tiny_engine):

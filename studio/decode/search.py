@@ -9,6 +9,17 @@ likeliest.  The best row is kept; the others are replaced by forks of it (its ca
 copied, studio/decode/generation.py Generation.fork), and the next line is tried K ways
 again.  With K = 1 this is plain decoding.
 
+**The end word, planned** (``plan_ends``, on by default).  A form's masks meet the rhyme at
+the last moment: when a line's syllables run out, only the rhyme words that fit are left,
+and the model takes one it would never choose there ("the sky was a mer.").  So after the
+K lines are written, the kept line's last word is judged by the model's own probability of
+it there.  Below ``END_WORD_FLOOR`` the line is written again, K more ways, each with its
+end word chosen first: the rhyme words the model itself found likeliest at the end of the
+first K lines (ranked in context: the poem so far and the line's own words).  The masks then
+hold each new row to its planned word (constraints.formspec.Planned), so the words before it
+are chosen with that ending fixed, and all 2K lines are ranked together: lines whose last
+word clears the floor first, then by mean log-probability.
+
 A LineSearch reads like a Generation: iterate it for the chosen lines as they are decided,
 ``result`` when done, ``cancel()`` from any thread.
 """
@@ -22,14 +33,21 @@ import torch
 
 from studio.decode.generation import Generation, Result, SeqView
 from studio.decode.loop import Decoder
+from studio.masks.forms import FormMasker
+
+# A line's last word below this log-probability (nats, under the model, in context) is one a
+# poet would not have written there: the 10th percentile of Shakespeare's own 14th lines'
+# last words given the line before (-10.84 by bench/cost.py on SmolLM2-135M).
+END_WORD_FLOOR = -10.8
 
 
 class LineSearch:
     def __init__(self, engine, prompt: str, constraint, settings, mode: str = "continue", width: int = 4,
-                 **kw):
+                 plan_ends: bool = True, **kw):
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"search width must be a positive integer (got {width!r})")
-        self.engine, self.width = engine, width
+        self.engine, self.width, self.plan_ends = engine, width, bool(plan_ends)
+        self.replanned = 0  # lines written again with their end word planned
         self.settings = settings
         self.cancel_event = threading.Event()
         self.first = engine.variant_rows(prompt, constraint, settings, mode, width, cancel=self.cancel_event, **kw)
@@ -58,22 +76,36 @@ class LineSearch:
         shown = 0
         try:
             while True:
-                starts = {id(g): len(g.history) for g in rows}
-                lines = {id(g): g.newlines for g in rows}
-                # Decode until every row has finished this line or its text.
-                while any(not g.done and id(g) not in decoder.parked for g in rows):
-                    decoder.step()
-                    for g in rows:
-                        if not g.done and g.newlines > lines[id(g)]:
-                            decoder.parked.add(id(g))
+                start = len(rows[0].history)
+                form = self._form_of(rows[0])
+                # A copy of the line's start, kept aside for planned rows.
+                spare, self._chosen = None, []
+                if self.plan_ends and form is not None and form.end_words():
+                    spare = self._fork(rows[0], decoder, 1)[0]
+                    decoder.parked.add(id(spare))
+                self._decode_line(rows, decoder)
                 errors = [g.error for g in rows if g.error is not None]
                 if errors and len(errors) == len(rows):
                     raise errors[0]
                 alive = [g for g in rows if g.error is None]
-                ranks = [self._rank(g, starts[id(g)]) for g in alive]
+                ranks = [self._rank(g, start) for g in alive]
                 best = alive[max(range(len(alive)), key=lambda i: ranks[i])]
+                if spare is not None:
+                    if not ranks[alive.index(best)][1]:
+                        planned = self._planned_rows(spare, alive, start, decoder)
+                        if planned:
+                            self.replanned += 1
+                            self._decode_line(planned, decoder)
+                            more = [g for g in planned if g.error is None]
+                            rows, alive = rows + planned, alive + more
+                            ranks += [self._rank(g, start) for g in more]
+                            best = alive[max(range(len(alive)), key=lambda i: ranks[i])]
+                    decoder.discard(spare)
                 self.trace.append({"candidates": [(self._line_of(g, shown), ok, mean)
-                                                  for g, (ok, mean) in zip(alive, ranks)],
+                                                  for g, (ok, _, mean) in zip(alive, ranks)],
+                                   "end_word_ok": [r[1] for r in ranks],
+                                   # the end words of the planned rows, after the first K
+                                   "planned": list(self._chosen),
                                    "kept": alive.index(best)})
                 text = "".join(best.pieces)
                 if best.done:
@@ -95,12 +127,87 @@ class LineSearch:
         finally:
             decoder.close()
 
+    @staticmethod
+    def _decode_line(rows: list[Generation], decoder: Decoder) -> None:
+        """Decode until every row has finished this line or its text (parked at its newline)."""
+        lines = {id(g): g.newlines for g in rows}
+        while any(not g.done and id(g) not in decoder.parked for g in rows):
+            decoder.step()
+            for g in rows:
+                if not g.done and g.newlines > lines[id(g)]:
+                    decoder.parked.add(id(g))
+
     def _rank(self, g: Generation, start: int) -> tuple:
-        """Rows that ended well first (not dead ends), then the line's mean log-probability."""
+        """Rows that ended well first (not dead ends), then lines whose last word the model
+        would say there (above END_WORD_FLOOR), then the line's mean log-probability."""
         ok = g.result is None or g.result.stop_reason != "dead_end"
         lp = g.logprobs[start:]
         mean = float(torch.stack(lp).mean()) if lp else float("-inf")
-        return ok, mean
+        a, b = self._last_word(g, start)
+        end = float(torch.stack(lp[a - start:b - start]).sum()) if b > a else float("-inf")
+        return ok, end >= END_WORD_FLOOR, mean
+
+    def _last_word(self, g: Generation, start: int) -> tuple[int, int]:
+        """[a, b): the history steps of the last word written since ``start`` (its marks and
+        line break after it left out)."""
+        texts = self.engine.vocab.texts
+        ids = [h[0] for h in g.history]
+        b = len(ids)
+        while b > start and not any(c.isalpha() for c in texts[ids[b - 1]]):
+            b -= 1
+        a = b
+        while a > start:
+            t = texts[ids[a - 1]]
+            a -= 1
+            if t[:1].isspace() or a == start or not texts[ids[a - 1]][-1:].isalpha():
+                break
+        return a, b
+
+    @staticmethod
+    def _form_of(g: Generation) -> FormMasker | None:
+        forms = g.masks.of_type(FormMasker)
+        return forms[0] if forms else None
+
+    def _planned_rows(self, spare: Generation, alive: list[Generation], start: int,
+                      decoder: Decoder) -> list[Generation]:
+        """K rows from the line's start, each with its end word planned: the words that may
+        end the line, ranked by the model's probability of each as the last word of the
+        lines just written (the best over those lines), their own last words left out."""
+        words = self._form_of(spare).end_words()
+        first = self._first_tokens(words)
+        tried, dists = set(), []
+        for g in alive:
+            a, b = self._last_word(g, start)
+            if b > a:
+                tried.add(self.engine.vocab.decode([h[0] for h in g.history[a:b]]).strip().lower())
+                dists.append(torch.log_softmax(g.history[a][1].float(), dim=-1))
+        if not dists:
+            return []
+        best = torch.stack(dists).max(dim=0).values
+        scored = sorted(((float(best[first[w]]), w) for w in words if w in first and w not in tried), reverse=True)
+        chosen = [w for _, w in scored[: self.width]]
+        if not chosen:
+            return []
+        self._chosen = chosen
+        out = self._fork(spare, decoder, len(chosen))
+        for g, w in zip(out, chosen):
+            self._form_of(g).plan_end(w)
+            g.track_likelihood = True
+        return out
+
+    def _first_tokens(self, words: list[str]) -> dict[str, int]:
+        """Per word written whole by one token after a space (" sea"): that token."""
+        cache = self.engine.vocab.derived(("search-end-tokens",), lambda v: {})
+        tok = self.engine.tokenizer
+        out = {}
+        for w in words:
+            t = cache.get(w)
+            if t is None:
+                ids = tok.encode(" " + w, add_special_tokens=False)
+                t = cache[w] = ids[0] if len(ids) == 1 else -1
+            if t >= 0:
+                out[w] = t
+        return out
 
     @staticmethod
     def _line_of(g: Generation, shown: int) -> str:
@@ -108,10 +215,13 @@ class LineSearch:
         return text[shown:]
 
     def _forks_of(self, best: Generation, decoder: Decoder) -> list[Generation]:
+        return self._fork(best, decoder, self.width - 1)
+
+    def _fork(self, best: Generation, decoder: Decoder, n: int) -> list[Generation]:
         batch = best.source.batch
         base = self.settings.seed
         out = []
-        for sid in batch.fork(best.source.sid, self.width - 1):
+        for sid in batch.fork(best.source.sid, n):
             self._forks += 1
             seed = None if base is None else base + self.width + self._forks
             twin = best.fork(SeqView(batch, sid), seed)

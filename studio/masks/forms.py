@@ -30,7 +30,7 @@ import torch
 from constraints.cache import BoundedCache
 
 from constraints.base import ImpossibleConstraint
-from constraints.formspec import FormConstraint, FormPlan, WordTable, word_table
+from constraints.formspec import FormConstraint, FormPlan, Planned, WordTable, word_table
 from constraints.lexicon import Lexicon
 
 from studio.masks.base import Masker
@@ -52,6 +52,9 @@ def _prefixes(strings) -> frozenset:
 
 
 BETWEEN_SO_FAR, LINE_END_SO_FAR = _prefixes(BETWEEN), _prefixes(LINE_END)
+# A line that trails off ("and there...") ends where no phrase does: only ;enjamb allows it.
+CLOSED_END = LINE_END - {"..", "..."}
+CLOSED_END_SO_FAR = _prefixes(CLOSED_END)
 SEP_CHARS = frozenset("".join(BETWEEN))
 
 
@@ -158,6 +161,7 @@ class State(NamedTuple):
     last: int  # lexicon index of the line's last word, -1 none
     rhymes: tuple  # per letter: (letter, live keys, used word indices)
     case: int = 0  # letter-case shape of the word in progress (TokenWords.next_case)
+    target: int = -1  # lexicon index of the word planned to end this line, -1 none
 
 
 class FormIndex:
@@ -169,6 +173,8 @@ class FormIndex:
         table = word_table(lexicon, fc.reading)
         self.tok = form_tokens(vocab, table)
         self.plan = FormPlan(fc, table, pool=self.tok.pool)
+        self.line_end, self.line_end_so_far = (LINE_END, LINE_END_SO_FAR) if fc.enjamb else \
+            (CLOSED_END, CLOSED_END_SO_FAR)
         self.t = self.plan.t
         self.nothing = torch.zeros(vocab.size, dtype=torch.bool, device=vocab.device)
         self._masks: BoundedCache[torch.Tensor] = BoundedCache(2048)
@@ -200,6 +206,27 @@ class FormIndex:
 
     # ------------------------------------------------------------------ masks
 
+    def _cond(self, st: State):
+        """Line ``st.line``'s rhyme condition, narrowed to its planned end word if any."""
+        cond = self.plan.cond(st.line, st.rhymes)
+        return cond if st.target < 0 else Planned(cond, st.target)
+
+    def plan_end(self, st: State, word: str) -> State:
+        """``st`` (at the start of a line) with ``word`` planned to end the line; refused
+        (ValueError) where the word cannot end it."""
+        if st.line < 0 or st.U != START or st.p or st.last >= 0:
+            raise ValueError("an end word is planned at the start of a line")
+        w = self.t.index.get(word)
+        if w is None or w not in set(self.plan.end_words(st.line, st.rhymes).tolist()):
+            raise ValueError(f"{word!r} cannot end line {st.line + 1} of this form")
+        return st._replace(target=w)
+
+    def end_words(self, st: State) -> list[str]:
+        """The words that may end the line ``st`` starts (none mid-line)."""
+        if st.line < 0 or st.U != START or st.p or st.last >= 0:
+            return []
+        return [self.t.words[w] for w in self.plan.end_words(st.line, st.rhymes).tolist()]
+
     def _cum(self, i: int, cond, U: frozenset) -> np.ndarray:
         """Cumulative count of the words allowed from ``U``: a prefix range [lo, hi) is
         alive iff cum[hi] > cum[lo]."""
@@ -216,11 +243,11 @@ class FormIndex:
         """Whether a separator token fits after ``trail`` (written since the last word):
         U the positions if the line goes on, F whether the last word may end it."""
         if kind == LINEEND:
-            return F and not last_line and trail + sep[:-1] in LINE_END
+            return F and not last_line and trail + sep[:-1] in self.line_end
         grown = trail + sep
         if kind == SEP_TAIL:
             return bool(U) and grown in BETWEEN
-        return (bool(U) and grown in BETWEEN_SO_FAR) or (F and grown in LINE_END_SO_FAR)
+        return (bool(U) and grown in BETWEEN_SO_FAR) or (F and grown in self.line_end_so_far)
 
     def _sep_part(self, i: int, cond, U: frozenset, F: bool, trail: str) -> np.ndarray:
         """The tokens that start with a separator, after a finished word."""
@@ -262,7 +289,7 @@ class FormIndex:
         if st.line == -2:
             return self.nothing
         i = st.line
-        cond = self.plan.cond(i, st.rhymes)
+        cond = self._cond(st)
         key = (i, cond, st.U, st.F, st.p, st.trail, st.case)
         hit = self._masks.get(key)
         if hit is not None:
@@ -304,7 +331,7 @@ class FormIndex:
         if k == PURE:
             return st._replace(p=st.p + tk.tw.head[tid], case=tk.tw.next_case(st.case, tid))
         broken = st._replace(line=-2)
-        cond = self.plan.cond(i, st.rhymes)
+        cond = self._cond(st)
         U, F, last, trail, word = st.U, st.F, st.last, st.trail, st.p + tk.tw.head[tid]
         if word:
             w = self.t.index.get(word)
@@ -318,8 +345,8 @@ class FormIndex:
             rhymes = self.plan.end_line(i, st.rhymes, last)
             return State(i + 1, START, False, "", "", -1, rhymes)
         if k == SEP_TAIL:
-            return State(i, U, F, tk.tw.tail[tid], "", last, st.rhymes, tk.tw.next_case(0, tid))
-        return State(i, U, F, "", trail + tk.seps[tid], last, st.rhymes)
+            return State(i, U, F, tk.tw.tail[tid], "", last, st.rhymes, tk.tw.next_case(0, tid), st.target)
+        return State(i, U, F, "", trail + tk.seps[tid], last, st.rhymes, 0, st.target)
 
     def done(self, st: State) -> bool:
         """The poem is complete: the last line's budget is spent on a line-final word."""
@@ -327,9 +354,8 @@ class FormIndex:
             return False
         if st.p:
             w = self.t.index.get(st.p)
-            return not self.fc.end and w is not None and \
-                self.plan.advance(st.line, self.plan.cond(st.line, st.rhymes), st.U, w)[1]
-        if not st.F or st.trail not in LINE_END:
+            return not self.fc.end and w is not None and self.plan.advance(st.line, self._cond(st), st.U, w)[1]
+        if not st.F or st.trail not in self.line_end:
             return False
         return not self.fc.end or (bool(st.trail) and st.trail[-1] in self.fc.end)
 
@@ -366,6 +392,14 @@ class FormMasker(Masker):
 
     def snapshot(self):
         return self.state
+
+    def end_words(self) -> list[str]:
+        """The words that may end the line about to start ([] mid-line)."""
+        return self.index.end_words(self.state)
+
+    def plan_end(self, word: str) -> None:
+        """Hold the line about to start to end on ``word`` (studio/decode/search.py)."""
+        self.state = self.index.plan_end(self.state, word)
 
     def restore(self, snap) -> None:
         self.state = snap
