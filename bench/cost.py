@@ -46,6 +46,8 @@ import torch  # noqa: E402
 import studio  # noqa: E402
 from studio.benchmark import write_report  # noqa: E402
 from studio.scoring import score_text  # noqa: E402
+from constraints.forms import FormError  # noqa: E402
+from constraints.formspec import FormPlan  # noqa: E402
 
 from forms import prompts  # noqa: E402
 from fudge_couplet import END, FORM, thirteenth_lines  # noqa: E402
@@ -265,10 +267,19 @@ def main() -> None:
              "| poem perplexity (median) | free text perplexity (median) | seconds per poem (median) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shown: list[str] = []
+    notes: list[str] = []
     for task, items in tasks:
         form = task.split(" ")[0]
         per_arm = {arm: {"lines": [], "ok": 0, "ppl": [], "free": [], "secs": [], "poems": []} for arm in arms}
+        refused = []
         for n, (prompt, given, seed) in enumerate(items):
+            try:
+                for arm in arms:
+                    FormPlan(form_constraint(form, given, arm))
+            except FormError as e:
+                # No line of the form can rhyme with the given one ("pleasure"): not written.
+                refused.append(f"{given[-1] if given else prompt}: {e}")
+                continue
             free_ppl = None
             if prompt:
                 free = studio.generate(prompt, seed=seed, engine=eng,
@@ -293,20 +304,25 @@ def main() -> None:
                     d["free"].append(free_ppl)
                 d["poems"].append((prompt or given[-1], r.text))
             print(f"{task} {n + 1}/{len(items)}", flush=True)
+        if refused:
+            notes.append(f"- {task}: {len(refused)} given line(s) no line of the form can rhyme with, "
+                         "not written: " + "; ".join(refused))
         for arm in arms:
             d = per_arm[arm]
+            if not d["poems"]:
+                continue
             med, below, bad = summary(d["lines"], bar)
             free = f"{statistics.median(d['free']):.1f}" if d["free"] else "–"
-            table.append(f"| {task} | {arm} | {len(d['lines'])} | {med} | {below} | {bad} | {d['ok']}/{len(items)} "
+            table.append(f"| {task} | {arm} | {len(d['lines'])} | {med} | {below} | {bad} | {d['ok']}/{len(d['poems'])} "
                          f"| {statistics.median(d['ppl']) if d['ppl'] else float('nan'):.1f} | {free} "
                          f"| {statistics.median(d['secs']):.1f} |")
         shown.append(f"### {task}\n")
-        for i in range(min(20, len(items))):
+        for i in range(min(20, len(per_arm[arms[0]]["poems"]))):
             shown.append(f"*{per_arm[arms[0]]['poems'][i][0]}*\n")
             for arm in arms:
                 text = per_arm[arm]["poems"][i][1]
                 shown.append(f"{arm}:\n\n" + "\n".join(f"> {ln}  " for ln in text.split("\n") if ln.strip()) + "\n")
-    out += table + [""]
+    out += table + [""] + notes + [""]
 
     if a.prose:
         # Prose has no lines to plan: one arm, the defaults.
