@@ -183,8 +183,6 @@ def line_rows(engine, before: str, text: str) -> list[dict]:
     out = []
     prev = before
     for line in text.split("\n"):
-        if not line.strip() and not out and not text.strip():
-            continue
         if not line.strip():
             continue
         out.append({"line": line, "lp": last_word_logprob(engine, prev, line), "bad": ends_badly(line)})

@@ -645,14 +645,18 @@ class FormPlan:
             self._adv[key] = hit
         return hit
 
-    def end_words(self, i: int, rhymes: tuple) -> np.ndarray:
-        """Indices of the words that may end line ``i`` from its start (any syllable count
-        that leaves room before it): the candidates an end-word plan chooses from."""
+    def end_mask(self, i: int, rhymes: tuple) -> np.ndarray:
+        """The words that may end line ``i`` from its start (any syllable count that leaves
+        room before it): the candidates an end-word plan chooses from."""
         cond = self.cond(i, rhymes)
         out = np.zeros(len(self.t.words), bool)
         for k in range(1, self.lines[i].budget + 1):
             out |= self.final_at(i, cond, k)
-        return np.flatnonzero(out)
+        return out
+
+    def end_words(self, i: int, rhymes: tuple) -> np.ndarray:
+        """Indices of ``end_mask``'s words."""
+        return np.flatnonzero(self.end_mask(i, rhymes))
 
     def end_line(self, i: int, rhymes: tuple, w: int) -> tuple:
         """The rhyme state after line ``i`` ends with word ``w``."""

@@ -80,7 +80,7 @@ class LineSearch:
                 form = self._form_of(rows[0])
                 # A copy of the line's start, kept aside for planned rows.
                 spare, self._chosen = None, []
-                if self.plan_ends and form is not None and form.end_words():
+                if self.plan_ends and form is not None and form.at_line_start():
                     spare = self._fork(rows[0], decoder, 1)[0]
                     decoder.parked.add(id(spare))
                 self._decode_line(rows, decoder)
@@ -173,8 +173,9 @@ class LineSearch:
         """K rows from the line's start, each with its end word planned: the words that may
         end the line, ranked by the model's probability of each as the last word of the
         lines just written (the best over those lines), their own last words left out."""
-        words = self._form_of(spare).end_words()
-        first = self._first_tokens(words)
+        form = self._form_of(spare)
+        whole = form.index.tok.whole_token  # words written whole by one token after a space
+        first = {w: whole[w] for w in form.end_words() if w in whole}
         tried, dists = set(), []
         for g in alive:
             a, b = self._last_word(g, start)
@@ -184,7 +185,7 @@ class LineSearch:
         if not dists:
             return []
         best = torch.stack(dists).max(dim=0).values
-        scored = sorted(((float(best[first[w]]), w) for w in words if w in first and w not in tried), reverse=True)
+        scored = sorted(((float(best[t]), w) for w, t in first.items() if w not in tried), reverse=True)
         chosen = [w for _, w in scored[: self.width]]
         if not chosen:
             return []
@@ -193,20 +194,6 @@ class LineSearch:
         for g, w in zip(out, chosen):
             self._form_of(g).plan_end(w)
             g.track_likelihood = True
-        return out
-
-    def _first_tokens(self, words: list[str]) -> dict[str, int]:
-        """Per word written whole by one token after a space (" sea"): that token."""
-        cache = self.engine.vocab.derived(("search-end-tokens",), lambda v: {})
-        tok = self.engine.tokenizer
-        out = {}
-        for w in words:
-            t = cache.get(w)
-            if t is None:
-                ids = tok.encode(" " + w, add_special_tokens=False)
-                t = cache[w] = ids[0] if len(ids) == 1 else -1
-            if t >= 0:
-                out[w] = t
         return out
 
     @staticmethod

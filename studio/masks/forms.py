@@ -103,12 +103,14 @@ class FormTokens:
         # (" tiger"): common enough for a small model to mean them.  (The table is the
         # writer's lexicon, so fragments such as "ai", "ot" are not in it to begin with.)
         whole = np.zeros(len(self.t), bool)
-        for text in vocab.texts:
+        self.whole_token: dict[str, int] = {}  # such a word -> its token (a plan ranks by it)
+        for tid, text in enumerate(vocab.texts):
             w = text[1:]
             if text.startswith(" ") and w.isalpha() and w.islower():
-                w = self.t.index.get(w)
-                if w is not None:
-                    whole[w] = True
+                wi = self.t.index.get(w)
+                if wi is not None:
+                    whole[wi] = True
+                    self.whole_token.setdefault(w, tid)
         self.pool = (f"whole-tokens:{id(vocab)}", whole)
         self._tables: BoundedCache[tuple] = BoundedCache(4096)
         self._root = self._walk("")
@@ -211,19 +213,24 @@ class FormIndex:
         cond = self.plan.cond(st.line, st.rhymes)
         return cond if st.target < 0 else Planned(cond, st.target)
 
+    @staticmethod
+    def at_line_start(st: State) -> bool:
+        """Nothing of the line written yet: where an end word can be planned."""
+        return st.line >= 0 and st.U == START and not st.p and st.last < 0
+
     def plan_end(self, st: State, word: str) -> State:
         """``st`` (at the start of a line) with ``word`` planned to end the line; refused
         (ValueError) where the word cannot end it."""
-        if st.line < 0 or st.U != START or st.p or st.last >= 0:
+        if not self.at_line_start(st):
             raise ValueError("an end word is planned at the start of a line")
         w = self.t.index.get(word)
-        if w is None or w not in set(self.plan.end_words(st.line, st.rhymes).tolist()):
+        if w is None or not self.plan.end_mask(st.line, st.rhymes)[w]:
             raise ValueError(f"{word!r} cannot end line {st.line + 1} of this form")
         return st._replace(target=w)
 
     def end_words(self, st: State) -> list[str]:
         """The words that may end the line ``st`` starts (none mid-line)."""
-        if st.line < 0 or st.U != START or st.p or st.last >= 0:
+        if not self.at_line_start(st):
             return []
         return [self.t.words[w] for w in self.plan.end_words(st.line, st.rhymes).tolist()]
 
@@ -396,6 +403,9 @@ class FormMasker(Masker):
     def end_words(self) -> list[str]:
         """The words that may end the line about to start ([] mid-line)."""
         return self.index.end_words(self.state)
+
+    def at_line_start(self) -> bool:
+        return self.index.at_line_start(self.state)
 
     def plan_end(self, word: str) -> None:
         """Hold the line about to start to end on ``word`` (studio/decode/search.py)."""
