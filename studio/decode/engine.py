@@ -67,11 +67,19 @@ def encode_prompt(tokenizer, prompt: str, mode: str = "continue", room: int | No
 
 
 class Engine:
-    """A loaded model plus its vocabulary index: generate, stream, variants."""
+    """A loaded model plus its vocabulary index: generate, stream, variants.
+
+    Plain rows decode on ``decode_model``: on a CPU with a GGUF file, llama.cpp
+    (models/llamacpp.py); otherwise the torch model.  ``model`` is always the torch model:
+    adapters, controllers, prompt contrast, scoring and the next-word search need its
+    hidden states or its peft hooks.  On the llama.cpp engine it is loaded on first use."""
 
     def __init__(self, lm):
         self.lm = lm
-        self.model = lm.model
+        self.backend = lm.backend
+        self.decode_model = lm.model
+        self._torch = lm if lm.backend == "torch" else None
+        self._torch_lock = threading.Lock()
         self.tokenizer = lm.tokenizer
         self.name = lm.name
         self.device = lm.device
@@ -80,6 +88,22 @@ class Engine:
         self.window = min(self.context_length, int(os.environ.get("PEREC_WINDOW", DEFAULT_WINDOW)))
         self._scheduler = None
         self._scheduler_lock = threading.Lock()
+
+    @property
+    def model(self):
+        """The torch model (see the class note); loaded now if this engine has none yet."""
+        if self._torch is None:
+            from models.loading import load_model
+
+            with self._torch_lock:
+                if self._torch is None:
+                    self._torch = load_model(self.lm.origin, device=str(self.device), backend="torch")
+        return self._torch.model
+
+    @property
+    def note(self) -> str:
+        """One line when llama.cpp was wanted here and could not run (else '')."""
+        return self.lm.note
 
     # -------------------------------------------------------------- prompts
 

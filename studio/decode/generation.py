@@ -103,7 +103,7 @@ class Generation:
         self.settings = settings
         self.mode = mode
         self.controllers = list(controllers)
-        self.feed = feed or Feed(engine.model)
+        self.feed = feed or Feed(engine.decode_model)
         self.cancel_event = cancel or threading.Event()
         self.result: Result | None = None
         self.input_ids, self.context, self.drop_space = engine.encode_prompt(prompt, mode, settings.max_new_tokens)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from models.llama_source import LlamaSource
+from models.llamacpp import GGUFModel
 from models.sources import BatchSource, Prefill
 from studio.decode.generation import DONE, FEED, Generation, SeqView
 
@@ -56,7 +58,11 @@ class Decoder:
     def _batch_for(self, model) -> BatchSource:
         batch = self.batches.get(id(model))
         if batch is None:
-            batch = self.batches[id(model)] = BatchSource(model, config=self.engine.model.config)
+            if isinstance(model, GGUFModel):
+                batch = LlamaSource(model)
+            else:
+                batch = BatchSource(model, config=self.engine.model.config)
+            self.batches[id(model)] = batch
         return batch
 
     def add(self, gen: Generation) -> None:

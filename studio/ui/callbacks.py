@@ -180,7 +180,9 @@ class Handlers:
         from models.loading import PROGRESS
 
         if self.studio.engine_ready(""):
-            return gr.Markdown("", visible=False), gr.Timer(active=False)
+            # One line when the fast engine could not run here (llama.cpp not built).
+            note = self.studio.engine_note()
+            return gr.Markdown("⚠ " + note if note else "", visible=bool(note)), gr.Timer(active=False)
         if PROGRESS.phase in ("idle", "ready"):
             return gr.skip(), gr.skip()
         text = PROGRESS.describe()

@@ -179,6 +179,12 @@ class Studio:
 
         return not is_embedded((model or "").strip()) or self.default_engine is not None
 
+    def engine_note(self) -> str:
+        """The default engine's line when it is not the fast one (llama.cpp could not be
+        used here), else ''."""
+        eng = self.default_engine
+        return eng.note if eng is not None else ""
+
     def warm_up(self) -> threading.Thread:
         """Load (or, on the first start, convert) the default model in the background, so
         the page is usable meanwhile; models.loading.PROGRESS says how far it is."""
