@@ -42,6 +42,7 @@ from constraints.base import (
     shown,
 )
 from constraints.spelled import is_letter, spelled_out
+from constraints.stored import stored_words
 from constraints.units import WORD_RE
 
 # Common words the CMU dictionary lacks, with pronunciations so phonetic rules can
@@ -249,11 +250,13 @@ def is_word(word: str) -> bool:
 def writer_lexicon(floor: float = DEFAULT_FLOOR, letters: bool = False) -> Lexicon:
     """The CMU words a writer may be offered: zipf >= ``floor``, and no letters, acronyms,
     abbreviations or fragments (``not_a_word``) unless ``letters`` (cached per setting)."""
-    base = default_lexicon()
     if floor <= 0 and letters:
-        return base
-    return Lexicon((w for w in base.words if zipf(w) >= floor and (letters or not_a_word(w) is None)),
-                   key=("writer", floor, letters))
+        return default_lexicon()
+
+    def derive():
+        return [w for w in default_lexicon().words if zipf(w) >= floor and (letters or not_a_word(w) is None)]
+
+    return Lexicon(stored_words(f"writer-{floor:g}-{int(letters)}", derive), key=("writer", floor, letters))
 
 
 def lexicon_settings(constraint: Constraint | None) -> tuple[float, bool]:
