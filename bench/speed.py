@@ -20,7 +20,8 @@ Rows:
   syllables:1, a haiku and sentences:3;
 - ours on the torch engine, unconstrained (what the default was before);
 - B rows in one batch (variants), B in --rows, unconstrained and under the four rules;
-- 8 writers at once through the scheduler vs 1;
+- 8 writers at once through the scheduler vs 1, and llama.cpp's forward alone at 1, 8 and
+  B rows (no sampling, no masks: the control for what batching can gain on this machine);
 - the line search: a sonnet's wall time at K = 1 and the default;
 - seconds to the first token: a 200,000-character draft; warm and cold starts (fresh
   processes).
@@ -173,6 +174,23 @@ def _eos_ids(tok):
     return [i for i in ids if tok.convert_ids_to_tokens(i) in ("<|im_end|>", "<|endoftext|>")]
 
 
+def forward_alone(model, rows: int, steps: int = 32):
+    """llama.cpp's forward with nothing around it: ``rows`` sequences of a 10-token prompt,
+    then ``steps`` decode calls of one token each (the machine's ceiling for B rows; the
+    control for what batching can gain here)."""
+    from models.llamacpp import Entry
+
+    seqs = [model.take_seq() for _ in range(rows)]
+    try:
+        model.decode([Entry(q, p, 100 + p, p == 9) for q in seqs for p in range(10)])
+        for t in range(steps):
+            model.decode([Entry(q, 10 + t, 200 + t, True) for q in seqs])
+    finally:
+        for q in seqs:
+            model.release(q)
+    return [(steps, "forward")] * rows
+
+
 def sonnet(engine, width: int, seed: int):
     r = studio.generate("The sea at night", form="sonnet", search=width, seed=seed, engine=engine)
     return [(r.tokens, r.stop_reason)]
@@ -232,6 +250,9 @@ def main() -> None:
         for spec in (None, *RULES):
             plan[f"{b} rows, {spec or 'unconstrained'}"] = (
                 bn if _fixed(spec) else None, lambda s, b=b, spec=spec: batch(engine, spec, b, bn, s))
+    if engine.backend == "llama":
+        for b in sorted({1, 8, *sizes}):
+            plan[f"llama.cpp forward alone, {b} rows"] = (32, lambda s, b=b: forward_alone(engine.decode_model, b))
     plan["1 writer (scheduler)"] = (n, lambda s: sessions(engine, 1, n, s))
     plan["8 writers at once (scheduler)"] = (n, lambda s: sessions(engine, 8, n, s))
 
@@ -283,6 +304,12 @@ def main() -> None:
                            ratio(f"{b} rows, {spec}", f"{b} rows, unconstrained")))
     ratios.append(("8 writers / 1 writer, aggregate tokens/s (target >= 3)",
                    ratio("8 writers at once (scheduler)", "1 writer (scheduler)")))
+    if engine.backend == "llama":
+        ratios.append(("control: llama.cpp's forward alone, 8 rows / 1 row (this machine's ceiling)",
+                       ratio("llama.cpp forward alone, 8 rows", "llama.cpp forward alone, 1 rows")))
+        for b in sizes:
+            ratios.append((f"{b} rows unconstrained, ours / llama.cpp's forward alone at {b} rows",
+                           ratio(f"{b} rows, unconstrained", f"llama.cpp forward alone, {b} rows")))
     walls = [(f"sonnet wall time, K={default_k} / K=1 (target <= 2.5)",
               seconds.ratio(f"sonnet, search K={default_k}", "sonnet, search K=1", speed=False))]
     lines = [f"engine {engine.backend} on {engine.device}, model {engine.name}, {threads} threads; "

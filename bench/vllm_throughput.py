@@ -8,11 +8,15 @@ Runs in the vLLM environment (``make vllm``):
         [--backends vllm] [--out bench/results/vllm-cpu.md]
 
 Every request of an arm gets the same prompt list, seeds (the prompt's index) and token
-count (min_new_tokens = max_new_tokens, so every arm writes the same number of tokens
-unless a rule ends a text).  One warm-up pass of every arm (tables built on first use),
-then ``--runs`` rounds, arms interleaved within each round; the ratio of an arm is its
-tokens/s over the unconstrained arm's in the same round: median, min and max are
-reported, with every round's figures.  A rule set that needs our engine is refused by
+count (min_new_tokens = max_new_tokens in every arm, so the end of text is held the same
+way and every arm writes the same number of tokens unless a form ends a text).  A control
+arm runs a rule that masks nothing, and a top_p=1 pair (unconstrained and lipogram:e)
+takes vLLM's top-p sort out, so a ratio can be read for what causes it.  Our engine
+decodes as many rows at once as vLLM (``--rows``, default: every request).  One warm-up
+pass of every arm (tables built on first use), then ``--runs`` rounds, arms interleaved
+within each round and their order rotated by one each round; the ratio of an arm is its
+tokens/s over its baseline's in the same round: median, min and max are reported, with
+every round's figures.  A rule set that needs our engine is refused by
 the bridge: the report shows the refusal.
 
 Backends are callables ``run(requests) -> iterable of result dicts`` in ``BACKENDS``; to
@@ -79,10 +83,22 @@ def read_prompts(n: int) -> list[str]:
     return [p for p in lines if p.strip() and not p.startswith("#")][:n]
 
 
+# A rule the processor runs in full that never removes a token the model would write: its
+# arm separates the cost of running our masks from the effect of rows that are mostly −inf
+# (vLLM's CPU top-p sort is cheaper over those).
+CONTROL = "ban-words:qzxqzxqzx"
+TOP_P_OFF = "@top_p=1"  # an arm suffix: the same rules with top-p off (no sort at all)
+
+
 def requests_for(arm: str | None, prompts: list[str], tokens: int) -> list[dict]:
+    top_p_off = isinstance(arm, str) and arm.endswith(TOP_P_OFF)
+    if top_p_off:
+        arm = arm[:-len(TOP_P_OFF)].strip() or None
     out = []
     for i, p in enumerate(prompts):
         r = {"id": str(i), "prompt": p, "settings": {"seed": i}}
+        if top_p_off:
+            r["settings"]["top_p"] = 1.0
         if arm and arm.startswith("form:"):
             r["form"] = arm[len("form:"):]  # the form's own token budget
         else:
@@ -96,12 +112,21 @@ def requests_for(arm: str | None, prompts: list[str], tokens: int) -> list[dict]
 def label(arm) -> str:
     if isinstance(arm, tuple):
         return f"unconstrained, {arm[1]} lengths"
+    if arm == CONTROL:
+        return f"control ({CONTROL}: masks nothing)"
+    if arm == TOP_P_OFF:
+        return "unconstrained, top_p=1"
     return arm or "unconstrained"
 
 
 def baseline(arm):
-    """The arm a rule set's throughput is compared with, in the same round."""
-    return ("lengths", arm) if isinstance(arm, str) and arm.startswith("form:") else None
+    """The arm a rule set's throughput is compared with, in the same round: a form's is
+    unconstrained text of the poems' lengths; a top_p=1 arm's, unconstrained at top_p=1."""
+    if isinstance(arm, str) and arm.startswith("form:"):
+        return ("lengths", arm)
+    if isinstance(arm, str) and arm.endswith(TOP_P_OFF) and arm != TOP_P_OFF:
+        return TOP_P_OFF
+    return None
 
 
 def timed(run: Runner, requests: list[dict]) -> tuple[float, list[dict]]:
@@ -118,6 +143,8 @@ def judge(arm: str | None, results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     errors = Counter(r["error"] for r in results if "error" in r)
     rule = None
+    if isinstance(arm, str) and arm.endswith(TOP_P_OFF):
+        arm = arm[:-len(TOP_P_OFF)].strip() or None
     if isinstance(arm, str):
         rule = with_form(None, arm[len("form:"):]) if arm.startswith("form:") else as_constraint(arm)
     failing = [r for r in ok if rule is not None and check(r["text"], rule)]
@@ -130,15 +157,20 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--arms", default="lipogram:e;syllables:1;form:haiku;syllables:1 & lipogram:e",
-                    help="rule sets separated by ';' (form:NAME for a form); unconstrained is always run")
+    ap.add_argument("--arms", default=f"{CONTROL};lipogram:e;syllables:1;form:haiku;syllables:1 & lipogram:e;"
+                                      f"{TOP_P_OFF};lipogram:e {TOP_P_OFF}",
+                    help="rule sets separated by ';' (form:NAME for a form; a trailing "
+                         f"'{TOP_P_OFF}' turns top-p off); unconstrained is always run")
     ap.add_argument("--backends", default="vllm", help="comma-separated names in BACKENDS")
     ap.add_argument("--model", default=None, help="model folder (default: the embedded model)")
-    ap.add_argument("--rows", type=int, default=16, help="requests our engine decodes together")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="requests our engine decodes together (default: all of them, as vLLM does)")
     ap.add_argument("--max-model-len", type=int, default=512)
     ap.add_argument("--kv-cache-gib", type=float, default=1.0)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    if a.rows is None:
+        a.rows = a.prompts  # the same batch size for both engines
 
     prompts = read_prompts(a.prompts)
     arms: list = [None] + [x.strip() for x in a.arms.split(";") if x.strip()]
@@ -167,8 +199,14 @@ def main() -> None:
     verdicts: dict = {}
     for k in range(a.runs):
         row = {}
-        for name, run in runners.items():
-            for arm in arms:
+        # The order of engines and arms turns by one each round, so no arm always runs
+        # first (or after the same neighbour).
+        names = list(runners)
+        names = names[k % len(names):] + names[:k % len(names)]
+        turned = arms[k % len(arms):] + arms[:k % len(arms)]
+        for name in names:
+            run = runners[name]
+            for arm in turned:
                 secs, results = timed(run, reqs[arm])
                 j = judge(arm, results)
                 row[name, arm] = (j["tokens"], secs)

@@ -22,7 +22,6 @@ turns it off for writers who break lines mid-phrase on purpose.
 from __future__ import annotations
 
 import numpy as np
-from wordfreq import zipf_frequency
 
 from constraints.cache import BoundedCache
 
@@ -47,6 +46,8 @@ FRAGMENT_ZIPF = 4.0  # below this, English knows the word mainly through borrowi
 
 
 def is_fragment(word: str) -> bool:
+    from wordfreq import zipf_frequency  # here, not at import: a third of a second of every start
+
     en = zipf_frequency(word, "en")
     if en >= FRAGMENT_ZIPF:
         return False

@@ -159,15 +159,15 @@ def gguf_tokenizer(gguf: Path):
     """The tokenizer of a GGUF file, as transformers reads it: from the float32 copy when
     there is one, else from a copy of the tokenizer alone, written once into the cache
     (reading it out of the GGUF takes seconds; the cached copy a fraction of one)."""
-    from transformers import AutoTokenizer
-
     for done in (cache_dir() / _CONVERTED if gguf == _embedded_or_none() else None,
                  cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-f32"):
         if done is not None and (done / "tokenizer_config.json").is_file():
-            return AutoTokenizer.from_pretrained(str(done))
+            return saved_tokenizer(done)
     target = cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-tokenizer"
     if (target / "tokenizer_config.json").is_file():
-        return AutoTokenizer.from_pretrained(str(target))
+        return saved_tokenizer(target)
+    from transformers import AutoTokenizer
+
     try:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as e:  # transformers raises many kinds here
@@ -182,6 +182,29 @@ def gguf_tokenizer(gguf: Path):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tok
+
+
+# Tokenizer classes a saved tokenizer.json loads as directly.  AutoTokenizer would first
+# read the model's config to pick a class, which imports transformers' model-loading
+# machinery: about a second of every start, for a class the file already names.
+_FAST_CLASSES = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
+def saved_tokenizer(folder: Path):
+    """A tokenizer saved by transformers in ``folder``, by the class it names."""
+    import json
+
+    try:
+        named = json.loads((folder / "tokenizer_config.json").read_text()).get("tokenizer_class")
+    except (OSError, ValueError):
+        named = None
+    if named in _FAST_CLASSES and (folder / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(str(folder))
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
 
 
 def _embedded_or_none() -> Path | None:
@@ -248,6 +271,12 @@ def resolve(name: str | None, allow_local: bool = True) -> tuple[str, bool]:
         path, converted = embedded_path()
         return str(path), converted
     name = name.strip()
+    if name.lower().endswith(".gguf"):  # a local or Hub GGUF file: its float32 copy
+        gguf = gguf_file(name, allow_local)
+        if gguf is None:
+            raise ModelLoadError(f"no GGUF file at '{name[:200]}'")
+        converted_dir, converted = converted_path(gguf)
+        return str(converted_dir), converted
     looks_local = name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
     path = Path(name).expanduser()
     if path.exists() or looks_local:
@@ -255,9 +284,6 @@ def resolve(name: str | None, allow_local: bool = True) -> tuple[str, bool]:
             raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
         if not path.exists():
             raise ModelLoadError(f"no model at '{name}': the path does not exist")
-        if path.is_file() and path.suffix.lower() == ".gguf":
-            converted_dir, converted = converted_path(path)
-            return str(converted_dir), converted
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"'{name}' is not a model directory (no config.json)")
         return str(path), False
@@ -270,12 +296,39 @@ BACKENDS = ("auto", "torch", "llama")
 BACKEND_SETTING = "PEREC_BACKEND"
 
 
-def gguf_file(name: str | None) -> Path | None:
-    """The GGUF file ``name`` loads (the embedded model, or a local path ending .gguf)."""
+def gguf_file(name: str | None, allow_local: bool = True) -> Path | None:
+    """The GGUF file ``name`` loads: the embedded model, a local path ending .gguf, or a
+    file in a Hub repository named ``owner/repo/file.gguf`` (fetched once into the Hub
+    cache; online only)."""
     if is_embedded(name):
         return embedded_gguf()
-    path = Path(name.strip()).expanduser()
-    return path if path.suffix.lower() == ".gguf" and path.is_file() else None
+    name = name.strip()
+    path = Path(name).expanduser()
+    if path.suffix.lower() != ".gguf":
+        return None
+    if path.is_file() or name.startswith((".", "/", "~")):
+        if not allow_local:
+            raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
+        return path if path.is_file() else None
+    parts = name.split("/")
+    if len(parts) < 3 or not all(parts):
+        return None
+    return _hub_gguf("/".join(parts[:2]), "/".join(parts[2:]))
+
+
+def _hub_gguf(repo: str, filename: str) -> Path:
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo, filename)
+    if isinstance(cached, str):
+        return Path(cached)
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
+        raise ModelLoadError(f"'{repo}/{filename}' is not in the local Hub cache and the Hub cannot be "
+                             "reached (offline?); use the embedded default or a local GGUF file")
+    try:
+        return Path(hf_hub_download(repo, filename))
+    except Exception as e:  # the Hub client raises many kinds here
+        raise ModelLoadError(f"could not fetch '{repo}/{filename}' from the Hub: {_first_line(e)}") from None
 
 
 def pick_backend(name: str | None, dev: torch.device, backend: str | None = None) -> tuple[str, str]:
@@ -464,9 +517,7 @@ def _load_gguf(name: str | None, key: tuple, allow_local: bool) -> LoadedModel:
     t0 = time.perf_counter()
     if is_embedded(name):
         PROGRESS.set("loading", key[0])
-    elif not allow_local:
-        raise ModelLoadError("local model paths are disabled here (Space mode); use a Hub id")
-    gguf = gguf_file(name)
+    gguf = gguf_file(name, allow_local)
     if gguf is None:
         raise ModelLoadError(f"no GGUF file at '{str(name).strip()[:200]}'")
     tokenizer = gguf_tokenizer(gguf)

@@ -30,8 +30,12 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import torch
-from transformers import DynamicCache
+
+if TYPE_CHECKING:  # imported where a cache is made: transformers' cache module costs a
+    from transformers import DynamicCache  # second of start-up the llama.cpp engine never needs
 
 BASE = "__base__"  # peft's name for "no adapter" in a mixed batch
 
@@ -112,7 +116,7 @@ class BatchSource:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self._cache_name = _cache_kw(model)
-        self.cache: DynamicCache | None = None
+        self.cache: "DynamicCache | None" = None
         self.mask: torch.Tensor | None = None  # [rows, columns] long; 0 = not attended
         self.dense = True  # every column attended by every row: no mask needed
         # (the single-sequence fast path, which also keeps its numbers identical to a plain
@@ -181,7 +185,7 @@ class BatchSource:
         self._merge(cache, mask, dense=not block.padded)
         return added
 
-    def _merge(self, cache: DynamicCache, mask: torch.Tensor, dense: bool) -> None:
+    def _merge(self, cache: "DynamicCache", mask: torch.Tensor, dense: bool) -> None:
         """Stack a prefilled block of new sequences (``_pending_block``) under the batch."""
         block, self._pending_block = self._pending_block, []
         if self.cache is None:
@@ -363,6 +367,8 @@ class Prefill:
         self.pos = (self.mask.cumsum(-1) - 1).clamp(min=0)
         names = [r.adapter for r in self.rows]
         self._adapter_kw = {} if all(a == BASE for a in names) else {"adapter_names": names}
+        from transformers import DynamicCache
+
         self.cache = DynamicCache(config=config)
         self.ran = 0  # columns prefilled so far
         self.logits: torch.Tensor | None = None  # [rows, V] after the last column

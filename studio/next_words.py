@@ -12,7 +12,6 @@ acronym or fragment: constraints.lexicon.is_word) is never offered as a word.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,7 +21,6 @@ from constraints.lexicon import is_word
 from constraints.units import iter_words
 
 from studio.decode.maskset import NO_BUDGET, compile_masks
-from models.sources import forward
 
 
 @dataclass
@@ -72,11 +70,24 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
     """Top ``n`` next words (``words=True``) or next tokens, with probabilities."""
     if n < 1:
         raise ValueError(f"n must be >= 1 (got {n})")
-    vocab, model = engine.vocab, engine.model
+    vocab = engine.vocab
     ids, context, drop_space = engine.encode_prompt(prompt, mode)
     masks = compile_masks(constraint, vocab)
     masks.reset(context)
     base = masks.snapshot()
+    # The engine's own source (llama.cpp on a CPU, else torch): each frontier item is one
+    # sequence in it, forked where a word branches, removed where it is pruned.
+    source = engine.source()
+    try:
+        return _search(engine, source, ids, masks, base, drop_space, n, words, depth, width)
+    finally:
+        for sid in list(source.seqs):
+            source.remove(sid)
+        masks.restore(base)
+
+
+def _search(engine, source, ids, masks, base, drop_space, n, words, depth, width) -> list[Candidate]:
+    vocab = engine.vocab
 
     def masked_probs(logits, state):
         masks.restore(state)
@@ -88,8 +99,8 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
         masks.advance(token_id)
         return masks.snapshot()
 
-    logits, cache = forward(model, torch.tensor([ids], device=engine.device), None, logits_to_keep=1)
-    probs = masked_probs(logits[0, -1], base)
+    ((root, logits),) = source.add(ids)
+    probs = masked_probs(logits, base)
     if torch.isnan(probs).any():
         return []
 
@@ -116,18 +127,15 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
     for ids_, p, _ in done:
         _add(found, Candidate(render(ids_), p, ids_))
     frontier = [f for f in frontier if f not in done]
-    if frontier:
-        cache = copy.deepcopy(cache)
-        cache.batch_repeat_interleave(len(frontier))
-    rows = list(range(len(frontier)))  # cache row of each frontier item
+    seqs = source.fork(root, len(frontier)) if frontier else []  # the sequence of each item
+    source.remove(root)
     for level in range(depth):
         if not frontier:
             break
-        last = torch.tensor([[f[0][-1]] for f in frontier], device=engine.device)
-        logits, cache = forward(model, last, cache, logits_to_keep=1)
-        children, child_rows = [], []
-        for r, (tok_ids, p, state) in enumerate(frontier):
-            q = masked_probs(logits[r, -1], state)
+        out = source.step({sid: f[0][-1] for sid, f in zip(seqs, frontier)})
+        children, parents = [], []
+        for sid, (tok_ids, p, state) in zip(seqs, frontier):
+            q = masked_probs(out[sid], state)
             if torch.isnan(q).any():
                 continue
             p_end = float(q[~cont].sum())  # a boundary or EOS may follow: the word is done
@@ -140,12 +148,19 @@ def next_candidates(engine, prompt: str, constraint: Constraint | None = None, n
                     t2 = torch.topk(qc, k)
                     for pq, j in zip(t2.values.tolist(), t2.indices.tolist()):
                         children.append((tok_ids + [j], p * pq, advanced(state, j)))
-                        child_rows.append(r)
-        if not children:
-            break
-        # Keep the most probable continuations; their rows of the cache follow them.
+                        parents.append(sid)
+        # Keep the most probable continuations: the first child of a parent takes over
+        # its sequence, another is a fork of it; parents with no child kept leave.
         order = sorted(range(len(children)), key=lambda i: -children[i][1])[:width]
-        frontier = [children[i] for i in order]
-        cache.batch_select_indices(torch.tensor([child_rows[i] for i in order], device=engine.device))
-    masks.restore(base)
+        taken: set[int] = set()
+        frontier, next_seqs = [], []
+        for i in order:
+            parent = parents[i]
+            next_seqs.append(source.fork(parent)[0] if parent in taken else parent)
+            taken.add(parent)
+            frontier.append(children[i])
+        for sid in seqs:
+            if sid not in taken:
+                source.remove(sid)
+        seqs = next_seqs
     return sorted(found.values(), key=lambda c: -c.prob)[:n]

@@ -219,3 +219,38 @@ def test_logits_are_float32_numpy_backed(gguf_model, tokenizer):
     assert logits.dtype == torch.float32 and logits.shape == (gguf_model.vocab_size,)
     assert np.isfinite(logits.numpy()).all()
     src.remove(sid)
+
+
+def test_gguf_names(tmp_path, monkeypatch):
+    """A local GGUF path, a Hub file (owner/repo/file.gguf) offline, and a Space's refusal
+    of local paths: each one clear error."""
+    from models import loading
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert loading.gguf_file(None) == loading.embedded_gguf()
+    assert loading.gguf_file("some/checkpoint") is None
+    with pytest.raises(loading.ModelLoadError, match="not in the local Hub cache.*offline"):
+        loading.gguf_file("owner/repo/model-Q4_K_M.gguf")
+    with pytest.raises(loading.ModelLoadError, match="local model paths are disabled"):
+        loading.gguf_file(str(tmp_path / "x.gguf"), allow_local=False)
+    with pytest.raises(loading.ModelLoadError, match="no GGUF file"):
+        loading.load_model(str(tmp_path / "missing.gguf"), backend="llama")
+    local = tmp_path / "copy.gguf"
+    local.symlink_to(loading.embedded_gguf())
+    lm = loading.load_model(str(local), backend="llama")
+    assert lm.backend == "llama" and lm.model.vocab_size == 49152
+    loading.unload(lm)
+
+
+def test_next_words_on_llama_obey_the_rule_and_free_their_sequences(llama_engine):
+    """The next-word search runs on the engine's own source: llama.cpp, no torch model."""
+    from constraints.spec import parse_spec
+    from studio.next_words import next_candidates
+
+    model = llama_engine.decode_model
+    free = model.free_seqs
+    cands = next_candidates(llama_engine, "The cat sat on the", parse_spec("lipogram:e"), n=8)
+    assert len(cands) >= 4
+    assert all("e" not in c.text.lower() for c in cands), [c.text for c in cands]
+    assert [c.prob for c in cands] == sorted((c.prob for c in cands), reverse=True)
+    assert model.free_seqs == free

@@ -100,6 +100,17 @@ class Engine:
                     self._torch = load_model(self.lm.origin, device=str(self.device), backend="torch")
         return self._torch.model
 
+    def source(self):
+        """A fresh source of next-token logits for plain rows on this engine (the next-word
+        search's; the decode loop keeps its own per model)."""
+        if self.backend == "llama":
+            from models.llama_source import LlamaSource
+
+            return LlamaSource(self.decode_model)
+        from models.sources import BatchSource
+
+        return BatchSource(self.model, config=self.model.config)
+
     @property
     def note(self) -> str:
         """One line when llama.cpp was wanted here and could not run (else '')."""
