@@ -98,8 +98,10 @@ def ours(engine, spec: str | None, n: int, seed: int):
 
 def batch(engine, spec: str | None, rows: int, n: int, seed: int):
     """``rows`` variants of one prompt in one batch."""
-    if rows == 1:
-        return ours(engine, spec, n, seed)[:1]
+    if rows == 1:  # one row of the same prompt (the variants path needs two or more)
+        job = prepare(Request(prompt=PROMPTS[seed % len(PROMPTS)], **_rule(spec), search=1,
+                              settings=dict(writer(n, seed, fixed=_fixed(spec)).to_dict())), engine)
+        return as_runs([job.generate(engine)])
     job = prepare(Request(prompt=PROMPTS[seed % len(PROMPTS)], **_rule(spec), variants=rows,
                           settings=dict(writer(n, seed, fixed=_fixed(spec)).to_dict())), engine)
     return as_runs(job.variants(engine))

@@ -172,16 +172,23 @@ def gguf_tokenizer(gguf: Path):
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     except Exception as e:  # transformers raises many kinds here
         raise ModelLoadError(f"the tokenizer in {gguf.name} cannot be read: {_first_line(e)}") from None
+    _write_folder(target, tok.save_pretrained)
+    return tok
+
+
+def _write_folder(target: Path, *writers) -> None:
+    """Fill ``target`` by calling each writer on a folder beside it, then rename it into
+    place, so an interrupted write never leaves a half-written folder a later start trusts."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tokenizer-", dir=target.parent))
-    try:  # beside the target and renamed, so a half-written copy is never trusted
-        tok.save_pretrained(tmp)
+    tmp = Path(tempfile.mkdtemp(prefix=".write-", dir=target.parent))
+    try:
+        for write in writers:
+            write(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return tok
 
 
 # Tokenizer classes a saved tokenizer.json loads as directly.  AutoTokenizer would first
@@ -217,23 +224,12 @@ def _embedded_or_none() -> Path | None:
 def _convert_gguf(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # save_pretrained refuses a GGUF-loaded model: rebuild it from its config first.
     model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
-    # Write beside the target and rename, so an interrupted conversion never leaves a
-    # half-written model that a later start would trust.
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    _write_folder(target, model.save_pretrained, tok.save_pretrained)
 
 
 def pick_device(device: str | None = "auto") -> torch.device:
