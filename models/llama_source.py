@@ -27,7 +27,6 @@ def _plain(rows) -> None:
 class _LSeq:
     def __init__(self, sid: int, seq: int, length: int, logits: torch.Tensor | None):
         self.id, self.seq, self.length = sid, seq, length
-        self.rows = PLAIN
         self.row_logits = logits  # [1, V] after the last forward
 
 
@@ -42,15 +41,10 @@ class LlamaPrefill:
             raise ValueError(f"copies must be >= 1 (got {copies})")
         _plain(rows)
         self.model, self.ids, self.copies, self.length = model, list(ids), copies, len(ids)
-        self.rows = PLAIN
         self.seq: int | None = None
         self.ran = 0
         self.logits: torch.Tensor | None = None  # [1, V] after the last token
         self._release = None  # frees the sequence if this prefill never joins
-
-    @property
-    def width(self) -> int:
-        return self.length
 
     @property
     def left(self) -> int:
@@ -96,10 +90,6 @@ class LlamaSource:
 
     def __len__(self) -> int:
         return len(self.seqs)
-
-    @property
-    def rows(self) -> list[Row]:
-        return [r for s in self.seqs.values() for r in s.rows]
 
     def _new(self, seq: int, length: int, logits) -> _LSeq:
         s = _LSeq(self._next_id, seq, length, logits)

@@ -137,13 +137,20 @@ _convert_lock = threading.Lock()
 def embedded_path() -> tuple[Path, bool]:
     """The converted float32 copy of the embedded model, converting it on first use.
     Returns (directory, whether this call converted it)."""
-    return converted_path(embedded_gguf(), _CONVERTED, progress=True)
+    return converted_path(embedded_gguf(), progress=True)
 
 
-def converted_path(gguf: Path, name: str | None = None, progress: bool = False) -> tuple[Path, bool]:
-    """The float32 copy of a GGUF file for the torch engine (``name`` in the cache; by
-    default the file's name and size), converting it on first use."""
-    target = cache_dir() / (name or f"{gguf.stem}-{gguf.stat().st_size}-f32")
+def _cached(gguf: Path, kind: str) -> Path:
+    """Where something derived from ``gguf`` is kept in the cache: the embedded model's
+    float32 copy under its own name, any other file's by its name and size."""
+    if kind == "f32" and gguf == _embedded_or_none():
+        return cache_dir() / _CONVERTED
+    return cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-{kind}"
+
+
+def converted_path(gguf: Path, progress: bool = False) -> tuple[Path, bool]:
+    """The float32 copy of a GGUF file for the torch engine, converting it on first use."""
+    target = _cached(gguf, "f32")
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target, False
     with _convert_lock:
@@ -159,13 +166,10 @@ def gguf_tokenizer(gguf: Path):
     """The tokenizer of a GGUF file, as transformers reads it: from the float32 copy when
     there is one, else from a copy of the tokenizer alone, written once into the cache
     (reading it out of the GGUF takes seconds; the cached copy a fraction of one)."""
-    for done in (cache_dir() / _CONVERTED if gguf == _embedded_or_none() else None,
-                 cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-f32"):
-        if done is not None and (done / "tokenizer_config.json").is_file():
+    for done in (_cached(gguf, "f32"), _cached(gguf, "tokenizer")):
+        if (done / "tokenizer_config.json").is_file():
             return saved_tokenizer(done)
-    target = cache_dir() / f"{gguf.stem}-{gguf.stat().st_size}-tokenizer"
-    if (target / "tokenizer_config.json").is_file():
-        return saved_tokenizer(target)
+    target = _cached(gguf, "tokenizer")
     from transformers import AutoTokenizer
 
     try:

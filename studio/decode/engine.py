@@ -100,16 +100,23 @@ class Engine:
                     self._torch = load_model(self.lm.origin, device=str(self.device), backend="torch")
         return self._torch.model
 
-    def source(self):
-        """A fresh source of next-token logits for plain rows on this engine (the next-word
-        search's; the decode loop keeps its own per model)."""
-        if self.backend == "llama":
+    def source_for(self, model):
+        """A fresh source of next-token logits on ``model``: llama.cpp's for a GGUFModel,
+        else a torch batch (the decode loop keeps one per model; the next-word search its
+        own)."""
+        from models.llamacpp import GGUFModel
+
+        if isinstance(model, GGUFModel):
             from models.llama_source import LlamaSource
 
-            return LlamaSource(self.decode_model)
+            return LlamaSource(model)
         from models.sources import BatchSource
 
-        return BatchSource(self.model, config=self.model.config)
+        return BatchSource(model, config=self.model.config)
+
+    def source(self):
+        """A fresh source for plain rows on this engine (``decode_model``)."""
+        return self.source_for(self.decode_model)
 
     @property
     def note(self) -> str:

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import torch
 
-from models.llama_source import LlamaSource
-from models.llamacpp import GGUFModel
 from models.sources import BatchSource, Prefill
 from studio.decode.generation import DONE, FEED, Generation, SeqView
 
@@ -58,11 +56,7 @@ class Decoder:
     def _batch_for(self, model) -> BatchSource:
         batch = self.batches.get(id(model))
         if batch is None:
-            if isinstance(model, GGUFModel):
-                batch = LlamaSource(model)
-            else:
-                batch = BatchSource(model, config=self.engine.model.config)
-            self.batches[id(model)] = batch
+            batch = self.batches[id(model)] = self.engine.source_for(model)
         return batch
 
     def add(self, gen: Generation) -> None:
