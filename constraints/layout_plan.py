@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from constraints.base import Constraint, ImpossibleConstraint
+from constraints.counts import OccurrenceCount
 from constraints.layout import (
     Bullets,
     EachLine,
@@ -38,6 +39,7 @@ from constraints.layout import (
 )
 from constraints.structure import ANY, Count, StructureRule
 from constraints.structure_plan import _banned_by
+from constraints.units import iter_words
 
 TITLE_TOKENS = 24  # the most tokens of a title
 ITEM_TOKENS = 64  # ... of one line item
@@ -129,6 +131,19 @@ def _joined(parts, literal: str, after_lines: bool) -> str:
     return " " + literal if literal[:1].isalnum() else literal
 
 
+def literal_words(constraint: Constraint | None) -> set[str]:
+    """The words the layout of ``constraint`` writes itself ("P.S.", a repeated request):
+    the writer's own, which word rules take as written (plan_layout refuses a literal
+    whose words break them).  Empty for no layout, or one no text can have."""
+    try:
+        plan = plan_layout(constraint)
+    except ImpossibleConstraint:
+        return set()  # refused in full by the feasibility check
+    if plan is None:
+        return set()
+    return {m.group() for lit in plan.literals() for m in iter_words(lit)}
+
+
 def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
     """The layout rules of ``constraint`` (its top-level conjuncts) as one layout, or None
     if it has none.  Raises ImpossibleConstraint, with the reason, for layouts no text can
@@ -197,6 +212,15 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
         bad = _banned_by(constraint, lit)
         if bad:
             raise ImpossibleConstraint(f"the layout of {names} writes {lit.strip()!r}, which breaks '{bad}'")
+    # The literals alone may already hold more occurrences than a count allows (a repeated
+    # request that names the word it limits).
+    written = "\n".join(s for s in plan.segments(max(plan.items.lo, 1)) if isinstance(s, str))
+    for leaf in leaves:
+        if isinstance(leaf, OccurrenceCount) and leaf.count.hi is not None:
+            n = len(leaf.spans(written))
+            if n > leaf.count.hi:
+                raise ImpossibleConstraint(f"the layout of {names} already writes {n} of what '{leaf.spec()}' "
+                                           f"counts, which allows at most {leaf.count.hi}")
     return plan
 
 

@@ -133,6 +133,14 @@ class Lexicon:
         """The words for which ``predicate`` holds (uncached: see ``allowed``)."""
         return frozenset(w for w in self.words if predicate(w))
 
+    def with_words(self, words: Iterable[str]) -> "Lexicon":
+        """This lexicon and ``words`` (the writer's own, such as a layout's literal
+        "P.S."), or this one when it holds them all already."""
+        extra = sorted({normalize(w) for w in words} - self._set)
+        if not extra:
+            return self
+        return _extended(self, tuple(extra))
+
     def allowed(self, constraint: Constraint) -> frozenset[str]:
         """The words that obey ``constraint``, cached by its spec.
 
@@ -148,6 +156,11 @@ class Lexicon:
                 hit = self.filter(ok)
             self._filtered[key] = hit
         return hit
+
+
+@lru_cache(maxsize=8)
+def _extended(lexicon: Lexicon, extra: tuple[str, ...]) -> Lexicon:
+    return Lexicon(lexicon.words + extra, key=(lexicon.key, "with", extra))
 
 
 def is_case_sensitive(c: Constraint) -> bool:

@@ -29,7 +29,7 @@ from constraints.letters import RequiredChars, conflicts
 from constraints.lexicon import Lexicon, lexicon_for
 from constraints.sequence import Include, Pangram, Rhopalism
 from constraints.layout import LayoutRule
-from constraints.layout_plan import plan_layout
+from constraints.layout_plan import literal_words, plan_layout
 from constraints.structure import StructureRule
 from constraints.structure_plan import plan_structure
 
@@ -119,10 +119,26 @@ class MaskSet:
         for m in self.maskers:
             m.reset(context)
 
+    def budgets(self, steps_left: int) -> list[int]:
+        """The steps left as each masker plans with them, unless it keeps room for the
+        others itself (Masker.plans_with_peers): less what the maskers after it must
+        still write, and less what the maskers before it reserve (their need and their
+        forcing slack).  The order breaks the tie: of two counts that must both still be
+        met, the later starts forcing first and is done before the earlier starts, so
+        they never force at once (which would leave no token both allow)."""
+        needs = [min(m.tokens_needed(), steps_left) for m in self.maskers]
+        held = [min(m.tokens_reserved(), steps_left) for m in self.maskers]
+        out, before, after = [], 0, sum(needs)
+        for m, need, keep in zip(self.maskers, needs, held):
+            after -= need
+            out.append(steps_left if m.plans_with_peers else steps_left - before - after)
+            before += keep
+        return out
+
     def bias(self, steps_left: int) -> torch.Tensor | None:
         total = None
-        for m in self.maskers:
-            b = m.bias(steps_left)
+        for m, steps in zip(self.maskers, self.budgets(steps_left)):
+            b = m.bias(steps)
             if b is not None:
                 total = b if total is None else total + b
         return total
@@ -130,8 +146,8 @@ class MaskSet:
     def allowed(self, steps_left: int) -> torch.Tensor:
         """Tokens every masker allows (EOS as the maskers say)."""
         allowed = self.text_mask
-        for m in self.maskers:
-            a = m.allowed(steps_left)
+        for m, steps in zip(self.maskers, self.budgets(steps_left)):
+            a = m.allowed(steps)
             if a is not None:
                 allowed = allowed & a
         return allowed
@@ -150,8 +166,8 @@ class MaskSet:
 
     def allows(self, token_id: int, steps_left: int = NO_BUDGET) -> bool:
         """Whether every masker allows ``token_id`` now (one token: no full AND)."""
-        for m in self.maskers:
-            a = m.allowed(steps_left)
+        for m, steps in zip(self.maskers, self.budgets(steps_left)):
+            a = m.allowed(steps)
             if a is not None and not bool(a[token_id]):
                 return False
         return True
@@ -171,8 +187,8 @@ class MaskSet:
 
     def blocking(self, steps_left: int) -> list[str]:
         """The rules that allow nothing now (all of them when none does alone)."""
-        names = [m.name for m in self.maskers
-                 if (a := m.allowed(steps_left)) is not None and not bool(a.any())]
+        names = [m.name for m, steps in zip(self.maskers, self.budgets(steps_left))
+                 if (a := m.allowed(steps)) is not None and not bool(a.any())]
         return names or self.names
 
     def static_mask(self) -> torch.Tensor | None:
@@ -211,7 +227,7 @@ def compile_masks(constraint: Constraint | None, vocab: VocabIndex) -> MaskSet:
                 break
         else:
             raise ImpossibleConstraint(f"no decoder for constraint '{leaf.spec()}' in this version")
-    lexicon = lexicon_for(constraint)
+    lexicon = lexicon_for(constraint).with_words(literal_words(constraint))
     maskers = [m for i, cs in sorted(groups.items()) for m in FAMILIES[i][1](cs, vocab, lexicon)]
     masks = MaskSet(maskers, vocab).bind()
     check_feasible(constraint, masks)

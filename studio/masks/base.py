@@ -18,6 +18,12 @@ from studio.decode.vocab import VocabIndex
 class Masker:
     """One constraint (or a group of the same kind) as per-step masks."""
 
+    # A masker that keeps room itself for what its peers must still write (structure and
+    # layout rules read the peers' ``tokens_needed``) gets the whole budget; every other
+    # masker gets the budget less what the others still need (MaskSet.budgets), so two
+    # counts, or a count and a closing phrase, do not both plan on the same last tokens.
+    plans_with_peers = False
+
     def __init__(self, name: str, vocab: VocabIndex):
         self.name = name  # the spec, for messages
         self.vocab = vocab
@@ -39,6 +45,14 @@ class Masker:
     def done_ok(self) -> bool:
         """Whether the text may end here."""
         return True
+
+    def tokens_needed(self) -> int:
+        """The fewest tokens this rule still has to write (0: it can end any time)."""
+        return 0
+
+    def tokens_reserved(self) -> int:
+        """The tokens it keeps for itself: its need and the slack it starts forcing with."""
+        return self.tokens_needed()
 
     def safe(self) -> bool:
         """Whether text up to here can be streamed for good.  Rules that force their way

@@ -38,7 +38,7 @@ class _Tables:
     them, state after), as tensors.
     Built the first time a state is reached; shared by every sequence of a vocabulary."""
 
-    def __init__(self, counter, vocab: VocabIndex):
+    def __init__(self, counter, vocab: VocabIndex, allowed: torch.Tensor | None = None):
         self.counter, self.vocab = counter, vocab
         self.states: list = []  # index -> state
         self.index: dict = {}  # state -> index
@@ -47,7 +47,12 @@ class _Tables:
         # Each token's text in stand-ins (None: writes nothing), and the distinct ones.
         self.kinds = [None if sp or not t else "".join(counter.kind(ch) for ch in t)
                       for t, sp in zip(vocab.texts, vocab.special)]
-        self.distinct = sorted({k for k in self.kinds if k is not None})
+        if allowed is not None:
+            # Tokens the other rules ban outright ("uppercase": " sneaker") lead nowhere:
+            # ``need`` counts only spellings that can be written (" SNE" "AKER").
+            ok = allowed.tolist()
+            self.kinds = [k if ok[i] or k is None else _BANNED for i, k in enumerate(self.kinds)]
+        self.distinct = sorted({k for k in self.kinds if isinstance(k, str)})
         self.writes_nothing = None in self.kinds
 
     def idx(self, state) -> int:
@@ -74,7 +79,7 @@ class _Tables:
                 memo[k] = (h, g, self.idx(end))
             # Special tokens and empty ones write nothing: no occurrence, the same state.
             nothing = (0, 0, si)
-            rows = [memo[k] if k is not None else nothing for k in self.kinds]
+            rows = [memo[k] if isinstance(k, str) else nothing for k in self.kinds]
             hit = self.by_state[si] = tuple(torch.tensor(col, dtype=torch.long, device=self.vocab.device)
                                             for col in zip(*rows))
             steps = {(e, g) for _h, g, e in memo.values()}
@@ -89,9 +94,15 @@ class _Tables:
         return self.steps_of[si]
 
 
-def _tables(rule: OccurrenceCount, vocab: VocabIndex) -> _Tables:
-    return vocab.derived(("occurrence-tables", rule.name, _key(rule)),
-                         lambda v: _Tables(counter_for(rule), v))
+_BANNED = object()  # the kind of a token the other rules never allow
+
+
+def _tables(rule: OccurrenceCount, vocab: VocabIndex, allowed: torch.Tensor | None = None,
+            by: tuple = ()) -> _Tables:
+    """The tables of ``rule``'s automaton; with ``allowed``, the static mask of the rules
+    named ``by``, over the tokens they allow."""
+    return vocab.derived(("occurrence-tables", rule.name, _key(rule), by),
+                         lambda v: _Tables(counter_for(rule), v, allowed))
 
 
 def _key(rule: OccurrenceCount) -> tuple:
@@ -114,6 +125,20 @@ class CountMasker(Masker):
         self._after: BoundedCache = BoundedCache(256)
         self.eos = vocab.ids_mask(vocab.eos_ids)
         self.reset("")
+
+    def bind(self, peers) -> None:
+        """Plan occurrences with the tokens the other rules allow whatever the state."""
+        static, by = None, []
+        for m in peers:
+            mask = m.static_mask() if m is not self else None
+            if mask is not None:
+                static = mask if static is None else static & mask
+                by.append(m.name)
+        tables = _tables(self.rule, self.vocab, static, tuple(by)) if by else self.tables
+        if tables is not self.tables:
+            self.tables, self.counter = tables, tables.counter
+            self._need, self._after = {}, BoundedCache(256)
+            self.reset("")
 
     # ------------------------------------------------------------ need
 
@@ -152,6 +177,10 @@ class CountMasker(Masker):
         """The fewest tokens that still write the missing occurrences (forcing takes no
         more): structure counts keep them free."""
         return self.need(self.si, self._missing(self.n))
+
+    def tokens_reserved(self) -> int:
+        missing = self._missing(self.n)
+        return self.tokens_needed() + self.MARGIN * missing if missing else 0
 
     def _after_need(self) -> torch.Tensor:
         """Every token's ``need`` once it is written (cached per state and count)."""

@@ -237,6 +237,9 @@ class IncludeMasker(Masker):
         of their own, such as structure counts, keep these free)."""
         return self._need_now() if self.missing else 0
 
+    def tokens_reserved(self) -> int:
+        return self._need_now() + self._margin() if self.missing else 0
+
     def allowed(self, steps_left: int) -> torch.Tensor | None:
         self._forcing = False
         if not self.missing:

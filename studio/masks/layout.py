@@ -45,6 +45,8 @@ SLOT_TOKENS = 2  # tokens kept for each slot still to come (a word, maybe in two
 class LayoutMasker(Masker):
     """All layout rules of one constraint as one masker (they share one layout)."""
 
+    plans_with_peers = True
+
     def __init__(self, plan: LayoutPlan, vocab: VocabIndex, name: str):
         super().__init__(name, vocab)
         self.plan = plan
@@ -98,6 +100,18 @@ class LayoutMasker(Masker):
     def least_tokens(self) -> int:
         """The fewest tokens the layout needs (its least items, a short word per slot)."""
         return self._least(max(self.plan.items.lo, 1))
+
+    def tokens_needed(self) -> int:
+        """The fewest tokens that finish the layout from here: the rest of the literal in
+        hand, or the slot's text, and what comes after it (``after``)."""
+        if self.segs is None:
+            return self.least_tokens()
+        j = self.st[0]
+        if j % 2 == 0:
+            rest = self._rest()
+            return (self.toks.spell_cost(rest) if rest else 0) + self.after[j // 2]
+        i = j // 2
+        return (0 if self.st[3] else 1) + self.cost[i + 1] + self.after[i + 1]
 
     def check_budget(self, max_new_tokens: int) -> None:
         least = self.least_tokens()
@@ -181,12 +195,17 @@ class LayoutMasker(Masker):
         share = self._share(room)
         last = j == len(self.segs) - 2 and self.segs[-1] == ""
         nxt = self.cost[i + 1] + self.after[i + 1]
-        over = n >= share
+        # No slot comes after this one: what the other rules still have to write (a count's
+        # missing words) goes here, so the slot stays open past its share until they are in.
+        waiting = j == len(self.segs) - 2 and self._peer_need() > 0
+        over = n >= share and not waiting
         free = room - 1 - nxt  # tokens to spare after one more of text (once text is there)
         if free >= WORD_ROOM and not over:
             content = self._content(slot, slot_tail)
         elif not has_text and free >= 0:
             content = self._content(slot, slot_tail) & self._texty()  # the slot's text, at least
+        elif waiting and free >= 0:
+            content = self._content(slot, slot_tail)  # the room kept for the other rules' words
         elif free >= 0 and self.word_rules and slot_tail[-1:].isalnum() and n < share + WORD_ROOM:
             # Out of share or nearly out of room under word rules: only the word in progress
             # may go on, a few tokens, so that the closing follows a word they allow.
@@ -197,7 +216,7 @@ class LayoutMasker(Masker):
             m = content if content is not None else self.toks.none
             return m | self.eos if has_text else m
         forced = over or free < WORD_ROOM
-        opened = slot.line or forced or n >= max(1, share // 2)
+        opened = (slot.line or forced or n >= max(1, share // 2)) and not (waiting and not forced)
         ids = self._closing_ids(room, has_text, opened, forced, slot, slot_tail) if opened else {}
         self._closings = (self.st, ids)
         m = self.toks.none.clone() if content is None else content.clone()

@@ -38,9 +38,14 @@ def _other(avoid: str) -> str:
 
 
 class LiteralCounter:
-    """count-text / count-letter: non-overlapping matches, left to right (KMP)."""
+    """count-text / count-letter: non-overlapping matches, left to right (KMP).
 
-    start = 0
+    Every match counts, as ``check`` counts them; a match of a literal that starts with a
+    letter is worth forcing only where it starts a word (" sneaker", not "tis|sneaker",
+    which word rules would refuse).  State: (matched length, whether the match in progress
+    starts a word, whether the last character was a letter)."""
+
+    start = (0, True, False)
 
     def __init__(self, literal: str, case: bool):
         self.case = case
@@ -53,22 +58,32 @@ class LiteralCounter:
                 k += 1
             fail[i] = k
         self.fail = fail
+        self.wordish = len(self.lit) > 1 and _letter(self.lit[0])  # a letter count is forced anywhere
         self.alphabet = tuple(dict.fromkeys(self.lit + _other(self.lit) + " "))
 
     def kind(self, ch: str) -> str:
         c = ch if self.case else ch.lower()
-        return c if c in self.lit else "\x00"
+        if c in self.lit:
+            return c
+        return _other(self.lit) if _letter(ch) else "\x00"
 
-    def step(self, s: int, ch: str):
+    def step(self, state, ch: str):
+        s, clean, prev_letter = state
         c = ch if self.case else ch.lower()
         lit = self.lit
         while s and lit[s] != c:
-            s = self.fail[s - 1]
+            k = self.fail[s - 1]
+            clean = not _letter(lit[s - k - 1])  # the shorter match starts after lit[s-k-1]
+            s = k
+        letter = _letter(ch)
         if lit[s] == c:
+            if s == 0:
+                clean = not prev_letter
             s += 1
             if s == len(lit):
-                return 0, 1, 1  # matches do not overlap: start afresh after one
-        return s, 0, 0
+                # Matches do not overlap: start afresh after one.
+                return (0, True, letter), 1, int(clean or not self.wordish)
+        return (s, clean, letter), 0, 0
 
     def pending(self, s) -> int:
         return 0

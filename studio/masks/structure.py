@@ -77,6 +77,8 @@ class StructureMasker(Masker):
     , ; :), space (after a space inside a sentence), end (after . ! ?), gap (after a sentence
     end and a space), nl (after a sentence end and one newline), para (after a blank line)."""
 
+    plans_with_peers = True
+
     def __init__(self, plan: StructurePlan, vocab: VocabIndex, name: str):
         super().__init__(name, vocab)
         self.plan = plan
@@ -85,6 +87,7 @@ class StructureMasker(Masker):
         self.counts = Counts(plan, self.toks)
         self.peers: list[Masker] = []
         self.words: WordSet | None = None
+        self.capitals = True  # sentences open with a capital (bind: unless the peers ban them)
         self.chars = plan.text.chars if plan.text.chars != ANY else None
         self._table: tuple | None = None
         self._full: CompletionLengths | None = None
@@ -97,6 +100,14 @@ class StructureMasker(Masker):
         word they allow may take more tokens, which the budget keeps room for)."""
         self.peers = [m for m in peers if m is not self]
         self.words = next((m.words for m in self.peers if isinstance(m, WordMasker) and m.scope == "every"), None)
+        # A sentence opens with a capital unless the other rules allow none ("lowercase"):
+        # then in lower case, which Punkt splits after a period all the same.
+        capital = self.toks.word_start[(LET, True)] | self.toks.word_start[(SLET, True)]
+        for m in self.peers:
+            static = m.static_mask()
+            if static is not None:
+                capital = capital & static
+        self.capitals = bool(capital.any())
         self._table = self._full = None
 
     def _complete(self, p: str) -> torch.Tensor | None:
@@ -390,6 +401,7 @@ class StructureMasker(Masker):
         T = self.toks
         if not sentence_start and s.ws >= self.cap:
             return T.none
+        capital = capital and self.capitals
         given = self._next_word(s, sentence_start)
         sep = " " if space else ""
         if given == CLASH:
