@@ -137,15 +137,26 @@ class Title(LayoutRule):
         return f"a title line in {self.opening}…{self.closing}"
 
     def check(self, text: str) -> list[Violation]:
-        lines = text.strip().lstrip('"').split("\n")
+        # The title heads the text, or follows its opening paragraph (a request the answer
+        # must repeat first, starts-with-text).
+        body = text.strip().lstrip('"')
+        why = self._headed(body)
+        _opening, sep, rest = body.partition("\n\n")
+        if why and sep and not self._headed(rest.lstrip("\n")):
+            return []
+        return _whole(text, self.spec(), why) if why else []
+
+    def _headed(self, text: str) -> str:
+        """Why ``text`` does not start with this title line and a blank line ("": it does)."""
+        lines = text.split("\n")
         first = lines[0].strip()
         o, c = self.opening, self.closing
         if not (first.startswith(o) and first.endswith(c) and len(first) > len(o) + len(c)
                 and first[len(o):len(first) - len(c)].strip()):
-            return _whole(text, self.spec(), f"the first line is not a title in {o}…{c}")
+            return f"the first line is not a title in {o}…{c}"
         if len(lines) < 3 or lines[1].strip() or not "\n".join(lines[2:]).strip():
-            return _whole(text, self.spec(), "the title is not followed by a blank line and the text")
-        return []
+            return "the title is not followed by a blank line and the text"
+        return ""
 
 
 class Postscript(LayoutRule):

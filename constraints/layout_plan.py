@@ -171,9 +171,6 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
         raise ImpossibleConstraint(f"'{bodies[0].spec()}' and '{bodies[1].spec()}': the response can be laid out "
                                    "one way only")
     wrap, start, end, title = one[Wrap], one[StartsWithText], one[EndsWithText], one[Title]
-    if start and title:
-        raise ImpossibleConstraint(f"'{start.spec()}' and '{title.spec()}': the title is the first line, so the "
-                                   "text cannot start with anything else")
     if wrap and (start or end) and not set(wrap.opening + wrap.closing) <= {'"'}:
         edge = start or end
         raise ImpossibleConstraint(f"'{edge.spec()}' and '{wrap.spec()}': the wrapping stands at the very edge of "
@@ -198,6 +195,8 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
         plan.before.append(wrap.opening)
     if start:
         plan.before.append(start.text)
+    if start and title:
+        plan.before.append("\n\n")  # the title follows the opening paragraph (Title.check)
     if title:
         plan.before += [title.opening, Slot(line=True, max_tokens=TITLE_TOKENS, banned=banned + (title.closing,)),
                         title.closing + "\n\n"]

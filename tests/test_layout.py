@@ -47,6 +47,9 @@ def test_title():
     assert not ok(t, "Rain\n\n<<It rains>>")  # not the first line
     assert not ok(t, "<<Rain>>")  # nothing after it
     assert ok(Title("[", "]"), "[Rain]\n\nText.")
+    # After an opening paragraph (a repeated request), but no later.
+    assert ok(t, "Write a story.\n\n<<Rain>>\n\nIt rains all day.")
+    assert not ok(t, "One.\n\nTwo.\n\n<<Rain>>\n\nIt rains.")
 
 
 def test_postscript():
@@ -151,7 +154,6 @@ def test_bad_arguments_are_one_line_errors(spec, why):
     (Wrap("<<", ">>") & parse_spec("ban:<"), "breaks 'ban:<'"),
     (parse_spec('wrap:"\\"" & ban:"\\""'), "breaks 'ban:"),
     (parse_spec("bullets:3 & sentences:3"), "cannot be combined with sentence"),
-    (parse_spec("title & starts-with-text:Hi"), "the title is the first line"),
     (parse_spec("lines:3 & title"), "writes lines of its own"),
     (parse_spec("each-line:(starts-with-text:>) & bullets:2"), "writes lines of its own"),
     (parse_spec("wrap:<<,>> & ends-with-text:bye"), "very edge"),
@@ -160,6 +162,14 @@ def test_bad_arguments_are_one_line_errors(spec, why):
 def test_impossible_layouts_are_refused_with_the_reason(constraint, why):
     with pytest.raises(ImpossibleConstraint, match=why):
         plan_layout(constraint)
+
+
+def test_a_title_follows_the_text_it_must_start_with():
+    segs = plan_layout(parse_spec('title & starts-with-text:"Write a story."')).segments(1)
+    assert segs[0] == "Write a story.\n\n<<" and segs[2] == ">>\n\n"
+    count = parse_spec('starts-with-text:"Say right, right now." & count-text:right,<=1')
+    with pytest.raises(ImpossibleConstraint, match="already writes 2"):
+        plan_layout(count)
 
 
 def test_title_brackets_are_fine_under_a_lipogram():

@@ -191,6 +191,10 @@ class MaskSet:
                  if (a := m.allowed(steps)) is not None and not bool(a.any())]
         return names or self.names
 
+    def lead_ins(self) -> tuple[str, ...]:
+        """Where free text may begin: the very start, or after a lead-in a masker names."""
+        return ("",) + tuple(dict.fromkeys(t for m in self.maskers for t in m.lead_ins() if t))
+
     def static_mask(self) -> torch.Tensor | None:
         """What the rules allow whatever the state (None: no static rule)."""
         out = None

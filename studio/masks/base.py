@@ -50,6 +50,12 @@ class Masker:
         """The fewest tokens this rule still has to write (0: it can end any time)."""
         return 0
 
+    def lead_ins(self) -> tuple[str, ...]:
+        """Texts after which the model may write freely, where the rule makes the text
+        start with something else (a wrapping quote, a title's "<<", a JSON string's
+        opening): up-front checks probe a required word there, not at the very start."""
+        return ()
+
     def tokens_reserved(self) -> int:
         """The tokens it keeps for itself: its need and the slack it starts forcing with."""
         return self.tokens_needed()

@@ -274,10 +274,10 @@ class CountMasker(Masker):
         sample = self._sample()
         by_text = _tail_index(self.vocab)[3]
         # In any case the rule counts (a sentence may have to start with a capital), after
-        # a space, a newline, or as the text's first characters.
+        # a space, a newline, or as the first characters of free text.
         cased = (sample,) if getattr(rule, "case", False) else (sample, sample.capitalize(), sample.upper())
-        if not any(_spell(b + v, others, by_text, self.vocab.text_mask())
-                   for v in dict.fromkeys(cased) for b in (" ", "\n", "")):
+        if not any(_spell(lead + b + v, others, by_text, self.vocab.text_mask())
+                   for lead in others.lead_ins() for v in dict.fromkeys(cased) for b in (" ", "\n", "")):
             names = " & ".join(f"'{n}'" for n in others.names) or "the vocabulary"
             raise ImpossibleConstraint(f"'{self.name}': {sample.strip()!r} cannot be written under {names}")
 

@@ -106,6 +106,8 @@ class _Path:
 class GrammarMasker(Masker):
     """One grammar rule's llguidance matcher for one sequence."""
 
+    plans_with_peers = True  # the closing waits for what the other rules still need
+
     def __init__(self, rule: GrammarRule, vocab: VocabIndex):
         super().__init__(rule.spec(), vocab)
         import llguidance
@@ -125,6 +127,8 @@ class GrammarMasker(Masker):
         self.no_eos = torch.zeros_like(self.eos)
         self.space_first = vocab.mask("starts-with-space", lambda _i, t: t.startswith(" "), allow_eos=False)
         self.peers_ok = np.ones(vocab.size, dtype=bool)  # narrowed by the peers' fixed masks (bind)
+        self.peers: list[Masker] = []
+        self.closers = vocab.mask("grammar-closers", lambda _i, t: any(c in t for c in '"}]'), allow_eos=False)
         self.reset("")
 
     # ------------------------------------------------------------------ composition
@@ -138,6 +142,16 @@ class GrammarMasker(Masker):
                 static = s if static is None else static & s
         if static is not None:
             self.peers_ok = static.cpu().numpy()
+        self.peers = [m for m in peers if m is not self]
+
+    def _peer_need(self) -> int:
+        return sum(m.tokens_needed() for m in self.peers)
+
+    def tokens_needed(self) -> int:
+        """The closing and the margin before it: a count keeps clear of both, so its
+        words are in before the closing starts."""
+        closing = self.closing()
+        return len(closing) + MARGIN if closing is not None else 0
 
     def __copy__(self):
         # Another sequence (MaskSet.fork): the same compiled grammar, its own matcher.
@@ -247,6 +261,10 @@ class GrammarMasker(Masker):
                 seen[pick] = REPEATS  # it led straight back to the same masks: another next time
         return None
 
+    def lead_ins(self) -> tuple[str, ...]:
+        # Free text in JSON is a string's inside: a value's, an array item's, a member's.
+        return ('{"answer": "', '["', '"')
+
     def check_budget(self, max_new_tokens: int) -> None:
         self.reset("")
         need = self.closing()
@@ -264,13 +282,27 @@ class GrammarMasker(Masker):
             return torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
         # The end of text only where the grammar accepts (MaskSet adds the other rules' say).
         done = self.eos if self.matcher.is_accepting() else self.no_eos
-        if len(closing) + MARGIN >= steps_left:
+        waiting = self._peer_need()
+        if len(closing) + MARGIN >= steps_left - waiting:
             # Time to close: the closing's next token.
             return (self.vocab.ids_mask(closing[:1]) | done) if closing else done
         mask = self._grammar_mask(self.matcher) | done
         if self.drops_space and self.path.depth == 0:
             mask = mask & ~self.space_first
+        if waiting:
+            mask = mask & ~self._finishing(mask)
         return mask
+
+    def _finishing(self, mask: torch.Tensor) -> torch.Tensor:
+        """The allowed tokens that would complete the grammar (a JSON's last "}"): not
+        while another rule still has words to write, which nothing could follow."""
+        out = torch.zeros_like(mask)
+        for t in torch.nonzero(mask & self.closers).flatten().tolist():
+            self.matcher.consume_token(t)
+            if self.matcher.is_accepting():
+                out[t] = True
+            self.matcher.rollback(1)
+        return out
 
     def done_ok(self) -> bool:
         return self.matcher.is_accepting()

@@ -336,8 +336,10 @@ class IncludeMasker(Masker):
         """Whether `` form`` (lower, Capitalised or UPPER) can be written token by token
         under ``others`` from a fresh start, and the text could end right after it."""
         for v in dict.fromkeys((form, form.capitalize(), form.upper())):
-            # After a space, or a newline (under no-spaces, say), or as the text's first word.
-            if any(_spell(b + v, others, self.by_text, self.start_mask | self.eos) for b in (" ", "\n", "")):
+            # After a space, or a newline (under no-spaces, say), or as the first word of
+            # free text (MaskSet.lead_ins).
+            if any(_spell(lead + b + v, others, self.by_text, self.start_mask | self.eos)
+                   for lead in others.lead_ins() for b in (" ", "\n", "")):
                 return True
         return False
 

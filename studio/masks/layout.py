@@ -113,6 +113,10 @@ class LayoutMasker(Masker):
         i = j // 2
         return (0 if self.st[3] else 1) + self.cost[i + 1] + self.after[i + 1]
 
+    def lead_ins(self) -> tuple[str, ...]:
+        first = self.plan.segments(max(self.plan.items.lo, 1))[0]
+        return (first,) if first else ()
+
     def check_budget(self, max_new_tokens: int) -> None:
         least = self.least_tokens()
         if least > max_new_tokens:
