@@ -34,7 +34,7 @@ from constraints.structure import StructureRule
 from constraints.structure_plan import plan_structure
 
 from studio.decode.vocab import VocabIndex
-from studio.masks.base import Masker
+from studio.masks.base import NO_BUDGET, Masker
 from studio.masks.chars import build_chars, build_pangram, build_required
 from studio.masks.counts import CountMasker, build_counts
 from studio.masks.forms import build_form
@@ -67,7 +67,7 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
     (GrammarRule, build_grammar),
 )
 
-NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
+
 
 
 class MaskSet:
@@ -126,6 +126,8 @@ class MaskSet:
         forcing slack).  The order breaks the tie: of two counts that must both still be
         met, the later starts forcing first and is done before the earlier starts, so
         they never force at once (which would leave no token both allow)."""
+        if steps_left >= NO_BUDGET:
+            return [steps_left] * len(self.maskers)  # nothing counts down (up-front probes)
         needs = [min(m.tokens_needed(), steps_left) for m in self.maskers]
         held = [min(m.tokens_reserved(), steps_left) for m in self.maskers]
         out, before, after = [], 0, sum(needs)

@@ -14,6 +14,8 @@ import torch
 
 from studio.decode.vocab import VocabIndex
 
+NO_BUDGET = 10**6  # steps left when nothing counts down (candidates, up-front checks)
+
 
 class Masker:
     """One constraint (or a group of the same kind) as per-step masks."""

@@ -26,7 +26,7 @@ from constraints.cache import BoundedCache
 from constraints.counts import OccurrenceCount, TextCount, WordCount
 
 from studio.decode.vocab import VocabIndex
-from studio.masks.base import Masker
+from studio.masks.base import NO_BUDGET, Masker
 from studio.masks.include import _spell, _tail_index
 from studio.masks.occurrences import counter_for
 
@@ -220,7 +220,7 @@ class CountMasker(Masker):
             hits, _nice, _ends = self.tables.of(self.si)
             m = hits <= self.hi - self.n
         missing = self._missing(self.n)
-        if missing:
+        if missing and steps_left < NO_BUDGET:  # (no budget: nothing to force, no need to know)
             need = self.need(self.si, missing)
             if need + self.MARGIN * missing >= steps_left:
                 self._forcing = True

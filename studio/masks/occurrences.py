@@ -83,7 +83,9 @@ class LiteralCounter:
             if s == len(lit):
                 # Matches do not overlap: start afresh after one.
                 return (0, True, letter), 1, int(clean or not self.wordish)
-        return (s, clean, letter), 0, 0
+        # One state per situation: without a match in progress "clean" says nothing; within
+        # one, the last character is the literal's, so "letter" is known (fewer states to table).
+        return ((s, clean, _letter(lit[s - 1])) if s else (0, True, letter)), 0, 0
 
     def pending(self, s) -> int:
         return 0

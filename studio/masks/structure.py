@@ -367,7 +367,12 @@ class StructureMasker(Masker):
         if p in SPLIT_WORDS:
             return out
         if self._word_mask(s, budget - 1, sentence_start=False, space=True, pre=1).any():
-            out = out | T.masks[INNER]
+            inner = T.masks[INNER]
+            if s.pwc == 1 and self.plan.paragraph_starts.get(s.g + 1) is not None:
+                # A paragraph's given first word is read up to a comma or a sentence end
+                # (as IFEval reads it): "Booster:" would be another word.
+                inner = inner & self.vocab.ids_mask(T.by_text.get(",", []))
+            out = out | inner
         if self._word_mask(s, budget - 1, sentence_start=False, space=False, pre=1).any():
             out = out | T.masks[SP]
         out = out | self._word_mask(s, budget, sentence_start=False, space=True)
