@@ -11,6 +11,7 @@ from constraints.base import ImpossibleConstraint
 from constraints.spec import parse_spec
 from studio.decode.maskset import compile_masks
 from studio.decode.settings import Settings
+from tests.conftest import streamed_and_checked
 
 
 def generate(engine, spec, n=48, seed=0, prompt="The old house"):
@@ -104,3 +105,12 @@ def test_a_literal_over_a_count_is_refused(tiny_engine):
     spec = 'starts-with-text:"Always right, right?" & count-text:right,<=1'
     with pytest.raises(ImpossibleConstraint, match="already writes 2"):
         compile_masks(parse_spec(spec), tiny_engine.vocab)
+
+
+def test_real_model_meets_two_counts_and_a_closing_phrase(real_engine):
+    # The embedded model on an IFEval-like request: both words often enough, the closing
+    # phrase last, in one budget (these used to dead-end a few tokens from the end).
+    c = parse_spec('count-text:war,>=3 & count-text:peace,>=3 & ends-with-text:"Is there anything else?"')
+    text, g = streamed_and_checked(real_engine, "Write a short essay about war and peace.", c,
+                                   Settings(max_new_tokens=120, seed=0))
+    assert g.result.stop_reason != "dead_end" and text.endswith("Is there anything else?"), text
