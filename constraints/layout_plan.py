@@ -198,8 +198,9 @@ def plan_layout(constraint: Constraint | None) -> LayoutPlan | None:
     if start and title:
         plan.before.append("\n\n")  # the title follows the opening paragraph (Title.check)
     if title:
-        plan.before += [title.opening, Slot(line=True, max_tokens=TITLE_TOKENS, banned=banned + (title.closing,)),
-                        title.closing + "\n\n"]
+        # Neither mark inside the title: "<<A<<B>>" is one title to a checker, two to a reader.
+        inside = Slot(line=True, max_tokens=TITLE_TOKENS, banned=banned + (title.opening, title.closing))
+        plan.before += [title.opening, inside, title.closing + "\n\n"]
     plan.body = _body(one, block, each)
     if one[Postscript]:
         plan.after += ["\n\n" + one[Postscript].marker + " ", block]

@@ -113,3 +113,16 @@ def test_budget_too_small_is_refused_before_any_text(tiny_engine):
                           tiny_engine.vocab)
     with pytest.raises(ImpossibleConstraint, match="needs at least"):
         masks.check_budget(10)
+
+
+def test_a_title_holds_neither_of_its_marks(tiny_engine):
+    # "<<A<<B>>" would pass IFEval's check as one title, and a reader would see two.
+    vocab = tiny_engine.vocab
+    masks = compile_masks(parse_spec("title"), vocab)
+    masks.reset("")
+    for t in tiny_engine.tokenizer.encode("<<Rain", add_special_tokens=False):
+        assert masks.allows(t, 100)
+        masks.advance(t)
+    allowed = masks.allowed(100)
+    assert not any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if "<<" in t)
+    assert any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if t == " and")
