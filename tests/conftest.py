@@ -34,6 +34,20 @@ def streamed_and_checked(engine, prompt: str, constraint, settings):
     return text, g
 
 
+def allowed_after(engine, spec: str, text: str, steps: int = 100):
+    """What the masks of ``spec`` allow once ``text`` is written (each of its tokens must
+    be allowed on the way)."""
+    from constraints.spec import parse_spec
+    from studio.decode.maskset import compile_masks
+
+    masks = compile_masks(parse_spec(spec), engine.vocab)
+    masks.reset("")
+    for t in engine.tokenizer.encode(text, add_special_tokens=False):
+        assert masks.allows(t, steps), (spec, text, engine.vocab.texts[t])
+        masks.advance(t)
+    return masks.allowed(steps)
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from transformers import AutoTokenizer

@@ -12,6 +12,7 @@ from constraints.spec import parse_spec
 from studio.decode.maskset import compile_masks
 from studio.decode.sampling import Settings
 from studio.masks.layout import LayoutMasker
+from tests.conftest import allowed_after
 
 
 def walk(vocab, constraint, n, seed, context=""):
@@ -117,12 +118,7 @@ def test_budget_too_small_is_refused_before_any_text(tiny_engine):
 
 def test_a_title_holds_neither_of_its_marks(tiny_engine):
     # "<<A<<B>>" would pass IFEval's check as one title, and a reader would see two.
-    vocab = tiny_engine.vocab
-    masks = compile_masks(parse_spec("title"), vocab)
-    masks.reset("")
-    for t in tiny_engine.tokenizer.encode("<<Rain", add_special_tokens=False):
-        assert masks.allows(t, 100)
-        masks.advance(t)
-    allowed = masks.allowed(100)
-    assert not any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if "<<" in t)
-    assert any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if t == " and")
+    texts = tiny_engine.vocab.texts
+    allowed = allowed_after(tiny_engine, "title", "<<Rain")
+    assert not any(bool(allowed[i]) for i, t in enumerate(texts) if "<<" in t)
+    assert any(bool(allowed[i]) for i, t in enumerate(texts) if t == " and")

@@ -7,6 +7,7 @@ from constraints.base import ImpossibleConstraint, SpecError
 from constraints.spec import parse_spec
 from constraints.structure import ParagraphStarts
 from studio.decode.maskset import compile_masks
+from tests.conftest import allowed_after
 from tests.test_layout_mask import generate, walk
 
 
@@ -56,12 +57,7 @@ def test_tiny_model_output_passes_check(tiny_engine):
 def test_the_given_first_word_is_not_run_on_by_a_colon(tiny_engine):
     # IFEval reads "Booster:" as the first word: after the given word, a comma or a
     # space may follow, not ":" or ";".
-    vocab = tiny_engine.vocab
-    ms = compile_masks(parse_spec("paragraphs:2 & paragraph-starts:1=Booster"), vocab)
-    ms.reset("")
-    for t in tiny_engine.tokenizer.encode("Booster", add_special_tokens=False):
-        assert ms.allows(t, 200)
-        ms.advance(t)
-    allowed = ms.allowed(200)
-    assert not any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if t in (":", ";"))
-    assert any(bool(allowed[i]) for i, t in enumerate(vocab.texts) if t == ",")
+    texts = tiny_engine.vocab.texts
+    allowed = allowed_after(tiny_engine, "paragraphs:2 & paragraph-starts:1=Booster", "Booster", 200)
+    assert not any(bool(allowed[i]) for i, t in enumerate(texts) if t in (":", ";"))
+    assert any(bool(allowed[i]) for i, t in enumerate(texts) if t == ",")
