@@ -206,3 +206,15 @@ def test_argument_helpers_honour_quoted_literals():
     assert unquote('" spaced "') == " spaced " and unquote(" bare ") == "bare"
     for item in ["a,b", " x", "", '"', "[", "&|()", "\n", "plain"]:
         assert split_items(quote_item(item)) == [item]
+
+
+@pytest.mark.parametrize("spec, open_, close", [("placeholders:>=1", "[", "]"), ("highlights:>=1", "*", "*")])
+def test_a_stand_in_keeps_what_it_stands_for(spec, open_, close):
+    # Tokens are tabled by stand-in characters: a letter inside must still read as a
+    # letter (worth forcing), a sign as a sign (counted, not forced).
+    counter = counter_for(parse_spec(spec))
+    opened, _h, _n = counter.step(counter.start, open_)
+    for ch, worth in (("x", 1), ("7", 1), ("!", 0)):
+        inside, _h, _n = counter.step(opened, counter.kind(ch))
+        _s, hits, nice = counter.step(inside, close)
+        assert (hits, nice) == (1, worth), ch

@@ -171,7 +171,7 @@ def _level(ch: str) -> int:
 
 
 def _inside_kind(ch: str, marks: str) -> str:
-    return ch if ch in marks else " a."[_level(ch)]
+    return ch if ch in marks else " .a"[_level(ch)]  # a stand-in of the same level
 
 
 class PlaceholderCounter:
