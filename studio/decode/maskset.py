@@ -68,8 +68,6 @@ FAMILIES: tuple[tuple[type, Builder], ...] = (
 )
 
 
-
-
 class MaskSet:
     """The maskers of one constraint for one sequence, composed.
 

@@ -62,6 +62,11 @@ class Masker:
         """The tokens it keeps for itself: its need and the slack it starts forcing with."""
         return self.tokens_needed()
 
+    def peer_need(self) -> int:
+        """What the other maskers of its set still have to write, for one that keeps that
+        room itself (``plans_with_peers``; ``bind`` gives it ``peers``)."""
+        return sum(m.tokens_needed() for m in getattr(self, "peers", ()))
+
     def safe(self) -> bool:
         """Whether text up to here can be streamed for good.  Rules that force their way
         to the end (required letters) are always safe; a rule that may have to trim the

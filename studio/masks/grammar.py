@@ -144,9 +144,6 @@ class GrammarMasker(Masker):
             self.peers_ok = static.cpu().numpy()
         self.peers = [m for m in peers if m is not self]
 
-    def _peer_need(self) -> int:
-        return sum(m.tokens_needed() for m in self.peers)
-
     def tokens_needed(self) -> int:
         """The closing and the margin before it: a count keeps clear of both, so its
         words are in before the closing starts."""
@@ -282,7 +279,7 @@ class GrammarMasker(Masker):
             return torch.zeros(self.vocab.size, dtype=torch.bool, device=self.vocab.device)
         # The end of text only where the grammar accepts (MaskSet adds the other rules' say).
         done = self.eos if self.matcher.is_accepting() else self.no_eos
-        waiting = self._peer_need()
+        waiting = self.peer_need()
         if len(closing) + MARGIN >= steps_left - waiting:
             # Time to close: the closing's next token.
             return (self.vocab.ids_mask(closing[:1]) | done) if closing else done

@@ -164,11 +164,9 @@ class LayoutMasker(Masker):
 
     # ------------------------------------------------------------ masks
 
-    def _peer_need(self) -> int:
-        return sum(m.tokens_needed() for m in self.peers if hasattr(m, "tokens_needed"))
-
     def allowed(self, steps_left: int) -> torch.Tensor:
-        room = steps_left - self._peer_need()  # tokens this one included
+        peers = self.peer_need()
+        room = steps_left - peers  # tokens this one included
         if self.segs is None:
             self._start(room)
         j = self.st[0]
@@ -177,7 +175,7 @@ class LayoutMasker(Masker):
             if not rest:
                 return self.eos
             return self.toks.prefix_mask(rest, room - self.after[j // 2])
-        return self._slot_mask(room)
+        return self._slot_mask(room, peers)
 
     def _share(self, room: int) -> int:
         j, i = self.st[0], self.st[0] // 2
@@ -192,7 +190,7 @@ class LayoutMasker(Masker):
         self.st = self.st[:4] + (share,) + self.st[5:]
         return share
 
-    def _slot_mask(self, room: int) -> torch.Tensor:
+    def _slot_mask(self, room: int, peers: int) -> torch.Tensor:
         j, _rest, n, has_text, _share, slot_tail, _w = self.st
         i = j // 2
         slot: Slot = self.segs[j]
@@ -201,7 +199,7 @@ class LayoutMasker(Masker):
         nxt = self.cost[i + 1] + self.after[i + 1]
         # No slot comes after this one: what the other rules still have to write (a count's
         # missing words) goes here, so the slot stays open past its share until they are in.
-        waiting = j == len(self.segs) - 2 and self._peer_need() > 0
+        waiting = j == len(self.segs) - 2 and peers > 0
         over = n >= share and not waiting
         free = room - 1 - nxt  # tokens to spare after one more of text (once text is there)
         if free >= WORD_ROOM and not over:

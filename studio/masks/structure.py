@@ -246,9 +246,6 @@ class StructureMasker(Masker):
                 return False
         return True
 
-    def _peer_need(self) -> int:
-        return sum(m.tokens_needed() for m in self.peers if hasattr(m, "tokens_needed"))
-
     def _peers_done(self) -> bool:
         return all(m.done_ok() for m in self.peers)
 
@@ -267,7 +264,7 @@ class StructureMasker(Masker):
             self._plan(steps_left)
         self.steps = steps_left
         T = self.toks
-        budget = steps_left - 1 - self._peer_need()
+        budget = steps_left - 1 - self.peer_need()
         self.last_now = False  # set where only the sentence's given last word fits
         if self.fixed:
             after = self._closing_written(self.s) if self.closing else self.s
