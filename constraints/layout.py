@@ -141,10 +141,12 @@ class Title(LayoutRule):
         # must repeat first, starts-with-text).
         body = text.strip().lstrip('"')
         why = self._headed(body)
-        _opening, sep, rest = body.partition("\n\n")
-        if why and sep and not self._headed(rest.lstrip("\n")):
+        if not why:
             return []
-        return _whole(text, self.spec(), why) if why else []
+        _opening, sep, rest = body.partition("\n\n")
+        if sep and not self._headed(rest.lstrip("\n")):
+            return []
+        return _whole(text, self.spec(), why)
 
     def _headed(self, text: str) -> str:
         """Why ``text`` does not start with this title line and a blank line ("": it does)."""
