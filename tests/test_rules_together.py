@@ -12,13 +12,7 @@ from constraints.spec import parse_spec
 from studio.decode.maskset import compile_masks
 from studio.decode.settings import Settings
 from tests.conftest import streamed_and_checked
-
-
-def generate(engine, spec, n=48, seed=0, prompt="The old house"):
-    c = parse_spec(spec)
-    g = engine.stream(prompt, c, Settings(max_new_tokens=n, seed=seed))
-    text = "".join(g)
-    return text, c, g.result
+from tests.test_counts import generate
 
 
 @pytest.mark.parametrize("spec", [
@@ -30,8 +24,8 @@ def generate(engine, spec, n=48, seed=0, prompt="The old house"):
 ])
 @pytest.mark.parametrize("seed", range(3))
 def test_counts_and_layouts_share_the_budget(tiny_engine, spec, seed):
-    text, c, result = generate(tiny_engine, spec, seed=seed)
-    assert result.stop_reason != "dead_end", (spec, result.message)
+    text, c, g = generate(tiny_engine, spec, n=48, seed=seed)
+    assert g.result.stop_reason != "dead_end", (spec, g.result.message)
     assert c.check(text) == [], (spec, text)
 
 
@@ -53,37 +47,37 @@ def test_two_counts_never_force_at_once(tiny_engine):
 
 def test_a_count_under_uppercase_is_forced_in_capitals(tiny_engine):
     for seed in range(3):
-        text, c, result = generate(tiny_engine, "uppercase & count-text:sneaker,>=2", seed=seed)
-        assert result.stop_reason != "dead_end", result.message
+        text, c, g = generate(tiny_engine, "uppercase & count-text:sneaker,>=2", n=48, seed=seed)
+        assert g.result.stop_reason != "dead_end", g.result.message
         assert c.check(text) == [] and text.count("SNEAKER") >= 2, text
 
 
 def test_a_word_count_is_forced_where_a_word_starts(tiny_engine):
     # Forcing " river" after "ove" would write "overiver": every forced one stands alone.
     for seed in range(3):
-        text, c, _r = generate(tiny_engine, "count-text:river,>=3", n=20, seed=seed)
+        text, c, _g = generate(tiny_engine, "count-text:river,>=3", n=20, seed=seed)
         assert c.check(text) == []
         assert text.lower().count("river") == len([w for w in text.lower().split() if w.strip(".,;:!?\"'").startswith("river")]), text
 
 
 def test_sentences_open_in_lower_case_under_lowercase(tiny_engine):
     for seed in range(2):
-        text, c, result = generate(tiny_engine, "lowercase & sentences:2", n=60, seed=seed)
-        assert result.stop_reason != "dead_end", result.message
+        text, c, g = generate(tiny_engine, "lowercase & sentences:2", n=60, seed=seed)
+        assert g.result.stop_reason != "dead_end", g.result.message
         assert c.check(text) == [] and text == text.lower(), text
 
 
 def test_a_json_answer_waits_for_its_counts(tiny_engine):
     for seed in range(3):
-        text, c, result = generate(tiny_engine, "json & count-text:moon,>=2", n=64, seed=seed)
-        assert result.stop_reason != "dead_end", result.message
+        text, c, g = generate(tiny_engine, "json & count-text:moon,>=2", n=64, seed=seed)
+        assert g.result.stop_reason != "dead_end", g.result.message
         assert c.check(text) == [], text
 
 
 def test_the_layouts_own_words_pass_word_rules(tiny_engine):
     # "P.S." is not in the English word list: the layout writes it, the word rule lets it.
-    text, c, result = generate(tiny_engine, 'language:en & postscript:"P.S."', n=48)
-    assert result.stop_reason != "dead_end", result.message
+    text, c, g = generate(tiny_engine, 'language:en & postscript:"P.S."', n=48)
+    assert g.result.stop_reason != "dead_end", g.result.message
     assert c.check(text) == [] and "\n\nP.S. " in text, text
 
 
@@ -96,8 +90,8 @@ def test_the_layouts_own_words_pass_word_rules(tiny_engine):
 ])
 def test_a_required_occurrence_is_probed_where_free_text_starts(tiny_engine, spec):
     compile_masks(parse_spec(spec), tiny_engine.vocab)  # not refused
-    text, c, result = generate(tiny_engine, spec, n=64)
-    assert result.stop_reason != "dead_end", result.message
+    text, c, g = generate(tiny_engine, spec, n=64)
+    assert g.result.stop_reason != "dead_end", g.result.message
     assert c.check(text) == [], text
 
 
