@@ -54,6 +54,7 @@ from constraints import limits
 from constraints.base import SpecError, SpecLimitError, Violation, shown, within
 from constraints.units import iter_words
 from constraints.lexicon import default_lexicon, normalize
+from constraints.spelling import heard_rhymes
 from constraints.phonetics import (
     STRICT, Reading, estimate_syllables, extra_only, letters_only, pronunciations, rhyme_part, sound,
 )
@@ -486,7 +487,9 @@ def _line_report(form: Form, i: int, start: int, line: str, rule: str, reading: 
 def _check_rhymes(form: Form, reports: list[LineReport], rule: str, reading: Reading) -> None:
     for letter, idx in form.rhyme_groups().items():
         present = [reports[i] for i in idx if i < len(reports)]
-        keyed = [(r, sound(r.rhyme_word, reading).rhymes if r.rhyme_word else frozenset()) for r in present]
+        # A word CMU lacks ("raine") is heard as a reader hears it (constraints/spelling.py).
+        keyed = [(r, heard_rhymes(normalize(r.rhyme_word), reading) if r.rhyme_word else frozenset())
+                 for r in present]
         # The group's rhyme: the key most of its lines share (ties: the earliest line's).
         tally: dict[str, int] = {}
         for _, keys in keyed:

@@ -38,6 +38,7 @@ from constraints.line_ends import line_enders
 from constraints.forms import Form, FormError, FormReport, check_form, parse_form
 from constraints.lexicon import DEFAULT_FLOOR, Lexicon, normalize, writer_lexicon
 from constraints.phonetics import STRICT, Reading, estimate_syllables, letters_only, sound
+from constraints.spelling import read_unknown
 
 CLOSING = ",.;:!?"  # marks that may close a line (before its newline, or the poem's end)
 
@@ -138,6 +139,14 @@ class FormConstraint(TextConstraint):
                 continue
             word = normalize(words[-1])
             keys = sound(word, self.reading).rhymes
+            read = None if keys else read_unknown(word, self.reading)
+            if read is not None:
+                # An old or unknown spelling ("raine"): rhymed with as a reader hears it.
+                keys = read.rhymes
+                self._notes.append(f"given line {i + 1} ends in {shown(word)}, which is not in the CMU "
+                                   "dictionary: its rhyme is heard as "
+                                   + (f"{shown(read.as_word)}'s" if read.as_word else
+                                      f"{' / '.join(sorted(keys))}, like the words spelt the same at the end"))
             if not keys:
                 what = "is only read as letters in CMU" if letters_only(word) else "is not in the CMU dictionary"
                 self._notes.append(f"given line {i + 1} ends in {shown(word)}, which {what}: its rhyme is "
@@ -211,8 +220,9 @@ class FormConstraint(TextConstraint):
                     if v.end <= off and self.partial:
                         continue  # a word of the writer's unfinished line: noted, not refused
                     out.append(Violation(max(0, v.start - off), max(0, v.end - off), v.rule, v.message))
-                elif ln.rhyme_span and v.start == ln.rhyme_span[0]:
+                elif ln.rhyme_span and v.start == ln.rhyme_span[0] and "rhyme" in v.message:
                     # A given line left out of the rhyme the new lines chose: theirs to answer for.
+                    # (Its word being outside CMU is the writer's, noted and never refused.)
                     out.append(Violation(0, 0, v.rule, f"given line {n + 1}: {v.message}"))
         out += [Violation(max(0, v.start - off), max(0, v.end - off), v.rule, v.message)
                 for v in rep.poem_violations]

@@ -56,11 +56,16 @@ def test_strict_form_plan_agrees_with_the_strict_check():
 
 
 def test_given_line_with_an_unknown_word_is_accepted():
-    # Sonnet 104's 13th line ends in "unbred", which CMU lacks: not refused any more.
+    # Sonnet 104's 13th line ends in "unbred", which CMU lacks: not refused, and heard like
+    # the words that end in "-bred" (constraints/spelling.py).
     fc = FormConstraint("couplet-iambic", ["For fear of which, hear this, thou age unbred;"], ".?!")
+    assert fc.given_rhymes["A"][0] == frozenset({"EH1 D"})
+    assert "'unbred'" in " ".join(fc.notes())
+    # A word no reading can hear leaves the rhyme unknown.
+    fc = FormConstraint("couplet-iambic", ["For fear of which, hear this, thou age xqzzt;"], ".?!")
     assert "A" not in fc.given_rhymes
     notes = " ".join(fc.notes())
-    assert "'unbred'" in notes and "rhyme is" in notes and "unknown" in notes
+    assert "'xqzzt'" in notes and "rhyme is" in notes and "unknown" in notes
     rng = np.random.default_rng(5)
     for _ in range(3):
         line = random_poem(fc, rng)
