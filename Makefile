@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.perec-installed
 
-.PHONY: setup studio test test-fast bench browser clean vllm llama
+.PHONY: setup studio test test-fast bench browser clean vllm llama llama-rebuild
 
 setup: $(STAMP)
 
@@ -26,12 +26,22 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $(STAMP)
 
 # llama.cpp, the CPU engine for GGUF files (models/llamacpp.py).  PyPI has only its source:
-# pip builds it with cmake and gcc (about 10 minutes on 2 cores; pip keeps the wheel, so later
-# setups take seconds).  A failed build is not fatal: the torch engine runs, and the studio
-# says so in one line.
+# pip builds it with cmake and gcc (about 5 minutes on 2 cores).  ggml builds for the CPU it
+# is built on, and some x86 machines list AMX but fault on its tile instructions (this
+# project's CI machines: the first forward dies in ggml_backend_amx_mul_mat), so on x86_64
+# the build leaves AMX out and keeps the rest native.  --no-cache-dir: pip's wheel cache
+# would hand back a wheel built earlier with other flags.  A failed build is not fatal: the
+# torch engine runs, and the studio says so in one line; so does a build that crashes
+# (models/llama_probe.py tries it in a child process first).
+LLAMA_NO_AMX := -mno-amx-tile\ -mno-amx-int8\ -mno-amx-bf16
+LLAMA_CMAKE  := $(if $(filter x86_64,$(shell uname -m)),-DCMAKE_C_FLAGS=$(LLAMA_NO_AMX) -DCMAKE_CXX_FLAGS=$(LLAMA_NO_AMX))
 llama:
-	@$(BIN)/pip install -q "llama-cpp-python==0.3.36" \
+	@CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install -q --no-cache-dir "llama-cpp-python==0.3.36" \
 	  || echo "note: llama-cpp-python did not build; the slower torch engine will run (see the studio's banner)"
+
+# The same build again over an installed one (after a banner says the build crashes here).
+llama-rebuild:
+	@CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install -q --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
 
 # Debian's chromium for the browser tests (Playwright's own browser download fails here).
 browser:

@@ -331,11 +331,26 @@ def _hub_gguf(repo: str, filename: str) -> Path:
         raise ModelLoadError(f"could not fetch '{repo}/{filename}' from the Hub: {_first_line(e)}") from None
 
 
+def llama_unavailable() -> str | None:
+    """Why the llama.cpp engine cannot run here (None: it can): the binding is missing or
+    broken, or its build dies on this CPU's first forward (models/llama_probe.py, asked
+    once per build with the embedded GGUF file)."""
+    from models.llamacpp import unavailable
+    from models.llama_probe import probe_failure
+
+    why = unavailable()
+    if why:
+        return why
+    try:
+        gguf = embedded_gguf()
+    except ModelLoadError:
+        return None  # no small file to probe with: the engine is tried as it is
+    return probe_failure(gguf, cache_dir())
+
+
 def pick_backend(name: str | None, dev: torch.device, backend: str | None = None) -> tuple[str, str]:
     """(torch | llama, and the one line the studio shows when the fast engine was wanted and
     cannot run here; '' otherwise)."""
-    from models.llamacpp import unavailable
-
     want = (backend or os.environ.get(BACKEND_SETTING) or "auto").strip().lower()
     if want not in BACKENDS:
         raise ModelLoadError(f"unknown engine '{want[:40]}' (use auto, torch or llama; setting {BACKEND_SETTING})")
@@ -349,7 +364,7 @@ def pick_backend(name: str | None, dev: torch.device, backend: str | None = None
             raise ModelLoadError(f"the llama.cpp engine runs GGUF files; '{str(name)[:200]}' is not one")
     if dev.type != "cpu" or not gguf:
         return "torch", ""
-    why = unavailable()
+    why = llama_unavailable()
     if why:
         if want == "llama":
             raise ModelLoadError(f"{why}; run `make setup`, or use the torch engine")

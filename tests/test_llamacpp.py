@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.llamacpp import unavailable
+from models.loading import llama_unavailable
 
-pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+pytestmark = pytest.mark.skipif(llama_unavailable() is not None, reason=str(llama_unavailable()))
 
 
 @pytest.fixture(scope="module")
