@@ -88,6 +88,7 @@ class Request:
     search: int | None = None  # candidate lines per line, decoded as one batch (None: the default)
     plan_ends: bool = True  # a search writes a line again, its end word chosen first, when the
     # model would not have said the last word there (studio/decode/search.py)
+    particles: bool = True  # a search resamples its rows by what the masks cost (search.py)
     model: str | None = None  # None: the embedded model
     id: str | None = None  # the caller's name for it (perec batch)
 
@@ -164,7 +165,8 @@ class Prepared:
             from studio.decode.search import LineSearch
 
             return LineSearch(engine, self.prompt, self.constraint, self.settings, self.request.mode,
-                              width=self.search, plan_ends=self.request.plan_ends, **self.steer)
+                              width=self.search, plan_ends=self.request.plan_ends,
+                              particles=self.request.particles, **self.steer)
         return engine.stream(self.prompt, self.constraint, self.settings, self.request.mode, **self.steer)
 
     def generate(self, engine: "Engine") -> "Result":
@@ -216,8 +218,9 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
             continue
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise RequestError(f"{name} must be a positive integer (got {v!r})")
-    if not isinstance(r.plan_ends, bool):
-        raise RequestError(f"plan_ends must be true or false (got {r.plan_ends!r})")
+    for name in ("plan_ends", "particles"):
+        if not isinstance(getattr(r, name), bool):
+            raise RequestError(f"{name} must be true or false (got {getattr(r, name)!r})")
     if r.variants > 1 and (r.search or 1) > 1:
         raise RequestError("ask for variants or a search width, not both (each variant is one path)")
     if not isinstance(r.settings, dict):

@@ -1,10 +1,12 @@
 """The line search (studio/decode/search.py) on the tiny random llama: K candidate lines in
 one batch, the likeliest kept, every line held to the form."""
 
+import math
+
 import pytest
 
 from constraints.spec import parse_spec
-from studio.decode.search import LineSearch
+from studio.decode.search import LineSearch, resample_counts
 from studio.decode.settings import Settings
 from studio.request import Request, form_of, poem_prompt, prepare, with_form
 
@@ -64,3 +66,71 @@ def test_prose_search_ranks_by_line(tiny_engine):
     s = LineSearch(tiny_engine, "A list of things:\n", spec, Settings(max_new_tokens=30, seed=5), width=2)
     r = s.run()
     assert spec.check(r.text) == [] and r.tokens > 0
+
+
+# ---------------------------------------------------------------------- particles
+
+def test_even_weights_are_not_resampled():
+    assert resample_counts([0.0, 0.0, 0.0, 0.0], 0.3) is None
+    assert resample_counts([-1.0, -1.1, -0.9, -1.0], 0.7) is None  # ESS near 4
+    assert resample_counts([-5.0], 0.5) is None  # one particle: nothing to draw
+
+
+def test_uneven_weights_are_drawn_again_systematically():
+    # Weights 0.7, 0.1, 0.1, 0.1: ESS = 1 / (0.49 + 0.03) < 2, so resample.  Pointers at
+    # (u + k) / 4 for u = 0.5: 0.125, 0.375, 0.625 fall in the first row's 0.7, 0.875 in
+    # the third's [0.8, 0.9).
+    logw = [math.log(0.7), math.log(0.1), math.log(0.1), math.log(0.1)]
+    assert resample_counts(logw, 0.5) == [3, 0, 1, 0]
+    assert resample_counts(logw, 0.0) == [3, 1, 0, 0]  # pointers 0, 0.25, 0.5, 0.75, 0.75 > 0.7 -> row 2
+    # A row with no mass left gets no copy; the counts always sum to the rows.
+    for u in (0.0, 0.2, 0.9):
+        counts = resample_counts([0.0, float("-inf"), -8.0, -0.1], u)
+        assert sum(counts) == 4 and counts[1] == 0
+
+
+def test_kept_mass_is_the_allowed_share_of_the_models_own_distribution(tiny_engine):
+    # A synthetic rule on the real vocabulary: tokens holding "e" are banned (lipogram:e is
+    # character level, so the allowed set is known without the mask: every token with text
+    # that has no e, accented or not, and end of text when the row may end).
+    import unicodedata
+
+    import torch
+    from studio.decode.generation import Generation
+
+    def no_e(t: str) -> bool:
+        bare = "".join(c for c in unicodedata.normalize("NFKD", t) if not unicodedata.combining(c))
+        return bool(t) and "e" not in bare.lower()
+
+    spec = parse_spec("lipogram:e")
+    g = Generation(tiny_engine, "The sea", spec, Settings(max_new_tokens=3, seed=1))
+    g.track_likelihood = True
+    g.run()
+    assert len(g.kept_mass) == g.result.tokens
+    texts, eos = tiny_engine.vocab.texts, tiny_engine.vocab.eos_ids
+    for (token, logits, *_), kept in zip(g.history, g.kept_mass):
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        ok = torch.tensor([no_e(t) or i in eos for i, t in enumerate(texts)])
+        free = torch.logsumexp(logp[ok], dim=-1)
+        assert float(kept) <= 0 and abs(float(kept) - float(free)) < 1e-3
+        assert float(logp[token]) <= float(kept) + 1e-6  # the token is inside the kept mass
+
+
+def test_particles_resample_a_costly_rule_and_every_row_keeps_it(tiny_engine):
+    spec = parse_spec("syllables:1 & lipogram:e")
+    for seed in (1, 2):
+        s = LineSearch(tiny_engine, "The sea", spec, Settings(max_new_tokens=40, seed=seed), width=4)
+        r = s.run()
+        assert spec.check(r.text) == [] and r.tokens > 0
+        assert s.resamples > 0  # the rule's cost made the weights uneven
+        assert all(len(t["candidates"]) == 4 + len(t["planned"]) for t in s.trace)  # K rows kept
+        off = LineSearch(tiny_engine, "The sea", spec, Settings(max_new_tokens=40, seed=seed), width=4,
+                         particles=False)
+        assert spec.check(off.run().text) == [] and off.resamples == 0
+
+
+def test_a_rule_that_masks_nothing_never_resamples(tiny_engine):
+    # The control: with nothing masked every weight is log 1, so the rows stay as sampled.
+    s = LineSearch(tiny_engine, "The sea", None, Settings(max_new_tokens=30, seed=3), width=4)
+    s.run()
+    assert s.resamples == 0

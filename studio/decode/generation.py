@@ -120,6 +120,9 @@ class Generation:
         # probability under the logits before any steering or mask (kept on the device).
         self.track_likelihood = False
         self.logprobs: list[torch.Tensor] = []
+        # And per token, the log of the probability mass (same logits) the masks left
+        # allowed at that step: what the rules cost there (a particle's weight, search.py).
+        self.kept_mass: list[torch.Tensor] = []
         self.newlines = 0  # line breaks written (a search parks a row at each)
 
     def cancel(self) -> None:
@@ -223,6 +226,9 @@ class Generation:
         if step in self.banned:
             allowed = allowed & ~vocab.ids_mask(self.banned[step])
         any_ok = allowed.any()
+        if self.track_likelihood:
+            self._logp = torch.log_softmax(self.logits.float(), dim=-1)
+            self._kept = torch.logsumexp(self._logp.masked_fill(~allowed, float("-inf")), dim=-1)
         masked = scores.masked_fill(~allowed, float("-inf"))
         # 6. sample; a dead end samples from zeros and is discarded in ``take``.
         choice = self.sampler(torch.where(any_ok, masked, torch.zeros_like(masked)))
@@ -246,6 +252,7 @@ class Generation:
             prev, self.logits, snap, dec_state = self.history.pop()
             if self.track_likelihood:
                 self.logprobs.pop()
+                self.kept_mass.pop()
             self.newlines -= self.pieces[-1].count("\n")
             self.utf8.setstate(dec_state)
             self.banned.pop(step, None)
@@ -263,7 +270,8 @@ class Generation:
             return DONE
         # 7. advance
         if self.track_likelihood:
-            self.logprobs.append(torch.log_softmax(self.logits, dim=-1)[token_id])
+            self.logprobs.append(self._logp[token_id])
+            self.kept_mass.append(self._kept)
         self.history.append((token_id, self.logits, self.masks.snapshot(), self.utf8.getstate()))
         self.masks.advance(token_id)
         self.seen.index_fill_(0, choice.reshape(1), True)  # on the device: no host sync
@@ -300,7 +308,7 @@ class Generation:
         twin.settings = Settings.from_dict(dict(self.settings.to_dict(), seed=seed))
         twin.sampler = Sampler(twin.settings, self.engine.device)
         twin.masks = self.masks.fork()
-        twin.history, twin.logprobs = list(self.history), list(self.logprobs)
+        twin.history, twin.logprobs, twin.kept_mass = list(self.history), list(self.logprobs), list(self.kept_mass)
         twin.banned = {k: set(v) for k, v in self.banned.items()}
         twin.pieces, twin.ends = list(self.pieces), list(self.ends)
         twin.seen = self.seen.clone()

@@ -20,12 +20,28 @@ hold each new row to its planned word (constraints.formspec.Planned), so the wor
 are chosen with that ending fixed, and all 2K lines are ranked together: lines whose last
 word clears the floor first, then by mean log-probability.
 
+**Particles** (``particles``, on by default): within a line the K rows are a particle
+filter in the manner of LLaMPPL's sequential Monte Carlo.  Each row's weight is the product,
+over the tokens it wrote since the last resampling, of the probability mass the masks left
+allowed at that step (``Generation.kept_mass``: the model's own distribution, before
+steering).  A row the rules pushed off the model's path (a word it had to take against the
+model) weighs little; every ``RESAMPLE_EVERY`` steps, when the weights have grown uneven
+(effective sample size under ``RESAMPLE_ESS`` × the live rows), the live rows are drawn
+again by systematic resampling: light rows are dropped and heavy ones forked, so the K rows
+spend the rest of the line on the paths the rules cost least.  The weights are those of the
+locally optimal proposal (sampling from the masked model); the writer's temperature, top-p
+and repetition penalty make it an approximation.  Rows written again with a planned end
+word are not resampled: they exist to try different words.  Prose decoded with a width
+(``--search K``) is one long "line" per paragraph, so the same filter runs through it.
+
 A LineSearch reads like a Generation: iterate it for the chosen lines as they are decided,
 ``result`` when done, ``cancel()`` from any thread.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 from typing import Iterator
 
@@ -39,15 +55,46 @@ from studio.masks.forms import FormMasker
 # poet would not have written there: the 10th percentile of Shakespeare's own 14th lines'
 # last words given the line before (-10.84 by bench/cost.py on SmolLM2-135M).
 END_WORD_FLOOR = -10.8
+# The particle filter: check the weights every RESAMPLE_EVERY steps; resample when the
+# effective sample size falls under RESAMPLE_ESS of the live rows (the usual half).
+RESAMPLE_EVERY = 2
+RESAMPLE_ESS = 0.5
+
+
+def resample_counts(log_weights: list[float], u: float, threshold: float = RESAMPLE_ESS) -> list[int] | None:
+    """Systematic resampling of particles with these log weights: how many copies of each
+    the next generation holds (they sum to the number of particles), or None when the
+    weights are even enough to go on (effective sample size at least ``threshold`` × n).
+    ``u`` in [0, 1) is the one uniform draw that places the n evenly spaced pointers."""
+    n = len(log_weights)
+    top = max(log_weights)
+    if n < 2 or top == float("-inf"):
+        return None
+    w = [math.exp(x - top) for x in log_weights]
+    total = sum(w)
+    w = [x / total for x in w]
+    if 1.0 / sum(x * x for x in w) >= threshold * n:
+        return None
+    counts, cum, i = [0] * n, w[0], 0
+    for k in range(n):
+        point = (u + k) / n
+        while point > cum and i < n - 1:
+            i += 1
+            cum += w[i]
+        counts[i] += 1
+    return counts
 
 
 class LineSearch:
     def __init__(self, engine, prompt: str, constraint, settings, mode: str = "continue", width: int = 4,
-                 plan_ends: bool = True, **kw):
+                 plan_ends: bool = True, particles: bool = True, **kw):
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"search width must be a positive integer (got {width!r})")
         self.engine, self.width, self.plan_ends = engine, width, bool(plan_ends)
+        self.particles = bool(particles)
         self.replanned = 0  # lines written again with their end word planned
+        self.resamples = 0  # times the particle filter drew the live rows again
+        self._rng = random.Random(settings.seed)
         self.settings = settings
         self.cancel_event = threading.Event()
         self.first = engine.variant_rows(prompt, constraint, settings, mode, width, cancel=self.cancel_event, **kw)
@@ -83,7 +130,7 @@ class LineSearch:
                 if self.plan_ends and form is not None and form.at_line_start():
                     spare = self._fork(rows[0], decoder, 1)[0]
                     decoder.parked.add(id(spare))
-                self._decode_line(rows, decoder)
+                self._decode_line(rows, decoder, particles=self.particles)
                 errors = [g.error for g in rows if g.error is not None]
                 if errors and len(errors) == len(rows):
                     raise errors[0]
@@ -127,15 +174,44 @@ class LineSearch:
         finally:
             decoder.close()
 
-    @staticmethod
-    def _decode_line(rows: list[Generation], decoder: Decoder) -> None:
-        """Decode until every row has finished this line or its text (parked at its newline)."""
+    def _decode_line(self, rows: list[Generation], decoder: Decoder, particles: bool = False) -> None:
+        """Decode until every row has finished this line or its text (parked at its newline);
+        with ``particles``, resample the live rows as the masks' cost makes them uneven
+        (``rows`` is updated in place)."""
         lines = {id(g): g.newlines for g in rows}
+        since = {id(g): len(g.kept_mass) for g in rows}  # where each row's weight starts
+        steps = 0
         while any(not g.done and id(g) not in decoder.parked for g in rows):
             decoder.step()
             for g in rows:
                 if not g.done and g.newlines > lines[id(g)]:
                     decoder.parked.add(id(g))
+            steps += 1
+            if particles and steps % RESAMPLE_EVERY == 0:
+                self._resample(rows, decoder, lines, since)
+
+    def _resample(self, rows: list[Generation], decoder: Decoder, lines: dict, since: dict) -> None:
+        live = [g for g in rows if not g.done and id(g) not in decoder.parked]
+        if len(live) < 2:
+            return
+        zero = torch.zeros((), device=self.engine.device)
+        weights = torch.stack([torch.stack(g.kept_mass[since[id(g)]:]).sum() if len(g.kept_mass) > since[id(g)]
+                               else zero for g in live]).tolist()  # one host sync
+        counts = resample_counts(weights, self._rng.random())
+        if counts is None:
+            return
+        self.resamples += 1
+        for g, c in zip(live, counts):
+            if c == 0:
+                decoder.discard(g)
+                rows.remove(g)
+        for g, c in zip(live, counts):
+            if c > 1:
+                for twin in self._fork(g, decoder, c - 1):
+                    rows.append(twin)
+                    lines[id(twin)] = lines[id(g)]
+        for g in rows:
+            since[id(g)] = len(g.kept_mass)
 
     def _rank(self, g: Generation, start: int) -> tuple:
         """Rows that ended well first (not dead ends), then lines whose last word the model
