@@ -16,12 +16,19 @@ their 13th (bench/data/sonnets.txt).  Pope's, Byron's and the other poets' coupl
 For the prose rules (and each form), the perplexity of the constrained text against the
 unconstrained text from the same prompts, both scored by the model after the prompt.
 
+For the couplet tasks, FUDGE's own metric (bench/judges/fudge.py: iambic, ten syllables,
+phyme's perfect rhyme, ends . ? !) beside our checker.
+
 Arms: *before* is the decoding of the earlier commits (lines may end on any word,
-``;enjamb``, and the end word is not planned); *after* is the default.  Both run in the same
-process, interleaved per prompt, same seeds.
+``;enjamb``, the end word is not planned, no particles); *planned* adds the line ends and
+the planned end word; *after* is the default (and the particle filter:
+studio/decode/search.py).  All run in the same process, rotated per prompt, same seeds.
+Prose is written four ways from the same prompts: one path (the default for prose), K
+lines without particles, K particles (``--search K``, default 4; weighted by likelihood,
+the default) and K particles weighted by the mass the masks left (``particle_weight="mass"``).
 
     python bench/cost.py [--poems 20] [--couplets 40] [--forms couplet,haiku,limerick,sonnet]
-                         [--prose 20] [--arms before,after] [--out FILE]
+                         [--prose 20] [--arms before,planned,after] [--out FILE]
 Writes bench/results/cost-<device>.md (or --out).
 """
 
@@ -51,6 +58,7 @@ from constraints.formspec import FormPlan  # noqa: E402
 
 from forms import prompts  # noqa: E402
 from fudge_couplet import END, FORM, thirteenth_lines  # noqa: E402
+from judges.fudge import judge as fudge_judge  # noqa: E402
 
 VERSE = ROOT.parent / "shared" / "data" / "verse" / "couplets.tsv"
 
@@ -158,12 +166,15 @@ def other_poets(n: int, seed: int = 0) -> list[tuple[str, str, str]]:
 # ---------------------------------------------------------------------- arms
 
 def arm_kwargs(arm: str) -> dict:
-    """How an arm decodes: *before* lets lines end anywhere and does not plan the end word."""
+    """How an arm decodes: *before* lets lines end anywhere, does not plan the end word and
+    does not resample; *planned* plans but does not resample; *after* is the default."""
     if arm == "before":
-        return {"enjamb": True, "plan_ends": False}
+        return {"enjamb": True, "plan_ends": False, "particles": False}
+    if arm == "planned":
+        return {"particles": False}
     if arm == "after":
         return {}
-    raise SystemExit(f"unknown arm {arm!r} (arms: before, after)")
+    raise SystemExit(f"unknown arm {arm!r} (arms: before, planned, after)")
 
 
 def form_constraint(form: str, given=(), arm: str = "after"):
@@ -207,7 +218,7 @@ def main() -> None:
     ap.add_argument("--couplets", type=int, default=40, help="couplets per task (Shakespeare's, other poets')")
     ap.add_argument("--forms", default=",".join(FORMS))
     ap.add_argument("--prose", type=int, default=20, help="prompts per prose rule (0: none)")
-    ap.add_argument("--arms", default="before,after")
+    ap.add_argument("--arms", default="before,planned,after")
     ap.add_argument("--search", type=int, default=None)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
@@ -262,13 +273,14 @@ def main() -> None:
 
     table = ["## Forms\n",
              "| task | arm | lines | last word log-prob (median) | below the bar | end badly | ours passes "
-             "| poem perplexity (median) | free text perplexity (median) | seconds per poem (median) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| FUDGE metric | poem perplexity (median) | free text perplexity (median) | seconds per poem (median) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     shown: list[str] = []
     notes: list[str] = []
     for task, items in tasks:
         form = task.split(" ")[0]
-        per_arm = {arm: {"lines": [], "ok": 0, "ppl": [], "free": [], "secs": [], "poems": []} for arm in arms}
+        per_arm = {arm: {"lines": [], "ok": 0, "fudge": 0, "ppl": [], "free": [], "secs": [], "poems": []}
+                   for arm in arms}
         refused = []
         for n, (prompt, given, seed) in enumerate(items):
             try:
@@ -294,6 +306,8 @@ def main() -> None:
                 before = prompt.rstrip() if prompt else given[-1]
                 d["lines"] += line_rows(eng, before, r.text)
                 d["ok"] += not fc.check(r.text)
+                if form == "couplet":
+                    d["fudge"] += fudge_judge(given[-1], r.text.strip()).ok
                 d["secs"].append(secs)
                 if r.text.strip():
                     ctx = (prompt.rstrip() + "\n") if prompt else given[-1] + "\n"
@@ -311,7 +325,9 @@ def main() -> None:
                 continue
             med, below, bad = summary(d["lines"], bar)
             free = f"{statistics.median(d['free']):.1f}" if d["free"] else "–"
+            fudge = f"{d['fudge']}/{len(d['poems'])}" if form == "couplet" else "–"
             table.append(f"| {task} | {arm} | {len(d['lines'])} | {med} | {below} | {bad} | {d['ok']}/{len(d['poems'])} "
+                         f"| {fudge} "
                          f"| {statistics.median(d['ppl']) if d['ppl'] else float('nan'):.1f} | {free} "
                          f"| {statistics.median(d['secs']):.1f} |")
         shown.append(f"### {task}\n")
@@ -323,32 +339,46 @@ def main() -> None:
     out += table + [""] + notes + [""]
 
     if a.prose:
-        # Prose has no lines to plan: one arm, the defaults.
+        # Prose has no lines to plan: one path (the default), K lines, K particles.
+        k = a.search or 4
+        prose_arms = [("one path", {"search": 1}), (f"K={k} lines", {"search": k, "particles": False}),
+                      (f"K={k} particles", {"search": k}),
+                      (f"K={k} particles, mass weights", {"search": k, "particle_weight": "mass"})]
         pr = ["## Prose rules: perplexity against free text from the same prompts\n",
-              "| rule | texts | perplexity (median) | free text (median) | ratio of medians | "
-              "ratio per prompt (median [min, max]) |", "|---|---:|---:|---:|---:|---:|"]
+              "| rule | decoding | texts | tokens (median) | perplexity (median) | free text (median) | "
+              "ratio of medians | ratio per prompt (median [min, max]) | seconds (median) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         samples = []
         pp = prompts(a.prose)
         free = []
         for i, p in enumerate(pp):
             t = studio.generate(p, seed=i, engine=eng, max_new_tokens=60).text
             free.append(score_text(eng, t, prompt=p.rstrip() + "\n").perplexity if t.strip() else float("nan"))
+        fm = statistics.median(x for x in free if not math.isnan(x))
         for rule in PROSE_RULES:
-            ppl, ratios = [], []
+            got = {name: {"ppl": [], "ratios": [], "tokens": [], "secs": []} for name, _ in prose_arms}
             for i, p in enumerate(pp):
-                r = studio.generate(p, rule, seed=i, engine=eng, max_new_tokens=60)
-                if not r.text.strip():
-                    continue
-                s = score_text(eng, r.text, prompt=p.rstrip() + "\n").perplexity
-                ppl.append(s)
-                if not math.isnan(free[i]):
-                    ratios.append(s / free[i])
-                if i < 5:
-                    samples.append(f"- `{rule}`, *{p}*: {r.text.strip()}")
-            fm = statistics.median(x for x in free if not math.isnan(x))
-            pr.append(f"| `{rule}` | {len(ppl)} | {statistics.median(ppl):.1f} | {fm:.1f} | "
-                      f"{statistics.median(ppl) / fm:.2f} | {statistics.median(ratios):.2f} "
-                      f"[{min(ratios):.2f}, {max(ratios):.2f}] |")
+                order = prose_arms[i % len(prose_arms):] + prose_arms[: i % len(prose_arms)]
+                for name, kw in order:
+                    t = time.perf_counter()
+                    r = studio.generate(p, rule, seed=i, engine=eng, max_new_tokens=60, **kw)
+                    g = got[name]
+                    g["secs"].append(time.perf_counter() - t)
+                    g["tokens"].append(r.tokens)
+                    if not r.text.strip():
+                        continue
+                    sc = score_text(eng, r.text, prompt=p.rstrip() + "\n").perplexity
+                    g["ppl"].append(sc)
+                    if not math.isnan(free[i]):
+                        g["ratios"].append(sc / free[i])
+                    if i < 5:
+                        samples.append(f"- `{rule}`, {name}, *{p}*: {r.text.strip()}")
+            for name, _ in prose_arms:
+                g = got[name]
+                pr.append(f"| `{rule}` | {name} | {len(g['ppl'])} | {statistics.median(g['tokens']):.0f} | "
+                          f"{statistics.median(g['ppl']):.1f} | {fm:.1f} | {statistics.median(g['ppl']) / fm:.2f} | "
+                          f"{statistics.median(g['ratios']):.2f} [{min(g['ratios']):.2f}, {max(g['ratios']):.2f}] | "
+                          f"{statistics.median(g['secs']):.1f} |")
         out += pr + ["", "Samples:", ""] + samples + [""]
 
     out += ["## Poems, before and after\n"] + shown

@@ -50,14 +50,14 @@ def load(model: str | None = None, device: str | None = "auto", dtype=None,
 def request(prompt: str, constraints=None, *, mode: str = "continue", form=None, given=None,
             adapter=None, bank=None, steer=None, expert=None, discriminator=None, controllers=None,
             variants: int = 1, search: int | None = None, plan_ends: bool = True, particles: bool = True,
-            model: str | None = None, **settings) -> Request:
+            particle_weight: str = "likelihood", model: str | None = None, **settings) -> Request:
     """The Request these keyword arguments describe (``settings``: Settings fields)."""
     steering = Steering(adapter=adapter, bank=bank, steer=steer, expert=expert, discriminator=discriminator,
                         controllers=list(controllers or ()))
     return Request(prompt=prompt, constraints=constraints, form=form, given=given, mode=mode,
                    settings=settings, steering=None if steering.is_off() else steering,
                    variants=variants, search=search, plan_ends=plan_ends, particles=particles,
-                   model=model)
+                   particle_weight=particle_weight, model=model)
 
 
 def stream(prompt: str, constraints=None, *, model: str | None = None, engine: Engine | None = None,

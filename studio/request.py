@@ -89,6 +89,7 @@ class Request:
     plan_ends: bool = True  # a search writes a line again, its end word chosen first, when the
     # model would not have said the last word there (studio/decode/search.py)
     particles: bool = True  # a search resamples its rows by what the masks cost (search.py)
+    particle_weight: str = "likelihood"  # what a particle weighs: "likelihood" or "mass" (search.py)
     model: str | None = None  # None: the embedded model
     id: str | None = None  # the caller's name for it (perec batch)
 
@@ -166,7 +167,8 @@ class Prepared:
 
             return LineSearch(engine, self.prompt, self.constraint, self.settings, self.request.mode,
                               width=self.search, plan_ends=self.request.plan_ends,
-                              particles=self.request.particles, **self.steer)
+                              particles=self.request.particles,
+                              particle_weight=self.request.particle_weight, **self.steer)
         return engine.stream(self.prompt, self.constraint, self.settings, self.request.mode, **self.steer)
 
     def generate(self, engine: "Engine") -> "Result":
@@ -221,6 +223,11 @@ def prepare(request: Request, engine: "Engine | None" = None) -> Prepared:
     for name in ("plan_ends", "particles"):
         if not isinstance(getattr(r, name), bool):
             raise RequestError(f"{name} must be true or false (got {getattr(r, name)!r})")
+    from studio.decode.search import PARTICLE_WEIGHTS
+
+    if not isinstance(r.particle_weight, str) or r.particle_weight not in PARTICLE_WEIGHTS:
+        raise RequestError(f"particle_weight must be one of {', '.join(PARTICLE_WEIGHTS)} "
+                           f"(got {str(r.particle_weight)[:40]!r})")
     if r.variants > 1 and (r.search or 1) > 1:
         raise RequestError("ask for variants or a search width, not both (each variant is one path)")
     if not isinstance(r.settings, dict):

@@ -116,10 +116,12 @@ def test_kept_mass_is_the_allowed_share_of_the_models_own_distribution(tiny_engi
         assert float(logp[token]) <= float(kept) + 1e-6  # the token is inside the kept mass
 
 
-def test_particles_resample_a_costly_rule_and_every_row_keeps_it(tiny_engine):
+@pytest.mark.parametrize("weight", ["likelihood", "mass"])
+def test_particles_resample_a_costly_rule_and_every_row_keeps_it(tiny_engine, weight):
     spec = parse_spec("syllables:1 & lipogram:e")
     for seed in (1, 2):
-        s = LineSearch(tiny_engine, "The sea", spec, Settings(max_new_tokens=40, seed=seed), width=4)
+        s = LineSearch(tiny_engine, "The sea", spec, Settings(max_new_tokens=40, seed=seed), width=4,
+                       particle_weight=weight)
         r = s.run()
         assert spec.check(r.text) == [] and r.tokens > 0
         assert s.resamples > 0  # the rule's cost made the weights uneven
@@ -129,8 +131,18 @@ def test_particles_resample_a_costly_rule_and_every_row_keeps_it(tiny_engine):
         assert spec.check(off.run().text) == [] and off.resamples == 0
 
 
-def test_a_rule_that_masks_nothing_never_resamples(tiny_engine):
-    # The control: with nothing masked every weight is log 1, so the rows stay as sampled.
-    s = LineSearch(tiny_engine, "The sea", None, Settings(max_new_tokens=30, seed=3), width=4)
+def test_a_rule_that_masks_nothing_never_resamples_by_mass(tiny_engine):
+    # The control: with no rule only the tokens no text may hold (special and empty ones) are
+    # masked, so every mass weight is about log 1 and the rows stay as sampled.
+    s = LineSearch(tiny_engine, "The sea", None, Settings(max_new_tokens=30, seed=3), width=4,
+                   particle_weight="mass")
     s.run()
-    assert s.resamples == 0
+    kept = [float(m) for m in s.first[0].kept_mass]
+    assert s.resamples == 0 and kept and all(-0.05 < m <= 1e-6 for m in kept)
+
+
+def test_particle_settings_are_checked():
+    with pytest.raises(ValueError, match="particle_weight must be one of likelihood, mass"):
+        prepare(Request(prompt="x", search=2, particle_weight="beam"))
+    with pytest.raises(ValueError, match="particles must be true or false"):
+        prepare(Request(prompt="x", search=2, particles="yes"))

@@ -21,18 +21,24 @@ are chosen with that ending fixed, and all 2K lines are ranked together: lines w
 word clears the floor first, then by mean log-probability.
 
 **Particles** (``particles``, on by default): within a line the K rows are a particle
-filter in the manner of LLaMPPL's sequential Monte Carlo.  Each row's weight is the product,
-over the tokens it wrote since the last resampling, of the probability mass the masks left
-allowed at that step (``Generation.kept_mass``: the model's own distribution, before
-steering).  A row the rules pushed off the model's path (a word it had to take against the
-model) weighs little; every ``RESAMPLE_EVERY`` steps, when the weights have grown uneven
-(effective sample size under ``RESAMPLE_ESS`` × the live rows), the live rows are drawn
-again by systematic resampling: light rows are dropped and heavy ones forked, so the K rows
-spend the rest of the line on the paths the rules cost least.  The weights are those of the
-locally optimal proposal (sampling from the masked model); the writer's temperature, top-p
-and repetition penalty make it an approximation.  Rows written again with a planned end
-word are not resampled: they exist to try different words.  Prose decoded with a width
-(``--search K``) is one long "line" per paragraph, so the same filter runs through it.
+filter in the manner of LLaMPPL's sequential Monte Carlo.  Every ``RESAMPLE_EVERY`` steps,
+when the rows' weights have grown uneven (effective sample size under ``RESAMPLE_ESS`` ×
+the live rows), the live rows are drawn again by systematic resampling: light rows are
+dropped and heavy ones forked, so the K rows spend the rest of the line on the paths that
+cost least.  A row's weight since the last draw is, by ``particle_weight``:
+
+- ``"likelihood"`` (the default): the model's own log-probability of the tokens it wrote
+  (before steering and masks).  Per token that is the log of the mass the masks left
+  allowed (``Generation.kept_mass``) plus the log of the token's share of it, so a row pays
+  both for what the rules removed and for an unlikely word it then took.
+- ``"mass"``: the mass the masks left alone, the weight of the locally optimal proposal
+  (sampling from the masked model), which pays only for what the rules removed.
+
+bench/cost.py measured both on prose (bench/results/cost-cpu.md): the mass weights did not
+lower the perplexity of ``syllables:1 & lipogram:e`` below K ranked lines, the likelihood
+weights did.  Rows written again with a planned end word are not resampled: they exist to
+try different words.  Prose decoded with a width (``--search K``) is one long "line" per
+paragraph, so the same filter runs through it.
 
 A LineSearch reads like a Generation: iterate it for the chosen lines as they are decided,
 ``result`` when done, ``cancel()`` from any thread.
@@ -59,6 +65,7 @@ END_WORD_FLOOR = -10.8
 # effective sample size falls under RESAMPLE_ESS of the live rows (the usual half).
 RESAMPLE_EVERY = 2
 RESAMPLE_ESS = 0.5
+PARTICLE_WEIGHTS = {"likelihood": "logprobs", "mass": "kept_mass"}
 
 
 def resample_counts(log_weights: list[float], u: float, threshold: float = RESAMPLE_ESS) -> list[int] | None:
@@ -87,11 +94,14 @@ def resample_counts(log_weights: list[float], u: float, threshold: float = RESAM
 
 class LineSearch:
     def __init__(self, engine, prompt: str, constraint, settings, mode: str = "continue", width: int = 4,
-                 plan_ends: bool = True, particles: bool = True, **kw):
+                 plan_ends: bool = True, particles: bool = True, particle_weight: str = "likelihood", **kw):
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"search width must be a positive integer (got {width!r})")
         self.engine, self.width, self.plan_ends = engine, width, bool(plan_ends)
+        if particle_weight not in PARTICLE_WEIGHTS:
+            raise ValueError(f"particle_weight must be one of {', '.join(PARTICLE_WEIGHTS)} (got {particle_weight!r})")
         self.particles = bool(particles)
+        self._weights_of = PARTICLE_WEIGHTS[particle_weight]  # the Generation list a weight sums
         self.replanned = 0  # lines written again with their end word planned
         self.resamples = 0  # times the particle filter drew the live rows again
         self._rng = random.Random(settings.seed)
@@ -195,8 +205,8 @@ class LineSearch:
         if len(live) < 2:
             return
         zero = torch.zeros((), device=self.engine.device)
-        weights = torch.stack([torch.stack(g.kept_mass[since[id(g)]:]).sum() if len(g.kept_mass) > since[id(g)]
-                               else zero for g in live]).tolist()  # one host sync
+        parts = [getattr(g, self._weights_of)[since[id(g)]:] for g in live]
+        weights = torch.stack([torch.stack(p).sum() if p else zero for p in parts]).tolist()  # one host sync
         counts = resample_counts(weights, self._rng.random())
         if counts is None:
             return
