@@ -8,14 +8,16 @@ rhymes with must rhyme with that.  Two readings, tried in order:
 1. **Respelling.** The regular differences between early modern and modern spelling,
    each a rewrite a reader makes without thinking (a silent final e, y for i, u for v
    between vowels, i for j before a vowel, a doubled consonant, ie for y, -'d for -ed),
-   applied one or two at a time.  The first candidates that CMU knows win, the most
-   frequent in today's English (wordfreq) first.
+   applied one or two at a time.  Of the respellings CMU knows, the one most frequent in
+   today's English (wordfreq) wins, each rewrite costing it ``REWRITE_COST`` zipf.
 2. **Analogy.** Otherwise the word is read like the CMU words that end in the same
    letters: the rhyming part that most of them share, when a clear majority does
    ("-ight" is AY1 T).  This is how a reader sounds out a name or a coinage.
 
-Used for the rhymes of given lines only (constraints/formspec.py); the decoder's own words
-are always CMU words, and ``check`` hears a new line's words by CMU as before.
+Used wherever a line's rhyme word is heard: the given lines' rhymes (constraints/formspec.py)
+and ``check_form``'s rhyme groups (constraints/forms.py), so a writer's own poem checked with
+``perec check`` hears "raine" as "rain" too.  The decoder's own words are always CMU words,
+so what it writes is heard by CMU alone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import re
 from collections import Counter
 from functools import lru_cache
 from typing import NamedTuple
+
+from constraints.cmu import init_cmu
+from constraints.phonetics import STRICT, Reading, pronunciations, rhyme_part, sound
 
 # Each rewrite: (pattern, replacement), applied at every place it matches, one place at a time.
 REWRITES: tuple[tuple[str, str], ...] = (
@@ -57,7 +62,7 @@ ANALOGY_MIN_WORDS = 3
 ANALOGY_MIN_SHARE = 0.6  # of those words, the share that must agree on the rhyme
 
 
-class Reading(NamedTuple):
+class Heard(NamedTuple):
     """How a reader hears a word CMU lacks: ``as_word`` when a respelling is a CMU word
     ("raine" -> "rain"), and the rhyming parts heard ({"EY1 N"}); ``how`` says which way."""
 
@@ -102,9 +107,6 @@ def _suffix_rhymes() -> dict[str, Counter]:
     end so, counted (the primary pronunciation of each)."""
     import pronouncing
 
-    from constraints.cmu import init_cmu
-    from constraints.phonetics import rhyme_part
-
     init_cmu()
     out: dict[str, Counter] = {}
     for w, prons in pronouncing.lookup.items():
@@ -131,33 +133,28 @@ def by_analogy(word: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def read_unknown(word: str, reading=None) -> Reading | None:
+def read_unknown(word: str, reading: Reading = STRICT) -> Heard | None:
     """How a reader hears ``word`` (lower case), which CMU lacks: respelt into a word
-    ``reading`` (constraints.phonetics.Reading) hears, else by analogy; None when neither
-    gives a reading, or when CMU has the word in a reading this one leaves out."""
-    from constraints.phonetics import STRICT, pronunciations, sound
-
+    ``reading`` hears, else by analogy; None when neither gives a reading, or when CMU has
+    the word in a reading this one leaves out."""
     if pronunciations(word, True):
         return None  # CMU knows it, as letters ("ibm") or in our extra table: the reading decides
-    reading = reading or STRICT
     modern = respelt(word, lambda w: bool(sound(w, reading).rhymes))
     if modern is not None:
-        return Reading(modern, sound(modern, reading).rhymes, "respelt")
+        return Heard(modern, sound(modern, reading).rhymes, "respelt")
     part = by_analogy(word)
-    return Reading(None, frozenset({part}), "by analogy") if part else None
+    return Heard(None, frozenset({part}), "by analogy") if part else None
 
 
-def heard_rhymes(word: str, reading=None) -> frozenset[str]:
+def heard_rhymes(word: str, reading: Reading = STRICT) -> frozenset[str]:
     """The rhyming parts a reader hears at the end of a line ending in ``word``: CMU's
     under ``reading``, or else the reading of an old or unknown spelling; empty when
     neither knows it."""
-    from constraints.phonetics import STRICT, sound
-
-    keys = sound(word, reading or STRICT).rhymes
+    keys = sound(word, reading).rhymes
     if keys:
         return keys
-    read = read_unknown(word, reading or STRICT)
+    read = read_unknown(word, reading)
     return read.rhymes if read else frozenset()
 
 
-__all__ = ["Reading", "read_unknown", "respelt", "by_analogy", "heard_rhymes", "REWRITES"]
+__all__ = ["Heard", "read_unknown", "respelt", "by_analogy", "heard_rhymes", "REWRITES"]
