@@ -104,7 +104,7 @@ def test_kept_mass_is_the_allowed_share_of_the_models_own_distribution(tiny_engi
 
     spec = parse_spec("lipogram:e")
     g = Generation(tiny_engine, "The sea", spec, Settings(max_new_tokens=3, seed=1))
-    g.track_likelihood = True
+    g.track_likelihood = g.track_kept_mass = True
     g.run()
     assert len(g.kept_mass) == g.result.tokens
     texts, eos = tiny_engine.vocab.texts, tiny_engine.vocab.eos_ids
@@ -139,6 +139,13 @@ def test_a_rule_that_masks_nothing_never_resamples_by_mass(tiny_engine):
     s.run()
     kept = [float(m) for m in s.first[0].kept_mass]
     assert s.resamples == 0 and kept and all(-0.05 < m <= 1e-6 for m in kept)
+
+
+def test_the_kept_mass_is_only_computed_for_the_mass_weight(tiny_engine):
+    spec = parse_spec("lipogram:e")
+    s = LineSearch(tiny_engine, "The sea", spec, Settings(max_new_tokens=12, seed=2), width=2)
+    r = s.run()
+    assert r.tokens > 0 and s.first[0].logprobs and s.first[0].kept_mass == []
 
 
 def test_particle_settings_are_checked():

@@ -120,8 +120,11 @@ class Generation:
         # probability under the logits before any steering or mask (kept on the device).
         self.track_likelihood = False
         self.logprobs: list[torch.Tensor] = []
-        # And per token, the log of the probability mass (same logits) the masks left
-        # allowed at that step: what the rules cost there (a particle's weight, search.py).
+        # With ``track_kept_mass`` too, per token the log of the probability mass (same
+        # logits) the masks left allowed at that step: what the rules cost there (a
+        # particle's weight under particle_weight="mass", search.py; a logsumexp over the
+        # vocabulary a step, so only when asked).
+        self.track_kept_mass = False
         self.kept_mass: list[torch.Tensor] = []
         self.newlines = 0  # line breaks written (a search parks a row at each)
 
@@ -228,7 +231,8 @@ class Generation:
         any_ok = allowed.any()
         if self.track_likelihood:
             self._logp = torch.log_softmax(self.logits.float(), dim=-1)
-            self._kept = torch.logsumexp(self._logp.masked_fill(~allowed, float("-inf")), dim=-1)
+            if self.track_kept_mass:
+                self._kept = torch.logsumexp(self._logp.masked_fill(~allowed, float("-inf")), dim=-1)
         masked = scores.masked_fill(~allowed, float("-inf"))
         # 6. sample; a dead end samples from zeros and is discarded in ``take``.
         choice = self.sampler(torch.where(any_ok, masked, torch.zeros_like(masked)))
@@ -252,7 +256,8 @@ class Generation:
             prev, self.logits, snap, dec_state = self.history.pop()
             if self.track_likelihood:
                 self.logprobs.pop()
-                self.kept_mass.pop()
+                if self.track_kept_mass:
+                    self.kept_mass.pop()
             self.newlines -= self.pieces[-1].count("\n")
             self.utf8.setstate(dec_state)
             self.banned.pop(step, None)
@@ -271,7 +276,8 @@ class Generation:
         # 7. advance
         if self.track_likelihood:
             self.logprobs.append(self._logp[token_id])
-            self.kept_mass.append(self._kept)
+            if self.track_kept_mass:
+                self.kept_mass.append(self._kept)
         self.history.append((token_id, self.logits, self.masks.snapshot(), self.utf8.getstate()))
         self.masks.advance(token_id)
         self.seen.index_fill_(0, choice.reshape(1), True)  # on the device: no host sync

@@ -102,6 +102,7 @@ class LineSearch:
             raise ValueError(f"particle_weight must be one of {', '.join(PARTICLE_WEIGHTS)} (got {particle_weight!r})")
         self.particles = bool(particles)
         self._weights_of = PARTICLE_WEIGHTS[particle_weight]  # the Generation list a weight sums
+        self._by_mass = particle_weight == "mass"
         self.replanned = 0  # lines written again with their end word planned
         self.resamples = 0  # times the particle filter drew the live rows again
         self._rng = random.Random(settings.seed)
@@ -129,6 +130,7 @@ class LineSearch:
         rows = list(self.first)
         for g in rows:
             g.track_likelihood = True
+            g.track_kept_mass = self._by_mass
         decoder.add_copies(rows)
         shown = 0
         try:
@@ -189,7 +191,7 @@ class LineSearch:
         with ``particles``, resample the live rows as the masks' cost makes them uneven
         (``rows`` is updated in place)."""
         lines = {id(g): g.newlines for g in rows}
-        since = {id(g): len(g.kept_mass) for g in rows}  # where each row's weight starts
+        since = {id(g): len(self._weights(g)) for g in rows}  # where each row's weight starts
         steps = 0
         while any(not g.done and id(g) not in decoder.parked for g in rows):
             decoder.step()
@@ -200,12 +202,16 @@ class LineSearch:
             if particles and steps % RESAMPLE_EVERY == 0:
                 self._resample(rows, decoder, lines, since)
 
+    def _weights(self, g: Generation) -> list:
+        """Per token of ``g``, what its particle weight sums (``particle_weight``)."""
+        return getattr(g, self._weights_of)
+
     def _resample(self, rows: list[Generation], decoder: Decoder, lines: dict, since: dict) -> None:
         live = [g for g in rows if not g.done and id(g) not in decoder.parked]
         if len(live) < 2:
             return
         zero = torch.zeros((), device=self.engine.device)
-        parts = [getattr(g, self._weights_of)[since[id(g)]:] for g in live]
+        parts = [self._weights(g)[since[id(g)]:] for g in live]
         weights = torch.stack([torch.stack(p).sum() if p else zero for p in parts]).tolist()  # one host sync
         counts = resample_counts(weights, self._rng.random())
         if counts is None:
@@ -221,7 +227,7 @@ class LineSearch:
                     rows.append(twin)
                     lines[id(twin)] = lines[id(g)]
         for g in rows:
-            since[id(g)] = len(g.kept_mass)
+            since[id(g)] = len(self._weights(g))
 
     def _rank(self, g: Generation, start: int) -> tuple:
         """Rows that ended well first (not dead ends), then lines whose last word the model
